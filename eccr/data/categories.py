@@ -1,0 +1,56 @@
+"""Parsing category paths as the sources write them.
+
+The bundle-intent files write paths as unquoted nested lists, `[[Electronics,Camera & Photo,Lenses]]`, possibly
+several (`[[a,b],[c,d]]`), and names may themselves contain commas: `[[Clothing, Shoes & Jewelry,Women]]`,
+`Novelty, Costumes & More`. Amazon separates levels with a bare comma and writes commas inside names with a
+following space, so a comma followed by a space belongs to the name.
+"""
+from __future__ import annotations
+
+import re
+
+_LEVEL_SEPARATOR = re.compile(r",(?! )")
+
+
+def parse_category_paths(raw: str) -> list[list[str]]:
+    """`[[a,b],[c, d,e]]` -> [["a", "b"], ["c, d", "e"]]. Empty or `[[]]` -> []."""
+    text = (raw or "").strip()
+    if not text:
+        return []
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1].strip()
+    paths: list[list[str]] = []
+    for chunk in _split_paths(text):
+        names = [name.strip() for name in _LEVEL_SEPARATOR.split(chunk)]
+        names = [n.strip("'\"") for n in names if n.strip("'\"")]
+        if names:
+            paths.append(names)
+    return paths
+
+
+def _split_paths(text: str) -> list[str]:
+    """Split `[a,b],[c,d]` into its bracketed chunks; a bare `a,b` is one chunk."""
+    if "[" not in text:
+        return [text]
+    chunks, depth, start = [], 0, None
+    for i, ch in enumerate(text):
+        if ch == "[":
+            if depth == 0:
+                start = i + 1
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth == 0 and start is not None:
+                chunks.append(text[start:i])
+                start = None
+    return chunks
+
+
+def parse_category_string(raw: str, separator: str = " > ") -> list[str]:
+    """A single path written with a separator, e.g. `Hobbies > Model Trains > Trains`."""
+    return [p.strip() for p in (raw or "").split(separator) if p.strip() and p.strip().upper() != "NA"]
+
+
+def primary_path(paths: list[list[str]]) -> list[str]:
+    """The path we keep as an item's category: the first one, as the source lists it first."""
+    return list(paths[0]) if paths else []
