@@ -1,0 +1,49 @@
+import pandas as pd
+
+from eccr.data.schema import Behaviour, Bundles, Catalog, Dataset
+from eccr.llm.tasks import TASKS, TaskBuilder, TaskConfig, coherence_answer, load_templates
+from eccr.coherence import PairFlags
+
+
+def _tiny():
+    items = [("c1", "Canon EOS 60D Digital SLR Camera Body", ["Camera", "DSLR"]),
+             ("b1", "Wasabi Battery for Canon LP-E6 and EOS 60D", ["Camera", "Batteries"]),
+             ("s1", "SanDisk Extreme 64GB SDXC Card", ["Camera", "Memory"]),
+             ("n1", "Nikon D7100 DX Digital SLR Camera", ["Camera", "DSLR"]),
+             ("h1", "HDMI Cable 6ft", ["TV", "Cables"])]
+    cat = Catalog(pd.DataFrame([{"item_id": i, "title": t, "category": c, "brand": "", "text": ""}
+                                for i, t, c in items]))
+    ev = pd.DataFrame({"user_id": ["u1"] * 4, "session_id": ["s"] * 4, "item_id": ["c1", "b1", "s1", "h1"],
+                       "timestamp": [100] * 4})
+    bundles = pd.DataFrame({"bundle_id": ["x"] * 3, "session_id": ["s"] * 3, "item_id": ["c1", "b1", "s1"],
+                            "intent": ["Canon shooter spares"] * 3, "timestamp": [100] * 3})
+    return Dataset("tiny", cat, Behaviour(ev), Bundles(bundles))
+
+
+def test_templates_exist_for_every_task():
+    templates = load_templates(TaskConfig().prompts_dir)
+    assert set(templates) == set(TASKS)
+    assert "{candidate_ids}" in templates["recommend"]
+
+
+def test_builder_renders_all_tasks_with_real_ids_only():
+    ds = _tiny()
+    ids = {i: f"<a_{n}><b_{n}><c_0>" for n, i in enumerate(ds.catalog.items["item_id"])}
+    examples = TaskBuilder(ds, ids, TaskConfig(n_candidates=3)).build()
+    assert {e["task"] for e in examples} == set(TASKS)
+    rec = [e for e in examples if e["task"] == "recommend"]
+    assert len(rec) == 6  # 3 bundle items -> 6 ordered pairs
+    for e in rec:
+        assert e["completion"].strip() in e["prompt"]  # the answer is one of the candidates
+        assert e["prompt"].count("<a_") == 1 + 3       # query id + 3 candidates
+    # the co-bought HDMI cable is a hard negative, never the answer
+    assert all(e["completion"].strip() != ids["h1"] for e in rec)
+    explain = [e for e in examples if e["task"] == "explain"]
+    assert all("Canon shooter spares" in e["completion"] for e in explain)
+
+
+def test_coherence_answers():
+    assert coherence_answer(PairFlags(complementary=True, compatible=True)) == "yes, compatible"
+    assert coherence_answer(PairFlags(complementary=True, relevant=True)) == "yes, relevant"
+    assert coherence_answer(PairFlags(substitute=True)) == "no, substitute"
+    assert coherence_answer(PairFlags()) == "no, not used together"
