@@ -1,0 +1,210 @@
+"""Resumable batch recommendation + explanation (`eccr explain`).
+
+Input: JSON lines (or CSV/Parquet with the same columns), one query per line:
+    {"query_id": "q1", "item_id": "123" | "title": "Canon EOS 60D", "basket": [...], "candidates": [...]}
+Output: one JSON line per query, in input order:
+    {"query_id", "ranked": [ids best first], "recommendations": [{"item_id", "title", "score", "flags",
+     "explanation"}]}
+
+Resuming: answers are appended and flushed every `flush_every` lines to `<out>.partial/<shard>.jsonl`; a restart
+with the same command reads what is there (dropping a torn last line), skips the answered query ids and goes
+on, so a killed job loses at most the unflushed lines and duplicates none. When all shards are done the parts are
+merged in input order into `out` (JSONL, CSV or Parquet by extension).
+
+Scale-out: under `accelerate launch` (or any launcher setting RANK/WORLD_SIZE) each process takes every
+WORLD_SIZE-th query; the last process to finish merges. Malformed input lines are reported with their line
+number, counted and skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+from tqdm import tqdm
+
+from eccr.data.schema import DataError
+
+Answer = dict
+RecommendFn = Callable[[list[dict]], list[Answer]]
+
+
+@dataclass
+class BatchConfig:
+    k: int = 10                 # recommendations per query
+    batch_size: int = 8         # queries handed to the recommender at once (batched LM generation)
+    flush_every: int = 8        # answers written before each flush+fsync (resume granularity)
+    progress: bool = True       # tqdm progress bar on stderr
+
+
+@dataclass
+class BatchReport:
+    answered: int = 0
+    skipped_done: int = 0
+    malformed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    explanations: int = 0
+
+    def summary(self) -> str:
+        rate = self.answered / self.seconds if self.seconds > 0 else 0.0
+        exp_rate = self.explanations / self.seconds if self.seconds > 0 else 0.0
+        return (f"answered {self.answered} queries in {self.seconds:.1f} s ({rate:.2f} queries/s, "
+                f"{exp_rate:.2f} explanations/s); resumed past {self.skipped_done}; "
+                f"malformed input lines skipped: {len(self.malformed)}")
+
+
+def shard_info() -> tuple[int, int]:
+    """(rank, world_size) from the launcher's environment (accelerate/torchrun set RANK and WORLD_SIZE)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _validate_query(rec: dict, where: str) -> dict:
+    if not isinstance(rec, dict):
+        raise ValueError(f"{where}: a query must be a JSON object")
+    qid = rec.get("query_id")
+    if qid is None or str(qid) == "":
+        raise ValueError(f"{where}: missing field 'query_id'")
+    if not rec.get("item_id") and not rec.get("title"):
+        raise ValueError(f"{where}: needs 'item_id' or 'title'")
+    for key in ("basket", "candidates"):
+        if key in rec and rec[key] is not None and not isinstance(rec[key], list):
+            raise ValueError(f"{where}: field '{key}' must be a list")
+    out = {"query_id": str(qid), "item_id": str(rec["item_id"]) if rec.get("item_id") else None,
+           "title": rec.get("title"), "basket": [str(b) for b in rec.get("basket") or []],
+           "candidates": [str(c) for c in rec.get("candidates") or []] or None}
+    return out
+
+
+def read_queries(path: str | Path, report: BatchReport) -> list[dict]:
+    """All valid queries in input order; malformed lines are recorded in `report.malformed` and skipped."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("input file not found", file=path)
+    queries, seen = [], set()
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False)
+        rows = []
+        for i, rec in enumerate(frame.to_dict("records"), start=2 if suffix == ".csv" else 1):
+            for key in ("basket", "candidates"):  # CSV cells hold JSON lists or space-separated ids
+                if isinstance(rec.get(key), str):
+                    text = rec[key].strip()
+                    rec[key] = json.loads(text) if text.startswith("[") else (text.split() if text else [])
+            rows.append((i, rec))
+    else:
+        rows = []
+        with path.open(encoding="utf-8", errors="strict") as fh:
+            for i, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append((i, json.loads(line)))
+                except json.JSONDecodeError as err:
+                    report.malformed.append(f"{path}:{i}: malformed JSON ({err.msg})")
+    for line_no, rec in rows:
+        try:
+            q = _validate_query(rec, f"{path}:{line_no}")
+        except ValueError as err:
+            report.malformed.append(str(err))
+            continue
+        if q["query_id"] in seen:
+            report.malformed.append(f"{path}:{line_no}: duplicate query_id {q['query_id']!r}")
+            continue
+        seen.add(q["query_id"])
+        queries.append(q)
+    return queries
+
+
+def _read_done(part: Path) -> set[str]:
+    """Query ids already answered in a shard file; a torn last line (killed mid-write) is cut off."""
+    if not part.exists():
+        return set()
+    raw = part.read_bytes()
+    keep = raw if raw.endswith(b"\n") or not raw else raw[: raw.rfind(b"\n") + 1]
+    done = set()
+    good_bytes = 0
+    for line in keep.splitlines(keepends=True):
+        try:
+            done.add(str(json.loads(line)["query_id"]))
+            good_bytes += len(line)
+        except (json.JSONDecodeError, KeyError):
+            break
+    if good_bytes != len(raw):
+        with part.open("r+b") as fh:
+            fh.truncate(good_bytes)
+    return done
+
+
+def _batches(items: list[dict], size: int) -> Iterator[list[dict]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def run_batch(recommend: RecommendFn, input_path: str | Path, out_path: str | Path,
+              config: BatchConfig | None = None) -> BatchReport:
+    cfg = config or BatchConfig()
+    report = BatchReport()
+    rank, world = shard_info()
+    queries = read_queries(input_path, report)
+    for msg in report.malformed:
+        print(f"eccr explain: skipped {msg}", file=sys.stderr)
+    out_path = Path(out_path)
+    parts = out_path.parent / (out_path.name + ".partial")
+    parts.mkdir(parents=True, exist_ok=True)
+    part = parts / f"shard-{rank:05d}-of-{world:05d}.jsonl"
+    mine = [q for i, q in enumerate(queries) if i % world == rank]
+    done = _read_done(part)
+    todo = [q for q in mine if q["query_id"] not in done]
+    report.skipped_done = len(mine) - len(todo)
+    start = time.perf_counter()
+    bar = tqdm(total=len(mine), initial=report.skipped_done, disable=not cfg.progress, unit="query",
+               desc=f"explain[{rank}/{world}]" if world > 1 else "explain", file=sys.stderr)
+    with part.open("a", encoding="utf-8") as fh:
+        unflushed = 0
+        for batch in _batches(todo, cfg.batch_size):
+            for answer in recommend(batch):
+                fh.write(json.dumps(answer, ensure_ascii=False) + "\n")
+                report.answered += 1
+                report.explanations += sum(1 for r in answer.get("recommendations", []) if r.get("explanation"))
+                unflushed += 1
+            if unflushed >= cfg.flush_every:
+                fh.flush()
+                os.fsync(fh.fileno())
+                unflushed = 0
+            bar.update(len(batch))
+        fh.flush()
+        os.fsync(fh.fileno())
+    bar.close()
+    report.seconds = time.perf_counter() - start
+    (parts / f"shard-{rank:05d}-of-{world:05d}.done").write_text("ok\n")
+    if all((parts / f"shard-{r:05d}-of-{world:05d}.done").exists() for r in range(world)):
+        merge_parts(queries, parts, world, out_path)
+    return report
+
+
+def merge_parts(queries: list[dict], parts: Path, world: int, out_path: Path) -> None:
+    """Write every answer once, in input order, to `out_path` (JSONL/CSV/Parquet by extension)."""
+    answers: dict[str, dict] = {}
+    for r in range(world):
+        part = parts / f"shard-{r:05d}-of-{world:05d}.jsonl"
+        for line in part.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            answers.setdefault(str(rec["query_id"]), rec)
+    ordered = [answers[q["query_id"]] for q in queries if q["query_id"] in answers]
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    suffix = out_path.suffix.lower()
+    if suffix == ".csv" or suffix == ".parquet":
+        flat = pd.DataFrame([{"query_id": a["query_id"], "ranked": json.dumps(a.get("ranked", [])),
+                              "recommendations": json.dumps(a.get("recommendations", []), ensure_ascii=False)}
+                             for a in ordered])
+        flat.to_csv(tmp, index=False) if suffix == ".csv" else flat.to_parquet(tmp, index=False)
+    else:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for a in ordered:
+                fh.write(json.dumps(a, ensure_ascii=False) + "\n")
+    os.replace(tmp, out_path)
