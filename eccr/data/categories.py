@@ -3,13 +3,17 @@
 The bundle-intent files write paths as unquoted nested lists, `[[Electronics,Camera & Photo,Lenses]]`, possibly
 several (`[[a,b],[c,d]]`), and names may themselves contain commas: `[[Clothing, Shoes & Jewelry,Women]]`,
 `Novelty, Costumes & More`. Amazon separates levels with a bare comma and writes commas inside names with a
-following space, so a comma followed by a space belongs to the name.
+following space, so a comma followed by a space belongs to the name. Quoted names (`['a, b', 'c']`, as Python
+prints a list) are taken as quoted, and HTML entities (`&amp;`) are decoded after splitting.
 """
 from __future__ import annotations
 
+import html
 import re
 
 _LEVEL_SEPARATOR = re.compile(r",(?! )")
+# a name quoted as Python/JSON writes a list of strings: 'Men\'s' or "Men's"
+_QUOTED_NAME = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
 
 
 def parse_category_paths(raw: str) -> list[list[str]]:
@@ -21,8 +25,12 @@ def parse_category_paths(raw: str) -> list[list[str]]:
         text = text[1:-1].strip()
     paths: list[list[str]] = []
     for chunk in _split_paths(text):
-        names = [name.strip() for name in _LEVEL_SEPARATOR.split(chunk)]
-        names = [n.strip("'\"") for n in names if n.strip("'\"")]
+        if chunk.lstrip()[:1] in ("'", '"'):  # str() of a Python list: ['Clothing, Shoes & Jewelry', 'Women']
+            names = [(a or b).replace("\\'", "'").replace('\\"', '"') for a, b in _QUOTED_NAME.findall(chunk)]
+        else:
+            names = _LEVEL_SEPARATOR.split(chunk)
+        names = [html.unescape(n.strip().strip("'\"")).strip() for n in names]  # entities decoded after splitting
+        names = [n for n in names if n]
         if names:
             paths.append(names)
     return paths

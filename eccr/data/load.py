@@ -28,11 +28,15 @@ def load_dataset(source: str | Path, **options) -> Dataset:
         if (path / "also_bought.csv").exists() and (path / "products.csv").exists():
             from eccr.data.uk_toys import load_uk_toys
             return load_uk_toys(path, **options)
-        if (path / "spec.json").exists():
+        for spec in ("spec.json", "spec.toml"):
+            if (path / spec).exists():
+                from eccr.data.generic import load_generic
+                return load_generic(path / spec, **options)
+        if (path / "catalog.parquet").exists():  # the layout `eccr data synth` writes
             from eccr.data.generic import load_generic
-            return load_generic(path / "spec.json", **options)
+            return load_generic(path, **options)
         raise DataError("folder matches no known format (bundle_item.csv, also_bought.csv + products.csv, "
-                        "or spec.json for the generic loader)", file=path)
+                        "spec.json/spec.toml for the generic loader, or catalog.parquet)", file=path)
     suffixes = "".join(path.suffixes).lower()
     if path.name.endswith("spec.json") or suffixes.endswith(".toml"):
         from eccr.data.generic import load_generic
