@@ -20,6 +20,15 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_synth(args: argparse.Namespace) -> int:
+    from eccr.data.synth import generate_synthetic, write_dataset_parquet
+
+    ds = generate_synthetic(args.items, args.users, seed=args.seed)
+    out = write_dataset_parquet(ds, args.out)
+    print(f"wrote {len(ds.catalog):,} items and {len(ds.behaviour):,} interactions to {out}")
+    return 0
+
+
 def _cmd_human_eval_export(args: argparse.Namespace) -> int:
     from eccr.serve.human_eval import export_human_eval
 
@@ -56,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--data", required=True, help="'demo', a dataset folder/file, or a generic spec")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(func=_cmd_data_stats)
+    synth = data_cmds.add_parser("synth", help="synthetic dataset of any size (same schema) for scale tests")
+    synth.add_argument("--items", type=int, required=True)
+    synth.add_argument("--users", type=int, required=True)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--out", required=True, help="output folder (Parquet files; load with --data FOLDER)")
+    synth.set_defaults(func=_cmd_data_synth)
 
     human = commands.add_parser("human-eval", help="blinded human evaluation: export sheets, import ratings")
     human_cmds = human.add_subparsers(dest="human_command", metavar="HUMAN_EVAL_COMMAND")
