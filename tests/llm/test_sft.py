@@ -1,0 +1,70 @@
+"""LoRA SFT through TRL: completion-only labels, resumable checkpoints, standard adapter layout."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+
+from eccr.llm.config import LoraSftConfig
+from eccr.llm.models import render_prompt
+from eccr.llm.sft import build_trainer, check_sft_dataset, last_checkpoint, load_finetuned, train_sft
+
+
+def test_dataset_validation_names_the_problem():
+    with pytest.raises(ValueError, match="completion"):
+        check_sft_dataset(Dataset.from_list([{"prompt": "p", "task": "t"}]))
+    with pytest.raises(ValueError, match="example 1"):
+        check_sft_dataset(Dataset.from_list([{"prompt": "p", "completion": "c"}, {"prompt": "p", "completion": " "}]))
+    counts = check_sft_dataset(Dataset.from_list([{"prompt": "p", "completion": "c", "task": "explain"}] * 2))
+    assert counts == {"explain": 2}
+
+
+def test_loss_is_on_the_completion_only(tiny_with_ids, tmp_path, toy):
+    model, tok, ids = tiny_with_ids
+    trainer = build_trainer(model, tok, Dataset.from_list(toy.rows(1)), LoraSftConfig(output_dir=str(tmp_path)), ids)
+    example = trainer.train_dataset[0]
+    prompt_len = len(tok(render_prompt(tok, toy.camera_prompt), add_special_tokens=False)["input_ids"])
+    labels, input_ids = example["labels"], example["input_ids"]
+    assert all(x == -100 for x in labels[:prompt_len])
+    completion = tok("".join(toy.trained_item), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    assert labels[prompt_len:] == input_ids[prompt_len:] == completion
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    assert int((batch["labels"] != -100).sum()) < int(batch["attention_mask"].sum()) / 3
+
+
+def test_trained_adapter_has_peft_layout_and_reloads_identically(trained, toy):
+    model, tok, result, base_folder = trained
+    assert result.global_step == 12 and result.examples_per_task == {"recommend": 12, "explain": 4}
+    files = {p.name for p in result.adapter_dir.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "eccr_llm.json", "tokenizer.json"} <= files
+    assert json.loads((result.adapter_dir / "eccr_llm.json").read_text())["base_spec"] == str(base_folder)
+    reloaded, _tok2 = load_finetuned(result.adapter_dir)
+    x = torch.tensor([tok(render_prompt(tok, toy.camera_prompt) + "<a_1>", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(reloaded(input_ids=x).logits, model(input_ids=x).logits, atol=1e-6)
+
+
+def test_training_resumes_from_the_last_checkpoint(tiny_with_ids, tmp_path, toy):
+    from transformers import TrainerCallback
+
+    class CountSteps(TrainerCallback):
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            CountSteps.steps += 1
+
+    model, tok, ids = tiny_with_ids
+    data = Dataset.from_list(toy.rows(2))
+    config = LoraSftConfig(output_dir=str(tmp_path), max_steps=2, save_steps=2, per_device_batch_size=2, lora_r=2,
+                           logging_steps=100)
+    first = train_sft(model, tok, data, config, new_token_ids=ids)
+    assert first.global_step == 2 and last_checkpoint(tmp_path).endswith("checkpoint-2")
+    ckpt = tmp_path / "checkpoint-2" / "adapter_model.safetensors"
+    assert ckpt.stat().st_size < len(tok) * 64 * 4  # checkpoints hold no resized embedding matrix either
+
+    config.max_steps = 4
+    second = train_sft(model, tok, data, config, new_token_ids=ids, callbacks=[CountSteps()])
+    assert second.global_step == 4 and CountSteps.steps == 2  # two new steps, counting on from 2
+    assert last_checkpoint(tmp_path).endswith("checkpoint-4")
