@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -29,6 +30,50 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+_RUN_SECTIONS = ("data", "text", "behaviour", "directed", "fusion", "ranker", "retrieval", "quantizer", "tasks",
+                 "model", "sft")
+
+
+def _run_config_from_args(args: argparse.Namespace):
+    from eccr.config import config_from_arguments
+    from eccr.train import RunConfig, quick
+
+    cfg = RunConfig()
+    if getattr(args, "quick", False):
+        cfg = quick(cfg)
+    updates = {}
+    for section in _RUN_SECTIONS:
+        current = getattr(cfg, section)
+        updates[section] = config_from_arguments(args, section, type(current), base=current)
+    if getattr(args, "data", None):
+        updates["data"] = dataclasses.replace(updates["data"], source=args.data)
+    cfg = dataclasses.replace(cfg, **updates)
+    if getattr(args, "no_lm", False):
+        cfg = dataclasses.replace(cfg, stages=tuple(s for s in cfg.stages if s != "lm"))
+    return cfg
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from eccr.train import train_run
+
+    cfg = _run_config_from_args(args)
+    summary = train_run(cfg, args.out, force=args.force)
+    print(json.dumps(summary["seconds"], indent=None))
+    print(f"run written to {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from eccr.evaluate.run import evaluate_run
+
+    report = evaluate_run(args.run, part=args.part, protocols=tuple(args.protocols), with_lm=args.with_lm,
+                          max_pairs=args.max_pairs, lm_max_pairs=args.lm_max_pairs, depth_ablation=args.depth_ablation,
+                          out=args.out)
+    print(report.read_text())
+    print(f"report: {report.parent}")
+    return 0
+
+
 def _cmd_human_eval_export(args: argparse.Namespace) -> int:
     from eccr.serve.human_eval import export_human_eval
 
@@ -53,6 +98,15 @@ def _cmd_human_eval_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
+    from eccr.config import add_config_arguments
+    from eccr.train import RunConfig
+
+    defaults = RunConfig()
+    for section in _RUN_SECTIONS:
+        add_config_arguments(parser, section, type(getattr(defaults, section)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eccr", description="Explainable, coherent complement recommendation.",
@@ -71,6 +125,28 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--out", required=True, help="output folder (Parquet files; load with --data FOLDER)")
     synth.set_defaults(func=_cmd_data_synth)
+
+    train = commands.add_parser("train", help="train every stage (vectors, ranker, index, semantic IDs, LoRA LM)")
+    train.add_argument("--data", help="dataset: 'demo', a folder/file, or a generic spec (= --data.source)")
+    train.add_argument("--out", required=True, help="run directory (created; reused stages are skipped)")
+    train.add_argument("--quick", action="store_true", help="demo preset: a few minutes on a laptop CPU")
+    train.add_argument("--no-lm", action="store_true", help="skip the LM stage (ranker-only run)")
+    train.add_argument("--force", action="store_true", help="redo every stage even if its output exists")
+    _add_run_config_arguments(train)
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="compare the run's model with every baseline (3 protocols)")
+    evaluate.add_argument("--run", required=True, help="run directory from `eccr train`")
+    evaluate.add_argument("--part", choices=("test", "valid"), default="test",
+                          help="test for reported numbers; valid for tuning (never tune on test)")
+    evaluate.add_argument("--protocols", nargs="+", default=["eccr", "retrieval", "sampled"],
+                          choices=["eccr", "retrieval", "sampled"])
+    evaluate.add_argument("--with-lm", action="store_true", help="also score the LM-re-ranked pipeline (slow on CPU)")
+    evaluate.add_argument("--max-pairs", type=int, default=None, help="cap ECCR-protocol pairs (seeded sample)")
+    evaluate.add_argument("--lm-max-pairs", type=int, default=200, help="cap pairs for the LM systems")
+    evaluate.add_argument("--depth-ablation", action="store_true", help="retrain the ranker with K=1,2,4,10 (Fig. 4)")
+    evaluate.add_argument("--out", default=None, help="report folder (default RUN/report-PART)")
+    evaluate.set_defaults(func=_cmd_evaluate)
 
     human = commands.add_parser("human-eval", help="blinded human evaluation: export sheets, import ratings")
     human_cmds = human.add_subparsers(dest="human_command", metavar="HUMAN_EVAL_COMMAND")

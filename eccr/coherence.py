@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -38,7 +39,8 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text or "")
 
 
-def model_tokens(text: str) -> set[str]:
+@lru_cache(maxsize=200_000)
+def _model_tokens(text: str) -> frozenset[str]:
     """Tokens that look like model names: letters and digits mixed (LP-E6, T7, D7100, GTX760, iPhone5s)."""
     out = set()
     for w in words(text):
@@ -47,9 +49,15 @@ def model_tokens(text: str) -> set[str]:
             continue
         if any(c.isdigit() for c in w) and any(c.isalpha() for c in w):
             out.add(w.upper())
-    return out
+    return frozenset(out)
 
 
+def model_tokens(text: str) -> set[str]:
+    """Tokens that look like model names: letters and digits mixed (LP-E6, T7, D7100, GTX760, iPhone5s)."""
+    return set(_model_tokens(text or ""))
+
+
+@lru_cache(maxsize=200_000)
 def compatibility_phrase(title: str) -> str:
     """The text after "for"/"fits"/"compatible with" up to the next " - ", "(" or " with " ("" if none)."""
     match = _COMPAT_PHRASE.search(title or "")

@@ -1,0 +1,87 @@
+"""The systems `eccr evaluate` compares, built from one run directory, all behind the Scorer interface.
+
+- eccr:            the pipeline's ranking (attention-CF + directed score, + LM re-scoring when `with_lm`)
+- attention_cf:    the attention-CF ranker alone (Lake et al.) over the fused item vectors
+- directed:        the directed complement score s(query)·t(candidate) alone
+- baselines:       popularity, last-item cosine, weighted sum (default recency weights), co-occurrence,
+                   text cosine, category-pair prior (P(candidate leaf | query leaf) from train pairs)
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from eccr.rank.base import Scores
+
+
+class DirectedScorer:
+    name = "directed"
+
+    def __init__(self, recommender):
+        self.rec = recommender
+
+    def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
+        return Scores(self.rec._directed(str(query[-1]), [str(c) for c in candidates]))
+
+    def retrieve(self, query: list[str], k: int):
+        ids = self.rec.retrieve([str(q) for q in query], k)
+        return ids, self.rec._directed(str(query[-1]), ids)
+
+
+class PipelineScorer:
+    """The full ranking of `Recommender.recommend` on given candidates (no explanations)."""
+
+    def __init__(self, recommender, with_lm: bool, name: str = "eccr"):
+        self.rec, self.with_lm, self.name = recommender, with_lm, name
+
+    def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
+        history = [h for h in map(str, history) if h in self.rec._title_lower.values()]
+        saved = self.rec.config.lm_weight
+        if not self.with_lm:
+            self.rec.config.lm_weight = 0.0
+        try:
+            rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", list(candidates))
+        finally:
+            self.rec.config.lm_weight = saved
+        rank_of = {item.item_id: len(rec.items) - n for n, item in enumerate(rec.items)}
+        return Scores(np.array([float(rank_of.get(str(c), -np.inf)) for c in candidates]))
+
+    def retrieve(self, query: list[str], k: int):
+        """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
+        saved = self.rec.config.lm_weight
+        if not self.with_lm:
+            self.rec.config.lm_weight = 0.0
+        try:
+            rec = self.rec._rank_one(str(query[-1]), [], k, "eccr", None)
+        finally:
+            self.rec.config.lm_weight = saved
+        return [i.item_id for i in rec.items], np.array([i.score for i in rec.items])
+
+
+def build_systems(recommender, with_lm: bool = False) -> dict:
+    """name -> Scorer. `eccr` first: the report compares every baseline with it."""
+    import json
+
+    from eccr.rank.attention_cf import AttentionCFScorer
+    from eccr.rank.baselines import (CategoryPairPrior, CoOccurrence, LastItemCosine, Popularity, TextCosine,
+                                     WeightedSum, category_of_items)
+
+    rec = recommender
+    sequences = json.loads(rec.run.train_sequences.read_text())["sequences"]
+    pairs = [(a, b) for seq in sequences for a in seq for b in seq if a != b]
+    text = TextCosine(rec.text)
+    systems = {"eccr": PipelineScorer(rec, with_lm=False)}
+    if with_lm and rec.lm is not None:
+        systems["eccr+lm"] = PipelineScorer(rec, with_lm=True, name="eccr+lm")
+    systems.update({
+        "attention_cf": AttentionCFScorer(rec.ranker.model, rec.fused, max_memory=rec.run_config.ranker.max_memory),
+        "directed": DirectedScorer(rec),
+        "text_cosine": text,
+        "category_prior": CategoryPairPrior(category_of_items(rec.catalog.items), pairs, text=text),
+        "co_occurrence": CoOccurrence.fit(sequences, directed=False),
+        "popularity": Popularity.fit(sequences),
+        "last_item_cosine": LastItemCosine(rec.fused),
+        "weighted_sum": WeightedSum(rec.fused),
+    })
+    return systems

@@ -1,0 +1,384 @@
+"""`Recommender`: retrieve → rank → LM selects and explains. The one object the CLI, the batch job and the demo
+share.
+
+1. Retrieve: FAISS over the items' directed *target* vectors, queried with the query's *source* vector (and
+   the basket's), so candidates are things that go with the item, not look-alikes (`retrieve_k` of them).
+2. Rank: the attention-CF model (Lake et al.) scores each candidate against the memory = basket + query item;
+   its per-hop attention says which basket item drove each recommendation.
+3. LM: the LoRA-tuned LM scores each of the top `lm_top` candidates' semantic-ID tokens as the answer of the
+   "recommend" prompt (teacher forcing; only real items can be scored, so nothing is invented).
+4. Final score = ranker_weight·z(ranker logit) + directed_weight·z(s·t) + lm_weight·z(LM log-prob), each z-scored
+   within the candidate list so the three scales mix; items the LM did not see keep their ranker part.
+5. Explain: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding check
+   (names both items, no brand/model/number absent from both titles) is replaced by the grounded template
+   composed from titles, categories and matched attributes (`explanation_source` says which).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from eccr.coherence import AttributeExtractor, grounded_explanation, pair_flags
+from eccr.data.schema import Catalog
+from eccr.evaluate.explanations import grounding
+from eccr.recommendation import Recommendation, RecommendedItem
+from eccr.represent.vectors import ItemVectors
+from eccr.train import Run, load_run_config
+
+log = logging.getLogger("eccr.pipeline")
+
+
+@dataclass
+class RecommenderConfig:
+    retrieve_k: int = 100          # candidates fetched from the FAISS index before ranking
+    lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
+    ranker_weight: float = 1.0     # weight of the z-scored attention-CF logit
+    directed_weight: float = 1.0   # weight of the z-scored directed complement score s(query)·t(candidate)
+    lm_weight: float = 1.0         # weight of the z-scored LM log-probability of the candidate's ID
+    explain: str = "lm"            # "lm" (LM sentence, grounded fallback), "grounded" (template only), "none"
+    max_new_tokens: int = 48       # explanation length cap
+    use_lm: bool = True            # load the LoRA LM when the run has one
+    device: str = "auto"           # LM device
+
+
+def _z(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    out = np.zeros_like(values)
+    if finite.sum() >= 2 and values[finite].std() > 0:
+        out[finite] = (values[finite] - values[finite].mean()) / values[finite].std()
+    out[~finite] = -10.0
+    return out
+
+
+class Recommender:
+    def __init__(self, run_dir: str | Path, config: RecommenderConfig | None = None):
+        from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+        from eccr.rank.baselines import CoOccurrence, TextCosine
+        from eccr.rank.retrieval import ItemIndex
+
+        self.run = Run(run_dir)
+        self.config = config or RecommenderConfig()
+        self.run_config = load_run_config(run_dir)
+        items = pd.read_parquet(self.run.catalog)
+        items["category"] = [list(c) for c in items["category"]]
+        self.catalog = Catalog(items)
+        self._rows = {r.item_id: r._asdict() for r in self.catalog.items.itertuples(index=False)}
+        self.extractor = AttributeExtractor(self.catalog)
+        self.text = ItemVectors.load(self.run.text)
+        self.behaviour = ItemVectors.load(self.run.behaviour) if self.run.behaviour.with_suffix(".json").exists() else None
+        self.source = ItemVectors.load(self.run.source)
+        self.target = ItemVectors.load(self.run.target)
+        self.fused = ItemVectors.load(self.run.fused)
+        self.index = ItemIndex.load(self.run.index)
+        self.ranker = AttentionCFScorer(AttentionCF.from_pretrained(self.run.ranker), self.fused,
+                                        max_memory=self.run_config.ranker.max_memory)
+        train = json.loads(self.run.train_sequences.read_text())
+        self.baselines = {"text-cosine": TextCosine(self.text),
+                          "co-occurrence": CoOccurrence.fit(train["sequences"], directed=False)}
+        from eccr.rank.baselines import CategoryPairPrior, Popularity, category_of_items
+        from eccr.rank.blend import Blend
+
+        pairs = [(a, b) for seq in train["sequences"] for a in seq for b in seq if a != b]
+        self.category_prior = CategoryPairPrior(category_of_items(self.catalog.items), pairs)
+        self.popularity = Popularity.fit(train["sequences"])
+        self.blend = Blend.load(self.run.blend) if self.run.blend.exists() else Blend()
+        self.table = self.quantizer = None
+        if self.run.semantic_ids.exists():
+            from eccr.quantize.rq import load_quantizer
+            from eccr.quantize.semantic_ids import SemanticIDTable
+
+            self.table = SemanticIDTable.load(self.run.semantic_ids)
+            self.quantizer = load_quantizer(self.run.quantizer)
+        self.lm = self.tokenizer = None
+        if self.config.use_lm and (self.run.adapter / "adapter_config.json").exists():
+            from eccr.llm.sft import load_finetuned
+
+            self.lm, self.tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
+        self.titled = [i for i in self.text.ids if self._rows.get(i, {}).get("title")]
+        self._title_lower = {self._rows[i]["title"].lower(): i for i in self.titled}
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, **overrides) -> "Recommender":
+        return cls(run_dir, RecommenderConfig(**overrides))
+
+    # ------------------------------------------------------------------ catalogue access
+    @property
+    def systems(self) -> list[str]:
+        return ["eccr", *self.baselines]
+
+    @property
+    def catalog_size(self) -> int:
+        return len(self.titled)
+
+    @property
+    def run_info(self) -> dict:
+        info = {"run": str(self.run.root), "dataset": json.loads(self.run.train_sequences.read_text())["name"],
+                "items": self.catalog_size, "lm": self.run_config.model.spec if self.lm is not None else None,
+                "semantic_ids": self.table is not None}
+        metrics = self.run / "metrics.json"
+        if metrics.exists():
+            info["metrics"] = json.loads(metrics.read_text()).get("summary", {})
+        return info
+
+    def search_items(self, text: str, limit: int = 20) -> list[tuple[str, str]]:
+        """(item_id, title) whose title contains every word of `text` (case-insensitive); "" lists the first."""
+        needle = [w for w in (text or "").lower().split() if w]
+        out = []
+        for item in self.titled:
+            title = self._rows[item]["title"]
+            low = title.lower()
+            if all(w in low for w in needle) or (needle and item == text.strip()):
+                out.append((item, title))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def resolve_item(self, item: str) -> str:
+        """An item id, an exact title, or the best title match for free text."""
+        item = str(item).strip()
+        if item in self._title_lower.values():
+            return item
+        if item.lower() in self._title_lower:
+            return self._title_lower[item.lower()]
+        hits = self.search_items(item, limit=1)
+        if hits:
+            return hits[0][0]
+        raise KeyError(f"no catalogue item matches {item!r}; give an item id or a title")
+
+    def item_row(self, item_id: str) -> dict:
+        return self._rows[item_id]
+
+    # ------------------------------------------------------------------ scoring
+    def features(self, query: str, history: Sequence[str], pool: Sequence[str]):
+        """Every blend feature (eccr.rank.blend.FEATURES) for the candidates in `pool`, and the ranker's Scores
+        (for its attention weights)."""
+        pool = list(pool)
+        scores = self.ranker.score_candidates([query], pool, history=list(history))
+        qrow = self._rows[query]
+        flags = [pair_flags(qrow, self._rows[c], self.extractor) for c in pool]
+        leaf = (qrow["category"] or [""])[-1]
+        feats = {
+            "ranker": scores.scores,
+            "directed": self._directed(query, pool),
+            "category_prior": self.category_prior.score_candidates([query], pool).extra["prior"],
+            "co_occurrence": np.log1p(self.baselines["co-occurrence"].score_candidates([query], pool, history).scores),
+            "text_cosine": self.baselines["text-cosine"].score_candidates([query], pool).scores,
+            "popularity": np.log1p(self.popularity.score_candidates([query], pool).scores),
+            "same_leaf": np.array([float(bool(leaf) and (self._rows[c]["category"] or [""])[-1] == leaf) for c in pool]),
+            "relevant": np.array([float(f.relevant) for f in flags]),
+            "compatible": np.array([float(f.compatible) for f in flags]),
+        }
+        return feats, scores
+
+    def _semantic_id(self, item_id: str) -> str:
+        return self.table.id_string(item_id) if self.table is not None and item_id in self.table else ""
+
+    def retrieve(self, query: Sequence[str], k: int) -> list[str]:
+        rows = self.source.lookup(list(query))
+        q = rows[-1:] if len(rows) == 1 else (0.5 * rows[:1] + 0.5 * rows[1:].mean(0, keepdims=True))
+        ids, _ = self.index.search(q, k + len(query))
+        exclude = set(query)
+        found = [i for i in ids[0] if i and i not in exclude][:k]
+        # items bought with the query before are candidates too, whatever their vectors say
+        together = self.baselines["co-occurrence"].counts
+        seen = set(found)
+        for item in query:
+            for other, _ in sorted(together.get(item, {}).items(), key=lambda kv: -kv[1])[:k]:
+                if other not in seen and other not in exclude and other in self._rows and self._rows[other]["title"]:
+                    found.append(other)
+                    seen.add(other)
+        return found
+
+    def _directed(self, query: str, candidates: Sequence[str]) -> np.ndarray:
+        s = self.source.lookup([query])[0]
+        pos = self.target.position(candidates)
+        out = np.full(len(candidates), -np.inf)
+        ok = pos >= 0
+        out[ok] = self.target.vectors[pos[ok]] @ s
+        return out
+
+    def _lm_scores(self, query: str, basket: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
+        from eccr.llm.generate import score_items
+
+        ids = [c for c in candidates if self._semantic_id(c)]
+        if self.lm is None or not ids or not self._semantic_id(query):
+            return np.full(len(candidates), np.nan)
+        prompt = self._task_builder().render("recommend", query, basket=tuple(basket), candidates=tuple(ids))
+        logp = score_items(self.lm, self.tokenizer, prompt, [self.table.tokens_for(c) for c in ids],
+                           completion_prefix=" ")
+        by_id = dict(zip(ids, logp.tolist()))
+        return np.array([by_id.get(c, np.nan) for c in candidates])
+
+    def _task_builder(self):
+        from eccr.data.schema import Dataset
+        from eccr.llm.tasks import TaskBuilder
+
+        if getattr(self, "_tasks", None) is None:
+            ids = {i: self.table.id_string(i) for i in self.table.item_ids}
+            self._tasks = TaskBuilder(Dataset("run", self.catalog), ids, self.run_config.tasks, self.extractor)
+        return self._tasks
+
+    def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",
+                  explain: bool = True, candidates: Sequence[str] | None = None) -> Recommendation:
+        return self.recommend_many([{"item": item, "basket": list(basket), "candidates": candidates}], k=k,
+                                   system=system, explain=explain)[0]
+
+    def recommend_many(self, queries: list[dict], k: int = 5, system: str = "eccr",
+                       explain: bool = True) -> list[Recommendation]:
+        """Batch form: explanations of all queries are generated together (one batched LM call)."""
+        if system not in self.systems:
+            raise ValueError(f"unknown system {system!r}; choose from {self.systems}")
+        results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates")) for q in queries]
+        if explain and self.config.explain != "none":
+            self._explain([item for rec in results for item in rec.items], results)
+        return results
+
+    def _rank_one(self, item: str, basket: Sequence[str], k: int, system: str,
+                  candidates: Sequence[str] | None) -> Recommendation:
+        timings: dict = {}
+        t = time.perf_counter()
+        query = self.resolve_item(item)
+        basket_ids = [self.resolve_item(b) for b in basket]
+        memory = [b for b in basket_ids if b != query] + [query]
+        if candidates:
+            pool = [c for c in map(str, candidates) if c in self._rows and c not in memory]
+        else:
+            pool = self.retrieve(memory, self.config.retrieve_k) if system == "eccr" else \
+                [c for c in self.titled if c not in memory]
+        timings["retrieve"] = time.perf_counter() - t
+        t = time.perf_counter()
+        attention = np.zeros((len(pool), 0))
+        memory_ids: list[str] = []
+        lm = np.full(len(pool), np.nan)
+        if system == "eccr":
+            feats, scores = self.features(query, [b for b in memory if b != query], pool)
+            ranker = feats["ranker"]
+            memory_ids = scores.extra.get("memory", [])
+            if scores.attention is not None and scores.attention.size:
+                attention = scores.attention.mean(axis=1)
+            final = self.blend.score(feats)
+            timings["rank"] = time.perf_counter() - t
+            if self.lm is not None and self.config.lm_top > 0 and self.config.lm_weight > 0:
+                t = time.perf_counter()
+                top = np.argsort(-final)[: self.config.lm_top]
+                lm_top = self._lm_scores(query, [b for b in memory if b != query], [pool[i] for i in top])
+                lm[top] = lm_top
+                if np.isfinite(lm_top).any():
+                    boost = np.zeros(len(pool))
+                    boost[top] = self.config.lm_weight * np.nan_to_num(_z(np.nan_to_num(lm_top, nan=-np.inf)), nan=0.0)
+                    final = final + boost
+                    final[np.setdiff1d(np.arange(len(pool)), top)] -= 1e3  # LM-checked items stay on top
+                timings["lm"] = time.perf_counter() - t
+        else:
+            ranker = self.baselines[system].score_candidates([query], pool, history=[b for b in memory if b != query]).scores
+            final = np.asarray(ranker, dtype=np.float64)
+            timings["rank"] = time.perf_counter() - t
+        order = np.argsort(-final, kind="stable")[:k]
+        qrow = self._rows[query]
+        items = []
+        for i in order:
+            cid = pool[i]
+            row = self._rows[cid]
+            probability = 1.0 / (1.0 + np.exp(-ranker[i])) if system == "eccr" and np.isfinite(ranker[i]) else None
+            complementary = bool(probability is not None and probability >= 0.5) if system == "eccr" else False
+            flags = pair_flags(qrow, row, self.extractor, complementary=complementary).as_dict()
+            weights = {m: round(float(w), 4) for m, w in zip(memory_ids, attention[i])} if attention.shape[1] else {}
+            items.append(RecommendedItem(
+                item_id=cid, title=row["title"], category=list(row["category"]), semantic_id=self._semantic_id(cid),
+                score=float(final[i]), ranker_score=float(ranker[i]) if np.isfinite(ranker[i]) else float("-inf"),
+                lm_score=float(lm[i]) if np.isfinite(lm[i]) else None, flags=flags, explanation="",
+                attention=weights))
+        return Recommendation(query=qrow, basket=[self._rows[b] for b in basket_ids], items=items, system=system,
+                              timings={k_: round(v, 4) for k_, v in timings.items()})
+
+    def _explain(self, items: list[RecommendedItem], results: list[Recommendation]) -> None:
+        from eccr.coherence import PairFlags
+
+        owners = [rec for rec in results for _ in rec.items]
+        templates = []
+        for item, rec in zip(items, owners):
+            flags = PairFlags(**{k: item.flags[k] for k in ("complementary", "relevant", "compatible", "substitute")},
+                              evidence=list(item.flags.get("evidence", [])))
+            templates.append(grounded_explanation(rec.query, self._rows[item.item_id], flags))
+        texts = [""] * len(items)
+        if self.config.explain == "lm" and self.lm is not None and self.table is not None:
+            t = time.perf_counter()
+            texts = self._lm_explanations(items, owners)
+            for rec in results:
+                rec.timings["explain"] = round(time.perf_counter() - t, 4)
+        for item, rec, text, template in zip(items, owners, texts, templates):
+            if text and grounding(text, rec.query["title"], item.title, self.extractor).grounded:
+                item.explanation, item.explanation_source = text, "lm"
+            else:
+                item.explanation, item.explanation_source = template, "grounded"
+
+    def _lm_explanations(self, items: list[RecommendedItem], owners: list[Recommendation]) -> list[str]:
+        from eccr.llm.config import GenerationConfig
+        from eccr.llm.generate import generate_texts
+
+        builder = self._task_builder()
+        prompts, slots = [], []
+        for n, (item, rec) in enumerate(zip(items, owners)):
+            q = rec.query["item_id"]
+            if self._semantic_id(q) and self._semantic_id(item.item_id):
+                prompts.append(builder.render("explain", q, item.item_id))
+                slots.append(n)
+        out = [""] * len(items)
+        if prompts:
+            gen = GenerationConfig(max_new_tokens=self.config.max_new_tokens)
+            for n, text in zip(slots, generate_texts(self.lm, self.tokenizer, prompts, gen)):
+                out[n] = text.strip().split("\n")[0]
+        return out
+
+    # ------------------------------------------------------------------ cold start
+    def add_items(self, extra: Catalog) -> list[str]:
+        """Make new items (title + category) recommendable now: text, directed and fused vectors, index rows,
+        semantic IDs. Returns the ids added (ids already known are skipped)."""
+        from eccr.represent.directed import DirectedModel, directed_vectors
+        from eccr.represent.fuse import DirectedVectors, fuse
+        from eccr.represent.text import text_vectors
+
+        new = extra.items[~extra.items["item_id"].isin(list(self._rows))]
+        new = new[new["title"].str.len() > 0]
+        if new.empty:
+            return []
+        cat = Catalog(new.copy())
+        text = text_vectors(cat, self.run_config.text)
+        source, target = directed_vectors(DirectedModel.load(self.run.directed_model), cat, text)
+        fused = fuse(text, self.behaviour, DirectedVectors(source, target), self.run_config.fusion)
+        self.text = _concat(self.text, text)
+        self.source, self.target = _concat(self.source, source), _concat(self.target, target)
+        self.fused = _concat(self.fused, fused)
+        self.index.add(target)
+        from eccr.rank.attention_cf import AttentionCFScorer
+        from eccr.rank.baselines import TextCosine
+
+        self.ranker = AttentionCFScorer(self.ranker.model, self.fused, max_memory=self.run_config.ranker.max_memory)
+        self.baselines["text-cosine"] = TextCosine(self.text)
+        if self.table is not None:
+            self.table.add_items(fused.ids, fused.vectors, self.quantizer)
+            if self.lm is not None:
+                missing = [t for t in self.table.all_tokens() if t not in self.tokenizer.get_vocab()]
+                if missing:  # a new counter token: the LM has an untrained row for it, ranking still works
+                    self.tokenizer.add_special_tokens({"additional_special_tokens": missing})
+                    self.lm.resize_token_embeddings(len(self.tokenizer))
+            self._tasks = None
+        self.catalog = Catalog(pd.concat([self.catalog.items, cat.items], ignore_index=True))
+        for r in cat.items.itertuples(index=False):
+            self._rows[r.item_id] = r._asdict()
+            self.titled.append(r.item_id)
+            self._title_lower[r.title.lower()] = r.item_id
+        return list(cat.items["item_id"])
+
+
+def _concat(a: ItemVectors, b: ItemVectors) -> ItemVectors:
+    return ItemVectors(a.ids + b.ids, np.concatenate([a.vectors, b.vectors]), dict(a.meta))

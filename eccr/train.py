@@ -1,0 +1,318 @@
+"""`eccr train`: every stage from data to LoRA adapter, into one run directory.
+
+    data ─ temporal split ─┬─ text vectors (MiniLM) ─┬─ directed source/target towers ─┐
+                           └─ skip-gram behaviour ───┴──────────── fuse ──────────────┴─ attention-CF ranker
+                                                                      ├─ FAISS index over target vectors
+                                                                      └─ residual VQ → semantic IDs → SFT tasks → LoRA LM
+
+Each stage writes its output into the run directory and is skipped when that output exists, so a killed run
+resumes with the same command (`--force` redoes everything). The ranker and the LM checkpoint while they train.
+Only the train part of the temporal split is used for fitting; the valid part for early stopping; the test
+part is left for `eccr evaluate`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eccr.config import DataConfig, config_from_dict, save_json
+from eccr.data.schema import Dataset
+from eccr.data.splits import TemporalSplit, heldout_queries, temporal_split
+from eccr.llm.config import LoraSftConfig, ModelConfig
+from eccr.llm.tasks import TaskConfig
+from eccr.quantize.config import QuantizerConfig
+from eccr.rank.config import RankerConfig, RetrievalConfig
+from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig
+from eccr.represent.vectors import ItemVectors
+
+log = logging.getLogger("eccr.train")
+
+STAGES = ("represent", "rank", "index", "blend", "semantic_ids", "lm")
+
+
+@dataclass
+class RunConfig:
+    """Everything one `eccr train` uses; saved as config.json in the run directory."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    directed: DirectedConfig = field(default_factory=DirectedConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sft: LoraSftConfig = field(default_factory=LoraSftConfig)
+    blend_max_pairs: int = 3000       # valid-part pairs used to fit the final-score blend
+    stages: tuple[str, ...] = STAGES  # stages to run; drop "lm" for a ranker-only run
+
+
+def quick(config: RunConfig) -> RunConfig:
+    """The demo preset: minutes on a laptop CPU instead of an hour (short ranker run, 40 LoRA steps)."""
+    r = dataclasses.replace
+    return r(config,
+             ranker=r(config.ranker, hops=4, max_epochs=8, max_seconds=120.0, eval_every=50),
+             directed=r(config.directed, epochs=15, max_seconds=60.0),
+             tasks=r(config.tasks, max_pairs=600, max_alignment_items=400),
+             sft=r(config.sft, max_steps=40, per_device_batch_size=4, max_length=128, save_steps=20,
+                   learning_rate=5e-4))
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: not a run directory (no config.json); train one with `eccr train`")
+    return config_from_dict(RunConfig, json.loads(path.read_text()))
+
+
+class Run:
+    """Paths inside a run directory (one place that knows the layout)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.root / name
+
+    vectors = property(lambda self: self.root / "vectors")
+    text = property(lambda self: self.root / "vectors" / "text")
+    behaviour = property(lambda self: self.root / "vectors" / "behaviour")
+    source = property(lambda self: self.root / "vectors" / "directed_source")
+    target = property(lambda self: self.root / "vectors" / "directed_target")
+    fused = property(lambda self: self.root / "vectors" / "fused")
+    directed_model = property(lambda self: self.root / "directed")
+    ranker = property(lambda self: self.root / "ranker")
+    ranker_checkpoints = property(lambda self: self.root / "checkpoints" / "ranker")
+    index = property(lambda self: self.root / "index" / "targets.faiss")
+    semantic_ids = property(lambda self: self.root / "semantic_ids.json")
+    quantizer = property(lambda self: self.root / "quantizer")
+    sft_data = property(lambda self: self.root / "sft_data.jsonl")
+    lm_checkpoints = property(lambda self: self.root / "checkpoints" / "lm")
+    adapter = property(lambda self: self.root / "lm")
+    summary = property(lambda self: self.root / "train_summary.json")
+    catalog = property(lambda self: self.root / "catalog.parquet")
+    blend = property(lambda self: self.root / "blend.json")
+    train_sequences = property(lambda self: self.root / "train_sequences.json")
+
+
+def _exists(path: Path) -> bool:
+    return path.with_suffix(".safetensors").exists() or path.exists()
+
+
+def split_dataset(config: RunConfig) -> tuple[Dataset, TemporalSplit]:
+    from eccr.data.load import load_dataset
+
+    ds = load_dataset(config.data.source)
+    return ds, temporal_split(ds, config.data.valid_fraction, config.data.test_fraction)
+
+
+def ranker_sequences(part: Dataset) -> list[list[str]]:
+    """Training instances for the ranker: each bundle's items and each multi-item session (unordered sets:
+    items of one bundle/session share a timestamp)."""
+    bundles = part.bundles.rows.groupby("bundle_id")["item_id"].agg(list).tolist()
+    sessions = part.behaviour.sessions().tolist()
+    return [list(dict.fromkeys(s)) for s in bundles + sessions if len(set(s)) >= 2]
+
+
+def save_run_data(run: Run, ds: Dataset, split: TemporalSplit) -> None:
+    """What inference needs from the data, kept in the run so it works without the original files:
+    the catalogue, and the train part's sequences (for the co-occurrence and popularity baselines)."""
+    items = ds.catalog.items.copy()
+    items["category"] = [list(c) for c in items["category"]]
+    items.to_parquet(run.catalog, index=False)
+    save_json({"name": ds.name, "source": ds.source, "sequences": ranker_sequences(split.train),
+               "valid_start": split.valid_start, "test_start": split.test_start}, run.train_sequences)
+
+
+def stage_represent(run: Run, config: RunConfig, ds: Dataset, split: TemporalSplit, force: bool) -> dict:
+    from eccr.represent.behaviour import behaviour_vectors
+    from eccr.represent.directed import DirectedModel, directed_vectors, fit_directed
+    from eccr.represent.fuse import DirectedVectors, fuse
+    from eccr.represent.text import text_vectors
+
+    info: dict = {}
+    if force or not _exists(run.text):
+        text = text_vectors(ds.catalog, config.text)
+        text.save(run.text)
+    text = ItemVectors.load(run.text)
+    info["text_items"] = len(text)
+    behaviour = None
+    if force or not _exists(run.behaviour):
+        try:
+            behaviour_vectors(split.train.behaviour, config.behaviour, catalog_ids=text.ids).save(run.behaviour)
+        except ValueError as err:  # no user with two events: the run goes on without behaviour vectors
+            log.warning("behaviour vectors skipped: %s", err)
+    if _exists(run.behaviour):
+        behaviour = ItemVectors.load(run.behaviour)
+        info["behaviour_coverage"] = behaviour.meta.get("coverage")
+    if force or not (run.directed_model / "config.json").exists():
+        valid = heldout_queries(split.valid, seed=config.data.seed)
+        model = fit_directed(split.train, text, config.directed, valid_queries=valid if len(valid) else None)
+        model.save(run.directed_model)
+    model = DirectedModel.load(run.directed_model)
+    if force or not _exists(run.target):
+        source, target = directed_vectors(model, ds.catalog, text)
+        source.save(run.source)
+        target.save(run.target)
+    directed = DirectedVectors(ItemVectors.load(run.source), ItemVectors.load(run.target))
+    if force or not _exists(run.fused):
+        fuse(text, behaviour, directed, config.fusion).save(run.fused)
+    info["fused_dim"] = ItemVectors.load(run.fused).dim
+    return info
+
+
+def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
+    from eccr.rank.attention_cf import AttentionCF
+    from eccr.rank.train import train_attention_cf
+
+    if not force and (run.ranker / "config.json").exists():
+        return {"ranker": "kept"}
+    fused = ItemVectors.load(run.fused)
+    valid = ranker_sequences(split.valid)
+    result = train_attention_cf(fused, ranker_sequences(split.train), config.ranker,
+                                valid_sequences=valid or None, ordered=False,
+                                checkpoint_dir=run.ranker_checkpoints, resume=not force)
+    model: AttentionCF = result.model
+    model.save_pretrained(run.ranker)
+    state = dataclasses.asdict(result.state)
+    state.pop("history", None)
+    return {"ranker": state}
+
+
+def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
+    from eccr.rank.retrieval import ItemIndex
+
+    if force or not run.index.exists():
+        ItemIndex.build(ItemVectors.load(run.target), config.retrieval).save(run.index)
+    return {"index_items": len(ItemVectors.load(run.target))}
+
+
+def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
+    """Fit the final-score blend on ECCR-style candidate lists of the VALID part (see eccr/rank/blend.py)."""
+    import numpy as np
+
+    from eccr.evaluate.config import EccrProtocolConfig
+    from eccr.evaluate.protocols import build_eccr_candidates, vector_similarity
+    from eccr.pipeline import Recommender, RecommenderConfig
+    from eccr.rank.blend import Blend
+
+    if not force and run.blend.exists():
+        return {"blend": "kept"}
+    rec = Recommender(run.root, RecommenderConfig(use_lm=False))
+    cands = build_eccr_candidates(split, EccrProtocolConfig(max_pairs=config.blend_max_pairs, seed=config.data.seed),
+                                  vector_similarity(rec.text), part="valid")
+    columns: dict[str, list] = {}
+    labels = []
+    for pair in cands.pairs:
+        pool = [pair.positive, *pair.negatives]
+        if pair.query not in rec._rows or any(c not in rec._rows for c in pool):
+            continue
+        history = [h for h in pair.history if h in rec._title_lower.values()]
+        feats, _ = rec.features(pair.query, history, pool)
+        for name, values in feats.items():
+            columns.setdefault(name, []).extend(values.tolist())
+        labels.extend([1] + [0] * len(pair.negatives))
+    if not labels or sum(labels) == 0:
+        return {"blend": "default (no valid pairs)"}
+    blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), seed=config.data.seed)
+    blend.save(run.blend)
+    return {"blend": {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}}
+
+
+def stage_semantic_ids(run: Run, config: RunConfig, force: bool) -> dict:
+    from eccr.quantize.semantic_ids import build_semantic_ids
+
+    if not force and run.semantic_ids.exists():
+        return {"semantic_ids": "kept"}
+    table, quantizer, report = build_semantic_ids(ItemVectors.load(run.fused), config.quantizer)
+    table.save(run.semantic_ids)
+    quantizer.save(run.quantizer)
+    save_json(report.to_dict(), run / "semantic_ids_report.json")
+    return {"semantic_ids": report.to_dict()}
+
+
+def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
+    from datasets import Dataset as HFDataset
+
+    from eccr.llm.models import load_causal_lm
+    from eccr.llm.sft import train_sft
+    from eccr.llm.tasks import TaskBuilder
+    from eccr.llm.tokens import add_semantic_tokens, token_texts_from_items
+    from eccr.quantize.semantic_ids import SemanticIDTable
+
+    if not force and (run.adapter / "adapter_config.json").exists():
+        return {"lm": "kept"}
+    table = SemanticIDTable.load(run.semantic_ids)
+    id_strings = {item: table.id_string(item) for item in table.item_ids}
+    if force or not run.sft_data.exists():
+        examples = TaskBuilder(split.train, id_strings, config.tasks).build()
+        with run.sft_data.open("w", encoding="utf-8") as fh:
+            for e in examples:
+                fh.write(json.dumps(e, ensure_ascii=False) + "\n")
+    examples = [json.loads(line) for line in run.sft_data.read_text(encoding="utf-8").splitlines()]
+    model, tokenizer = load_causal_lm(config.model.spec, dtype=config.model.dtype, device=config.model.device,
+                                      quantization=config.model.quantization, cache_dir=config.model.cache_dir)
+    titles = dict(zip(split.train.catalog.items["item_id"], split.train.catalog.items["title"]))
+    sequences = [table.tokens_for(i) for i in table.item_ids]
+    init_texts = token_texts_from_items(sequences, [titles.get(i, "") for i in table.item_ids])
+    new_ids = add_semantic_tokens(model, tokenizer, table.all_tokens(), init_texts=init_texts)
+    sft_config = dataclasses.replace(config.sft, output_dir=str(run.lm_checkpoints))
+    result = train_sft(model, tokenizer, HFDataset.from_list(examples), sft_config, new_token_ids=new_ids,
+                       base_spec=config.model.spec, resume=not force)
+    import shutil
+
+    if run.adapter.exists():
+        shutil.rmtree(run.adapter)
+    shutil.copytree(result.adapter_dir, run.adapter)
+    return {"lm": {"global_step": result.global_step, "train_loss": result.train_loss,
+                   "seconds": round(result.seconds, 1), "examples_per_task": result.examples_per_task}}
+
+
+def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> dict:
+    """Run the configured stages into `out_dir`; returns (and saves) a summary with timings."""
+    unknown = set(config.stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stages {sorted(unknown)}; choose from {STAGES}")
+    run = Run(out_dir)
+    run.root.mkdir(parents=True, exist_ok=True)
+    previous = run / "config.json"
+    if previous.exists() and not force:
+        old = json.loads(previous.read_text())
+        new = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+        if old.get("data") != new.get("data"):
+            raise ValueError(f"{run.root} was trained on other data ({old.get('data')}); use another --out or "
+                             "--force")
+    save_json(dataclasses.asdict(config), previous)
+    summary: dict = {"run": str(run.root), "stages": {}, "seconds": {}}
+    start = time.perf_counter()
+    ds, split = split_dataset(config)
+    save_run_data(run, ds, split)
+    summary["split"] = {"valid_start": split.valid_start, "test_start": split.test_start,
+                        "train_sessions": int(split.train.behaviour.events["session_id"].nunique()),
+                        "test_bundles": len(split.test.bundles)}
+    steps = {
+        "represent": lambda: stage_represent(run, config, ds, split, force),
+        "rank": lambda: stage_rank(run, config, split, force),
+        "index": lambda: stage_index(run, config, force),
+        "blend": lambda: stage_blend(run, config, split, force),
+        "semantic_ids": lambda: stage_semantic_ids(run, config, force),
+        "lm": lambda: stage_lm(run, config, split, force),
+    }
+    for name in STAGES:
+        if name not in config.stages:
+            continue
+        t = time.perf_counter()
+        log.info("stage %s ...", name)
+        print(f"[eccr train] {name} ...", flush=True)
+        summary["stages"][name] = steps[name]()
+        summary["seconds"][name] = round(time.perf_counter() - t, 1)
+        print(f"[eccr train] {name} done in {summary['seconds'][name]} s", flush=True)
+    summary["seconds"]["total"] = round(time.perf_counter() - start, 1)
+    save_json(summary, run.summary)
+    return summary
