@@ -74,6 +74,105 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recommender(args: argparse.Namespace, **overrides):
+    from eccr.pipeline import Recommender
+
+    run = Path(args.run)
+    if not (run / "config.json").exists():
+        raise SystemExit(f"eccr: {run} is not a trained run; make one with `eccr train --data demo --out {run} --quick`")
+    if getattr(args, "no_lm", False):
+        overrides["use_lm"] = False
+    return Recommender.from_run(run, **overrides)
+
+
+def _format_recommendation(rec) -> str:
+    lines = [f"{rec.query['title']}  [{rec.query['item_id']}]  ({rec.system})"]
+    for n, item in enumerate(rec.items, 1):
+        flags = ", ".join(k for k in ("coherent", "complementary", "relevant", "compatible", "substitute")
+                          if item.flags.get(k)) or "no flag"
+        lines.append(f"{n:>2}. {item.title}  [{item.item_id}] {item.semantic_id}")
+        lines.append(f"    score {item.score:.3f} | ranker {item.ranker_score:.3f} | {flags}"
+                     + (f" | evidence: {'; '.join(item.flags['evidence'])}" if item.flags.get("evidence") else ""))
+        if item.attention:
+            top = sorted(item.attention.items(), key=lambda kv: -kv[1])[:3]
+            lines.append("    driven by: " + ", ".join(f"{k} ({v:.2f})" for k, v in top))
+        if item.explanation:
+            lines.append(f"    why ({item.explanation_source}): {item.explanation}")
+    return "\n".join(lines)
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    rec = _recommender(args)
+    result = rec.recommend(args.item, basket=args.basket or [], k=args.k, system=args.system,
+                           explain=not args.no_explain)
+    print(json.dumps(result.as_answer("cli"), indent=1, ensure_ascii=False) if args.json
+          else _format_recommendation(result))
+    return 0
+
+
+def _load_extra_catalog(path: str):
+    import pandas as pd
+
+    from eccr.data.categories import parse_category_string
+    from eccr.data.io import read_table
+    from eccr.data.schema import Catalog, DataError
+
+    frame = read_table(path, required=("item_id", "title"))
+    empty = frame["title"].astype(str).str.strip().eq("")
+    if empty.any():
+        raise DataError("empty title", file=path, line=int(frame.loc[empty, "_line"].iloc[0]), field="title")
+    cats = frame["category"] if "category" in frame else pd.Series([""] * len(frame))
+    return Catalog(pd.DataFrame({
+        "item_id": frame["item_id"].astype(str), "title": frame["title"].astype(str),
+        "category": [c if isinstance(c, list) else parse_category_string(str(c)) for c in cats],
+        "brand": frame["brand"] if "brand" in frame else "", "text": frame["text"] if "text" in frame else ""}))
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from eccr.serve.batch import BatchConfig, run_batch
+
+    rec = _recommender(args)
+    if args.catalog:
+        added = rec.add_items(_load_extra_catalog(args.catalog))
+        print(f"added {len(added)} new items from {args.catalog} (cold start)", file=sys.stderr)
+
+    def answer(batch: list[dict]) -> list[dict]:
+        good, out = [], {}
+        for q in batch:
+            try:
+                rec.resolve_item(q["item_id"] or q["title"])
+                good.append(q)
+            except KeyError as err:
+                out[q["query_id"]] = {"query_id": q["query_id"], "error": str(err).strip("'\""), "ranked": [],
+                                      "recommendations": []}
+        results = rec.recommend_many([{"item": q["item_id"] or q["title"], "basket": q["basket"],
+                                       "candidates": q["candidates"]} for q in good], k=args.k, system=args.system)
+        for q, r in zip(good, results):
+            out[q["query_id"]] = r.as_answer(q["query_id"])
+        return [out[q["query_id"]] for q in batch]
+
+    report = run_batch(answer, args.input, args.out, BatchConfig(k=args.k, batch_size=args.batch_size))
+    print(report.summary())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    run = Path(args.run)
+    if not (run / "config.json").exists() or not (run / "train_summary.json").exists():
+        from eccr.train import RunConfig, quick, train_run
+
+        print(f"no trained run in {run}: training the quick demo run first (a few minutes on a CPU)")
+        cfg = quick(RunConfig())
+        if args.no_lm:
+            cfg = dataclasses.replace(cfg, stages=tuple(s for s in cfg.stages if s != "lm"))
+        train_run(cfg, run)
+    import subprocess
+
+    cmd = [sys.executable, str(Path(__file__).resolve().parents[1] / "app.py"), "--run", str(run),
+           "--host", args.host, "--port", str(args.port)]
+    return subprocess.call(cmd)
+
+
 def _cmd_human_eval_export(args: argparse.Namespace) -> int:
     from eccr.serve.human_eval import export_human_eval
 
@@ -148,6 +247,35 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", default=None, help="report folder (default RUN/report-PART)")
     evaluate.set_defaults(func=_cmd_evaluate)
 
+    recommend = commands.add_parser("recommend", help="coherent complements for one product, explained")
+    recommend.add_argument("--run", required=True)
+    recommend.add_argument("--item", required=True, help="item id or title (free text is matched to titles)")
+    recommend.add_argument("--basket", nargs="*", help="items already in the basket (ids or titles)")
+    recommend.add_argument("-k", type=int, default=5)
+    recommend.add_argument("--system", default="eccr", help="eccr, text-cosine or co-occurrence")
+    recommend.add_argument("--no-explain", action="store_true")
+    recommend.add_argument("--no-lm", action="store_true", help="do not load the LM (ranker + templates only)")
+    recommend.add_argument("--json", action="store_true")
+    recommend.set_defaults(func=_cmd_recommend)
+
+    explain = commands.add_parser("explain", help="batch: recommend + explain for a file of queries (resumable)")
+    explain.add_argument("--run", required=True)
+    explain.add_argument("--input", required=True, help="queries: JSON lines, CSV or Parquet")
+    explain.add_argument("--out", required=True, help="answers: .jsonl, .csv or .parquet")
+    explain.add_argument("--catalog", help="extra items (CSV/JSONL/Parquet: item_id, title, category) to add")
+    explain.add_argument("-k", type=int, default=10)
+    explain.add_argument("--system", default="eccr")
+    explain.add_argument("--batch-size", type=int, default=8)
+    explain.add_argument("--no-lm", action="store_true")
+    explain.set_defaults(func=_cmd_explain)
+
+    demo = commands.add_parser("demo", help="serve the Gradio demo (trains the quick demo run if needed)")
+    demo.add_argument("--run", default="runs/demo")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--no-lm", action="store_true", help="train/serve without the LM stage")
+    demo.set_defaults(func=_cmd_demo)
+
     human = commands.add_parser("human-eval", help="blinded human evaluation: export sheets, import ratings")
     human_cmds = human.add_subparsers(dest="human_command", metavar="HUMAN_EVAL_COMMAND")
     export = human_cmds.add_parser("export", help="blinded, shuffled rating sheets from 2+ systems' answers")
@@ -185,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (KeyError, FileNotFoundError) as err:
+        print(f"eccr: {str(err).strip(chr(39))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("eccr: interrupted", file=sys.stderr)
         return 130

@@ -43,7 +43,10 @@ class RunConfig:
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     directed: DirectedConfig = field(default_factory=DirectedConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    ranker: RankerConfig = field(default_factory=RankerConfig)
+    # null_slot: with a one-item memory (a single query product) the paper's attention is a convex combination
+    # over that one item, so every query gets the same ranking; a learned "attend nowhere" slot fixes it
+    # (measured on a planted task: AUC 0.50 -> 1.00; see eccr/rank/attention_cf.py).
+    ranker: RankerConfig = field(default_factory=lambda: RankerConfig(null_slot=True))
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 
@@ -24,8 +23,8 @@ class ItemVectors:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.ids):
             raise ValueError(f"vectors shape {self.vectors.shape} does not match {len(self.ids)} ids")
-        self._index = pd.Index(self.ids)
-        if not self._index.is_unique:
+        self._row = {item_id: row for row, item_id in enumerate(self.ids)}  # a dict: fast per-request lookups
+        if len(self._row) != len(self.ids):
             raise ValueError("item ids must be unique")
 
     @property
@@ -37,7 +36,8 @@ class ItemVectors:
 
     def position(self, item_ids) -> np.ndarray:
         """Row of each id, -1 where unknown."""
-        return self._index.get_indexer(pd.Index([str(i) for i in item_ids], dtype=object))
+        get = self._row.get
+        return np.fromiter((get(str(i), -1) for i in item_ids), dtype=np.int64)
 
     def lookup(self, item_ids) -> np.ndarray:
         """Vectors for ids; unknown ids raise KeyError naming the first one."""

@@ -1,0 +1,70 @@
+"""Configuration of the ranking stage: the attention-CF model, its training loop, the DAN baseline and retrieval.
+
+Defaults follow Lake et al., "Large-scale Collaborative Filtering with Product Embeddings" (§4.3) unless a
+comment says otherwise. Every config is a plain dataclass that round-trips through JSON (`asdict` / `from_dict`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+class _JsonConfig:
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown keys {unknown}; known keys are {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class RankerConfig(_JsonConfig):
+    # --- model (§4.1) ---
+    hops: int = 10                 # K; depth 2 -> 4 helps most, deeper gives diminishing gains (Fig. 4)
+    hidden: int = 128              # d', width of f^k, g^k, h
+    null_slot: bool = False        # ours: a learned "attend nowhere" memory slot (see AttentionCF); off = paper
+    # --- training examples (§4.2) ---
+    future_items: int = 10         # |S_u|, at most this many future items are positives
+    negatives: int = 100           # |N_u|, drawn from P_gamma with the alias method, never from S_u
+    gamma: float = 0.75            # smoothing power of the popularity distribution (eq. 5)
+    max_memory: int = 50           # keep at most this many most-recent observed items as memory (ours)
+    # --- optimisation (§4.3) ---
+    lr: float = 0.002              # Adam initial learning rate
+    beta1: float = 0.9             # Adam beta_1
+    beta2: float = 0.999           # Adam beta_2
+    batch_size: int = 64           # training instances (users / bundles) per update
+    clip: float = 10.0             # rescale the gradient to this norm when it is larger
+    eval_every: int = 500          # updates between validation assessments (paper: 5,000 on 40M users)
+    patience: int = 5              # assessments without improvement before the lr is reduced
+    lr_decay: float = 0.8          # lr multiplier at each reduction
+    max_reductions: int = 20       # stop after this many lr reductions
+    max_epochs: int = 50           # hard cap on passes over the training sequences (ours)
+    max_seconds: float = 3600.0    # hard cap on wall time in seconds (ours)
+    valid_negatives: int = 100     # negatives per validation instance (fixed once, so assessments compare)
+    seed: int = 0                  # seeds numpy (splits, negatives) and torch (init)
+    progress: bool = True          # show a tqdm progress bar
+
+
+@dataclass
+class DANConfig(_JsonConfig):
+    """Deep Averaging Network baseline (Lake et al. §5.2; Iyyer et al. 2015)."""
+
+    hidden: int = 128              # width of the two ReLU layers
+    layers: int = 2                # number of ReLU layers ("two layers of 128 rectified linear units")
+    variant: str = "dot"           # "dot": mu(mean x)^T x_q (the paper's better variant); "add": mu(mean x + x_q)
+
+
+@dataclass
+class RetrievalConfig(_JsonConfig):
+    flat_max_items: int = 50_000   # exact IndexFlatIP up to this many items; an approximate index above
+    large_index: str = "hnsw"      # "hnsw" (IndexHNSWFlat) or "ivf" (IndexIVFFlat) for large catalogues
+    hnsw_m: int = 32               # HNSW graph degree
+    hnsw_ef_construction: int = 80 # HNSW build-time beam width
+    hnsw_ef_search: int = 128      # HNSW query-time beam width (recall vs speed)
+    ivf_lists: int = 0             # IVF cells; 0 = 4 * sqrt(n_items)
+    ivf_probe: int = 16            # IVF cells visited per query
+    normalize: bool = True         # L2-normalise vectors so inner product = cosine
