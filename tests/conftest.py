@@ -33,3 +33,26 @@ def clothing_dir() -> Path:
 @pytest.fixture
 def uk_toys_dir() -> Path:
     return _real("amazon_uk_toys_also_bought")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A real, tiny trained run: the demo catalogue, every stage, a 2-layer LM built in code (~30 s)."""
+    import dataclasses
+
+    from eccr.llm.models import build_tiny_model
+    from eccr.train import RunConfig, quick, train_run
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    model_dir = build_tiny_model(root / "model")
+    cfg = quick(RunConfig())
+    r = dataclasses.replace
+    cfg = r(cfg,
+            text=r(cfg.text, cache_dir=str(root / "text_cache")),
+            ranker=r(cfg.ranker, max_seconds=15.0, progress=False),
+            directed=r(cfg.directed, max_seconds=15.0),
+            tasks=r(cfg.tasks, max_pairs=200, max_alignment_items=100),
+            model=r(cfg.model, spec=str(model_dir)),
+            sft=r(cfg.sft, max_steps=4, save_steps=2, logging_steps=1))
+    train_run(cfg, root / "run")
+    return root / "run"

@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from eccr.cli import main
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("data", "train", "evaluate", "recommend", "explain", "human-eval", "demo"):
+        assert cmd in out
+
+
+def test_data_stats_demo(capsys):
+    assert main(["data", "stats", "--data", "demo", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["items"] >= 300 and stats["bundles"] > 100
+
+
+def test_data_stats_real_electronic(electronic_dir, capsys):
+    assert main(["data", "stats", "--data", str(electronic_dir)]) == 0
+    out = capsys.readouterr().out
+    for number in ("4,299", "3,076", "960", "967", "1,496", "15,876"):
+        assert number in out
+
+
+def test_missing_data_is_a_clear_error(capsys, tmp_path):
+    assert main(["data", "stats", "--data", str(tmp_path / "nope")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
+    assert main(["recommend", "--run", str(tiny_run), "--item", "Canon EOS Rebel T7", "-k", "3", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert len(answer["recommendations"]) == 3 and all(r["explanation"] for r in answer["recommendations"])
+    assert main(["evaluate", "--run", str(tiny_run), "--protocols", "eccr", "retrieval", "--max-pairs", "60",
+                 "--out", str(tmp_path / "report")]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    systems = {r["system"] for r in metrics["results"]}
+    assert {"eccr", "attention_cf", "directed", "text_cosine", "category_prior", "co_occurrence"} <= systems
+    assert "Baselines that beat" in (tmp_path / "report" / "report.md").read_text() or \
+        "No baseline beats" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_explain_batch_with_cold_catalog(tiny_run, tmp_path, capsys):
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"query_id": "a", "title": "iPhone 15 Pro"}\nnot json\n'
+                       '{"query_id": "b", "item_id": "D0001", "candidates": ["X1", "D0363"]}\n'
+                       '{"query_id": "c", "title": "no such product qqq"}\n')
+    extra = tmp_path / "extra.csv"
+    extra.write_text("item_id,title,category\nX1,Wasabi LP-E10 Battery for Canon EOS Rebel T7,Electronics > Batteries\n")
+    out = tmp_path / "answers.jsonl"
+    assert main(["explain", "--run", str(tiny_run), "--input", str(queries), "--out", str(out), "--catalog",
+                 str(extra), "-k", "2", "--no-lm"]) == 0
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [l["query_id"] for l in lines] == ["a", "b", "c"]
+    assert set(lines[1]["ranked"]) == {"X1", "D0363"}
+    assert "error" in lines[2] and lines[2]["ranked"] == []
+    assert "malformed input lines skipped: 1" in capsys.readouterr().out

@@ -1,0 +1,104 @@
+"""End to end on the tiny trained run: what `eccr train` writes, and what the Recommender does with it."""
+import json
+
+import pandas as pd
+import pytest
+
+from eccr.data.schema import Catalog
+from eccr.pipeline import Recommender
+from eccr.quantize.semantic_ids import SemanticIDTable
+from eccr.train import Run, load_run_config, train_run
+
+
+def test_run_directory_has_every_stage(tiny_run):
+    run = Run(tiny_run)
+    for path in (run / "config.json", run.catalog, run.train_sequences, run.fused.with_suffix(".safetensors"),
+                 run.ranker / "config.json", run.index, run.blend, run.semantic_ids, run.sft_data,
+                 run.adapter / "adapter_config.json", run.adapter / "adapter_model.safetensors", run.summary):
+        assert path.exists(), path
+    table = SemanticIDTable.load(run.semantic_ids)
+    codes = {tuple(c) for c in table.codes.tolist()}
+    assert len(codes) == len(table) >= 300  # zero collisions over the demo catalogue
+    report = json.loads((run / "semantic_ids_report.json").read_text())
+    assert report["collision_rate_after"] == 0.0
+    # the adapter stays small: LoRA + new token rows, never the full resized embedding matrix
+    assert (run.adapter / "adapter_model.safetensors").stat().st_size < 5_000_000
+    tasks = {json.loads(line)["task"] for line in run.sft_data.read_text().splitlines()}
+    assert tasks == {"recommend", "explain", "coherence", "title_to_id", "id_to_title"}
+
+
+def test_second_train_call_keeps_finished_stages(tiny_run):
+    summary = train_run(load_run_config(tiny_run), tiny_run)
+    assert summary["stages"]["rank"] == {"ranker": "kept"}
+    assert summary["stages"]["lm"] == {"lm": "kept"}
+
+
+def test_other_data_in_same_run_dir_is_refused(tiny_run, tmp_path):
+    import dataclasses
+
+    cfg = load_run_config(tiny_run)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, source=str(tmp_path)))
+    with pytest.raises(ValueError, match="other data"):
+        train_run(cfg, tiny_run)
+
+
+@pytest.fixture(scope="module")
+def recommender(tiny_run):
+    return Recommender.from_run(tiny_run)
+
+
+def test_recommend_returns_explained_complements_not_the_query(recommender):
+    rec = recommender.recommend("Canon EOS Rebel T7", k=5)
+    assert rec.query["item_id"] == "D0001"
+    assert len(rec.items) == 5
+    ids = [i.item_id for i in rec.items]
+    assert "D0001" not in ids and len(set(ids)) == 5
+    assert all(i.explanation and i.explanation_source in ("lm", "grounded") for i in rec.items)
+    assert all(i.semantic_id.startswith("<a_") for i in rec.items)
+    assert rec.items[0].score >= rec.items[-1].score
+    # attention: which memory item drove each recommendation; one memory item -> weight on it
+    assert all(set(i.attention) == {"D0001"} for i in rec.items)
+    answer = rec.as_answer("q1")
+    assert answer["ranked"] == ids and answer["recommendations"][0]["flags"].keys() >= {"coherent", "compatible"}
+
+
+def test_basket_items_are_in_memory_and_never_recommended(recommender):
+    rec = recommender.recommend("D0001", basket=["D0104"], k=5)
+    assert "D0104" not in [i.item_id for i in rec.items]
+    assert all(set(i.attention) == {"D0001", "D0104"} for i in rec.items)
+    # the rest of each hop's mass sits on the learned "attend nowhere" slot (null_slot)
+    assert all(0 < sum(i.attention.values()) <= 1.0001 for i in rec.items)
+
+
+def test_baselines_and_unknown_items(recommender):
+    for system in recommender.systems:
+        assert len(recommender.recommend("D0001", k=3, system=system, explain=False).items) == 3
+    with pytest.raises(KeyError, match="no catalogue item"):
+        recommender.recommend("qqqq zzzz", k=3)
+    with pytest.raises(ValueError, match="unknown system"):
+        recommender.recommend("D0001", system="nope")
+
+
+def test_given_candidates_are_the_only_ones_ranked(recommender):
+    rec = recommender.recommend("D0001", candidates=["D0035", "D0104", "D0363"], k=10)
+    assert sorted(i.item_id for i in rec.items) == ["D0035", "D0104", "D0363"]
+
+
+def test_cold_start_items_get_vectors_ids_and_can_be_recommended(tiny_run):
+    rec = Recommender.from_run(tiny_run, use_lm=False)
+    new = Catalog(pd.DataFrame([{"item_id": "NEW1", "title": "Wasabi Power LP-E10 Battery for Canon EOS Rebel T7, T6",
+                                 "category": ["Electronics", "Camera & Photo", "Batteries"], "brand": "", "text": ""}]))
+    assert rec.add_items(new) == ["NEW1"]
+    assert rec.table.id_string("NEW1") not in {rec.table.id_string(i) for i in rec.table.item_ids if i != "NEW1"}
+    result = rec.recommend("D0001", candidates=["NEW1", "D0363"], k=2)
+    assert {i.item_id for i in result.items} == {"NEW1", "D0363"}
+    ids, _ = rec.index.search(rec.target.lookup(["NEW1"]), 1)
+    assert ids[0] == ["NEW1"]  # in the FAISS index
+    rec.config.retrieve_k = 1000
+    assert any(i.item_id == "NEW1" for i in rec.recommend("D0001", k=1000, explain=False).items)
+
+
+def test_search_items(recommender):
+    hits = recommender.search_items("canon rebel", limit=50)
+    assert hits and all("canon" in t.lower() and "rebel" in t.lower() for _, t in hits)
+    assert len(recommender.search_items("", limit=7)) == 7
