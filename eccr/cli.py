@@ -68,7 +68,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     report = evaluate_run(args.run, part=args.part, protocols=tuple(args.protocols), with_lm=args.with_lm,
                           max_pairs=args.max_pairs, lm_max_pairs=args.lm_max_pairs, depth_ablation=args.depth_ablation,
-                          out=args.out)
+                          out=args.out, explanations=args.explanations)
     print(report.read_text())
     print(f"report: {report.parent}")
     return 0
@@ -244,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-pairs", type=int, default=None, help="cap ECCR-protocol pairs (seeded sample)")
     evaluate.add_argument("--lm-max-pairs", type=int, default=200, help="cap pairs for the LM systems")
     evaluate.add_argument("--depth-ablation", action="store_true", help="retrain the ranker with K=1,2,4,10 (Fig. 4)")
+    evaluate.add_argument("--explanations", type=int, default=0, metavar="N",
+                          help="also score explanations of N test bundle pairs (BLEU/ROUGE, grounding)")
     evaluate.add_argument("--out", default=None, help="report folder (default RUN/report-PART)")
     evaluate.set_defaults(func=_cmd_evaluate)
 

@@ -90,10 +90,15 @@ class AttributeExtractor:
         return ws[0].lower() if ws and ws[0].lower() in self.brands else ""
 
     def brand(self, item_id: str, title: str = "") -> str:
-        return self._brand_of.get(item_id) or self._first_brand(title)
+        if item_id in self._brand_of:
+            return self._brand_of[item_id]
+        return self._first_brand(title)
 
     def brands_in(self, text: str) -> set[str]:
-        return {w.lower() for w in words(text) if w.lower() in self.brands}
+        cache = self.__dict__.setdefault("_brands_in", {})
+        if text not in cache:
+            cache[text] = frozenset(w.lower() for w in words(text) if w.lower() in self.brands)
+        return set(cache[text])
 
 
 @dataclass
@@ -117,8 +122,9 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def content_words(text: str) -> set[str]:
-    return {w.lower() for w in words(text) if w.lower() not in _STOPWORDS and not _UNIT.match(w)}
+@lru_cache(maxsize=200_000)
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in words(text) if w.lower() not in _STOPWORDS and not _UNIT.match(w))
 
 
 def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: bool = False,

@@ -301,38 +301,51 @@ class Recommender:
                               timings={k_: round(v, 4) for k_, v in timings.items()})
 
     def _explain(self, items: list[RecommendedItem], results: list[Recommendation]) -> None:
+        owners = [rec for rec in results for _ in rec.items]
+        t = time.perf_counter()
+        explained = self.explain_pairs([(rec.query["item_id"], item.item_id) for item, rec in zip(items, owners)],
+                                       [item.flags for item in items])
+        for rec in results:
+            rec.timings["explain"] = round(time.perf_counter() - t, 4)
+        for item, (text, source, _) in zip(items, explained):
+            item.explanation, item.explanation_source = text, source
+
+    def explain_pairs(self, pairs: Sequence[tuple[str, str]], flags: Sequence[dict] | None = None,
+                      intents: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
+        """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence when it passes the
+        grounding check, else the grounded template ("" raw when no LM)."""
         from eccr.coherence import PairFlags
 
-        owners = [rec for rec in results for _ in rec.items]
         templates = []
-        for item, rec in zip(items, owners):
-            flags = PairFlags(**{k: item.flags[k] for k in ("complementary", "relevant", "compatible", "substitute")},
-                              evidence=list(item.flags.get("evidence", [])))
-            templates.append(grounded_explanation(rec.query, self._rows[item.item_id], flags))
-        texts = [""] * len(items)
+        for n, (q, c) in enumerate(pairs):
+            f = flags[n] if flags is not None else pair_flags(self._rows[q], self._rows[c], self.extractor,
+                                                                complementary=True).as_dict()
+            pf = PairFlags(**{k: bool(f[k]) for k in ("complementary", "relevant", "compatible", "substitute")},
+                           evidence=list(f.get("evidence", [])))
+            templates.append(grounded_explanation(self._rows[q], self._rows[c], pf,
+                                                  intents[n] if intents is not None else ""))
+        raw = [""] * len(pairs)
         if self.config.explain == "lm" and self.lm is not None and self.table is not None:
-            t = time.perf_counter()
-            texts = self._lm_explanations(items, owners)
-            for rec in results:
-                rec.timings["explain"] = round(time.perf_counter() - t, 4)
-        for item, rec, text, template in zip(items, owners, texts, templates):
-            if text and grounding(text, rec.query["title"], item.title, self.extractor).grounded:
-                item.explanation, item.explanation_source = text, "lm"
+            raw = self._lm_explanations(pairs)
+        out = []
+        for (q, c), text, template in zip(pairs, raw, templates):
+            if text and grounding(text, self._rows[q]["title"], self._rows[c]["title"], self.extractor).grounded:
+                out.append((text, "lm", text))
             else:
-                item.explanation, item.explanation_source = template, "grounded"
+                out.append((template, "grounded", text))
+        return out
 
-    def _lm_explanations(self, items: list[RecommendedItem], owners: list[Recommendation]) -> list[str]:
+    def _lm_explanations(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         from eccr.llm.config import GenerationConfig
         from eccr.llm.generate import generate_texts
 
         builder = self._task_builder()
         prompts, slots = [], []
-        for n, (item, rec) in enumerate(zip(items, owners)):
-            q = rec.query["item_id"]
-            if self._semantic_id(q) and self._semantic_id(item.item_id):
-                prompts.append(builder.render("explain", q, item.item_id))
+        for n, (q, c) in enumerate(pairs):
+            if self._semantic_id(q) and self._semantic_id(c):
+                prompts.append(builder.render("explain", q, c))
                 slots.append(n)
-        out = [""] * len(items)
+        out = [""] * len(pairs)
         if prompts:
             gen = GenerationConfig(max_new_tokens=self.config.max_new_tokens)
             for n, text in zip(slots, generate_texts(self.lm, self.tokenizer, prompts, gen)):

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig
+from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig, SampledProtocolConfig
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.protocols import vector_similarity
 from eccr.evaluate.report import write_report
@@ -14,7 +14,8 @@ from eccr.evaluate.report import write_report
 
 def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, ...] = ("eccr", "retrieval", "sampled"),
                  with_lm: bool = False, max_pairs: int | None = None, lm_max_pairs: int = 200,
-                 depth_ablation: bool = False, out: str | Path | None = None) -> Path:
+                 depth_ablation: bool = False, out: str | Path | None = None, explanations: int = 0,
+                 max_queries: int | None = 400) -> Path:
     """Writes the report folder (metrics.json, report.md, PNGs) and returns the path of report.md."""
     from eccr.evaluate.systems import build_systems
     from eccr.pipeline import Recommender
@@ -29,7 +30,8 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
                               valid_fraction=rec.run_config.data.valid_fraction,
                               test_fraction=rec.run_config.data.test_fraction,
                               candidates_path=str(run / f"eccr_candidates_{part}.json"),
-                              eccr=EccrProtocolConfig(max_pairs=max_pairs, seed=rec.run_config.data.seed))
+                              eccr=EccrProtocolConfig(max_pairs=max_pairs, seed=rec.run_config.data.seed),
+                              sampled=SampledProtocolConfig(max_queries=max_queries, seed=rec.run_config.data.seed))
     lm_systems = {k: v for k, v in systems.items() if k.endswith("+lm")}
     fast = {k: v for k, v in systems.items() if k not in lm_systems}
     results = evaluate_systems(split, fast, config=config, similarity=vector_similarity(rec.text),
@@ -45,9 +47,71 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
         results.comparisons.extend(lm_results.comparisons)
     results.info["run"] = str(run.root)
     paths = write_report(results, out_dir)
+    if explanations:
+        report = explanation_report(rec, split, explanations, seed=rec.run_config.data.seed)
+        (out_dir / "explanations.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+        with Path(paths["markdown"]).open("a") as fh:
+            fh.write("\n" + explanation_markdown(report))
     if part == "test":
         shutil.copy(paths["metrics"], run / "metrics.json")
     return Path(paths["markdown"])
+
+
+def explanation_markdown(report: dict) -> str:
+    rows = [("shown", report["shown"])] + ([("raw LM", report["raw_lm"])] if report.get("raw_lm") else [])
+    lines = [f"## Explanations ({report['pairs']} test bundle pairs with an intent)", "",
+             "| output | reference | BLEU-4 | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct | grounded | hallucination |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, part in rows:
+        for ref in ("vs_intent", "vs_grounded_reference"):
+            m, g = part[ref], part["grounding"]
+            if not m.get("n"):
+                continue
+            lines.append(f"| {name} | {ref[3:].replace('_', ' ')} | {m['BLEU-4']:.4f} | {m['ROUGE-1']:.4f} | "
+                         f"{m['ROUGE-2']:.4f} | {m['ROUGE-L']:.4f} | {m['distinct']:.3f} | {g['grounded']:.3f} | "
+                         f"{g['hallucination_rate']:.3f} |")
+    lines.append(f"\nShown explanations by source: {report['shown']['sources']}.")
+    return "\n".join(lines) + "\n"
+
+
+def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
+    """Explanations for test bundle pairs: BLEU-4/ROUGE against the crowd intents and against the grounded
+    references, the grounding (hallucination) rate of the raw LM sentences and of what is shown, diversity."""
+    import numpy as np
+
+    from eccr.coherence import grounded_explanation, pair_flags
+    from eccr.evaluate.explanations import explanation_metrics, grounding
+
+    pairs = split.test.bundles.directed_pairs().drop_duplicates(["source", "target"])
+    pairs = pairs[pairs["source"].isin(rec._title_lower.values()) & pairs["target"].isin(rec._title_lower.values())]
+    pairs = pairs[pairs["intent"].str.strip().str.len() > 0]
+    pairs = pairs.sample(min(n_pairs, len(pairs)), random_state=seed) if len(pairs) else pairs
+    qp = list(zip(pairs["source"], pairs["target"]))
+    intents = list(pairs["intent"])
+    shown = rec.explain_pairs(qp)
+    references = []
+    for (q, p), intent in zip(qp, intents):
+        flags = pair_flags(rec.item_row(q), rec.item_row(p), rec.extractor, complementary=True)
+        references.append(grounded_explanation(rec.item_row(q), rec.item_row(p), flags, intent))
+    texts = [t for t, _, _ in shown]
+    raw = [r for _, _, r in shown]
+
+    def grounded_share(sentences):
+        checked = [grounding(s, rec.item_row(q)["title"], rec.item_row(p)["title"], rec.extractor, i)
+                   for s, (q, p), i in zip(sentences, qp, intents) if s]
+        return {"n": len(checked), "grounded": float(np.mean([g.grounded for g in checked])) if checked else None,
+                "hallucination_rate": float(np.mean([bool(g.unsupported) for g in checked])) if checked else None}
+
+    return {"pairs": len(qp),
+            "shown": {"vs_intent": explanation_metrics(texts, intents),
+                      "vs_grounded_reference": explanation_metrics(texts, references),
+                      "grounding": grounded_share(texts),
+                      "sources": {s: sum(1 for _, src, _ in shown if src == s) for s in ("lm", "grounded")}},
+            "raw_lm": ({"vs_intent": explanation_metrics(raw, intents),
+                        "vs_grounded_reference": explanation_metrics(raw, references),
+                        "grounding": grounded_share(raw)} if any(raw) else None),
+            "examples": [{"query": rec.item_row(q)["title"], "item": rec.item_row(p)["title"], "intent": i,
+                          "explanation": t, "raw_lm": r} for (q, p), i, t, r in list(zip(qp, intents, texts, raw))[:8]]}
 
 
 def _depth_factory(rec, split):
