@@ -60,8 +60,8 @@ def quick(config: RunConfig) -> RunConfig:
     """The demo preset: minutes on a laptop CPU instead of an hour (short ranker run, 40 LoRA steps)."""
     r = dataclasses.replace
     return r(config,
-             ranker=r(config.ranker, hops=4, max_epochs=60, max_seconds=60.0, eval_every=50),
-             directed=r(config.directed, epochs=15, max_seconds=60.0),
+             ranker=r(config.ranker, hops=4, max_epochs=40, max_seconds=900.0, eval_every=50),
+             directed=r(config.directed, epochs=15, max_seconds=900.0),
              tasks=r(config.tasks, max_pairs=600, max_alignment_items=400),
              sft=r(config.sft, max_steps=40, per_device_batch_size=4, max_length=128, save_steps=20,
                    learning_rate=5e-4))

@@ -49,8 +49,9 @@ def tiny_run(tmp_path_factory) -> Path:
     r = dataclasses.replace
     cfg = r(cfg,
             text=r(cfg.text, cache_dir=str(root / "text_cache")),
-            ranker=r(cfg.ranker, max_seconds=15.0, progress=False),
-            directed=r(cfg.directed, max_seconds=15.0),
+            # epoch caps, not time caps, so the run is the same on a loaded machine
+            ranker=r(cfg.ranker, max_epochs=6, max_seconds=600.0, progress=False),
+            directed=r(cfg.directed, epochs=5, max_seconds=600.0),
             tasks=r(cfg.tasks, max_pairs=200, max_alignment_items=100),
             model=r(cfg.model, spec=str(model_dir)),
             sft=r(cfg.sft, max_steps=4, save_steps=2, logging_steps=1))
