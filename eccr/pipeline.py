@@ -38,7 +38,8 @@ log = logging.getLogger("eccr.pipeline")
 
 @dataclass
 class RecommenderConfig:
-    retrieve_k: int = 100          # candidates fetched from the FAISS index before ranking
+    retrieve_k: int = 100          # candidates fetched from the directed FAISS index before ranking
+    retrieve_text_k: int = 50      # + nearest titles (real bundles mix complements with same-type items)
     lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
     ranker_weight: float = 1.0     # weight of the z-scored attention-CF logit
     directed_weight: float = 1.0   # weight of the z-scored directed complement score s(query)·t(candidate)
@@ -79,6 +80,7 @@ class Recommender:
         self.target = ItemVectors.load(self.run.target)
         self.fused = ItemVectors.load(self.run.fused)
         self.index = ItemIndex.load(self.run.index)
+        self.text_index = ItemIndex.load(self.run.text_index) if self.run.text_index.exists() else None
         self.ranker = AttentionCFScorer(AttentionCF.from_pretrained(self.run.ranker), self.fused,
                                         max_memory=self.run_config.ranker.max_memory)
         train = json.loads(self.run.train_sequences.read_text())
@@ -188,6 +190,10 @@ class Recommender:
         ids, _ = self.index.search(q, k + len(query))
         exclude = set(query)
         found = [i for i in ids[0] if i and i not in exclude][:k]
+        if self.text_index is not None and self.config.retrieve_text_k > 0:
+            t = self.text.lookup(list(query)).mean(0, keepdims=True)
+            near, _ = self.text_index.search(t, self.config.retrieve_text_k + len(query))
+            found += [i for i in near[0] if i and i not in exclude and i not in set(found)]
         # items bought with the query before are candidates too, whatever their vectors say
         together = self.baselines["co-occurrence"].counts
         seen = set(found)
@@ -372,6 +378,8 @@ class Recommender:
         self.source, self.target = _concat(self.source, source), _concat(self.target, target)
         self.fused = _concat(self.fused, fused)
         self.index.add(target)
+        if self.text_index is not None:
+            self.text_index.add(text)
         from eccr.rank.attention_cf import AttentionCFScorer
         from eccr.rank.baselines import TextCosine
 
