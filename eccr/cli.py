@@ -156,6 +156,20 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from eccr.llm.distill import DistillConfig, TeacherError, distill_run
+
+    config = DistillConfig(pairs=args.pairs, shots=args.shots, batch_size=args.batch_size,
+                           max_new_tokens=args.max_new_tokens, timeout=args.timeout, retries=args.retries)
+    try:
+        report = distill_run(args.run, args.teacher, args.out, config)
+    except (TeacherError, ValueError) as err:
+        print(f"eccr distill: {err}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not (run / "config.json").exists() or not (run / "train_summary.json").exists():
@@ -270,6 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--batch-size", type=int, default=8)
     explain.add_argument("--no-lm", action="store_true")
     explain.set_defaults(func=_cmd_explain)
+
+    distill = commands.add_parser("distill", help="explanation targets written by a larger teacher LM (resumable)")
+    distill.add_argument("--run", required=True)
+    distill.add_argument("--teacher", required=True, metavar="SPEC",
+                         help="local HF folder or packaged name, or openai:http://HOST:PORT/v1#MODEL "
+                              "(API key from $ECCR_TEACHER_API_KEY)")
+    distill.add_argument("--out", required=True, help="explanations .jsonl (appended; rerun to resume)")
+    distill.add_argument("--pairs", type=int, default=None, help="pairs to explain (default: run's tasks.max_pairs)")
+    distill.add_argument("--shots", type=int, default=3)
+    distill.add_argument("--batch-size", type=int, default=4)
+    distill.add_argument("--max-new-tokens", type=int, default=80)
+    distill.add_argument("--timeout", type=float, default=60.0)
+    distill.add_argument("--retries", type=int, default=4)
+    distill.set_defaults(func=_cmd_distill)
 
     demo = commands.add_parser("demo", help="serve the Gradio demo (trains the quick demo run if needed)")
     demo.add_argument("--run", default="runs/demo")

@@ -19,6 +19,7 @@ import pandas as pd
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
 from eccr.data.schema import Dataset
+from eccr.evaluate.explanations import grounding
 
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 TASKS = ("recommend", "explain", "coherence", "title_to_id", "id_to_title")
@@ -33,6 +34,8 @@ class TaskConfig:
     max_alignment_items: int = 2000 # cap on items for the two alignment tasks
     negatives_per_pair: int = 1     # coherence task: "no" examples per "yes" example
     seed: int = 0
+    distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
+                                    # a pair (source "distilled") and fall back to the grounded template otherwise
 
 
 def load_templates(prompts_dir: str | Path) -> dict[str, str]:
@@ -69,6 +72,11 @@ class TaskBuilder:
         items = dataset.catalog.items
         self.rows = {r.item_id: r._asdict() for r in items.itertuples(index=False) if r.title and r.item_id in id_tokens}
         self.rng = np.random.default_rng(self.cfg.seed)
+        self.distilled: dict[tuple[str, str], str] = {}
+        if self.cfg.distilled_path:
+            from eccr.llm.distill import read_distilled
+
+            self.distilled = read_distilled(self.cfg.distilled_path, grounded_only=True)
 
     def _title(self, item_id: str) -> str:
         return truncate_title(self.rows[item_id]["title"], self.cfg.max_title_words)
@@ -86,6 +94,10 @@ class TaskBuilder:
 
     def explanation(self, a: str, b: str, intent: str) -> tuple[str, str]:
         """(target sentence, its source)."""
+        distilled = self.distilled.get((a, b))
+        if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
+                                   intent or "").grounded:  # re-checked: the file may come from another catalogue
+            return distilled, "distilled"
         flags = self.flags(a, b, complementary=True)
         return grounded_explanation(self.rows[a], self.rows[b], flags, intent), (
             "grounded+intent" if intent else "grounded")

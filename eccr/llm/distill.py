@@ -1,0 +1,453 @@
+"""`eccr distill`: explanation targets written by a larger teacher model.
+
+ECCR (Li et al., 2024, §3.3) had a large LLM write the explanation targets few-shot and fine-tuned the small LM on
+them. We ship grounded templates and the crowd intents (eccr/coherence.py); with a bigger model at hand,
+this module distills better sentences:
+
+    eccr distill --run runs/demo --teacher openai:http://127.0.0.1:8000/v1#Qwen2.5-7B-Instruct --out expl.jsonl
+
+The teacher is either a local HF causal-LM folder (or packaged name; greedy, batched generation) or any
+OpenAI-compatible chat endpoint (`openai:URL#MODEL`, e.g. vLLM, llama.cpp server, Ollama; the API key, if any,
+comes from $ECCR_TEACHER_API_KEY and is never written anywhere). Each prompt gives the two titles, their leaf
+categories, the matched evidence (pair_flags), the crowd intent and a few examples in the grounded-template
+style, and asks for ONE sentence using only those facts.
+
+Output, one JSON line per directed bundle pair of the run's training split:
+    {"source", "target", "explanation", "teacher", "grounded"}
+`grounded` is eccr.evaluate.explanations.grounding: ungrounded sentences are kept but flagged. TaskBuilder uses
+the grounded ones as explain targets when `TaskConfig.distilled_path` points at the file.
+
+Resuming: lines are appended and flushed per batch; a restart skips the pairs already in the file and drops a
+torn last line, so a killed job loses at most one batch and duplicates nothing.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+from tqdm import tqdm
+
+from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
+from eccr.data.schema import DataError, Dataset
+from eccr.evaluate.explanations import grounding
+
+API_KEY_ENV = "ECCR_TEACHER_API_KEY"
+OPENAI_PREFIX = "openai:"
+
+SYSTEM_PROMPT = (
+    "You explain product recommendations. Given product A (already chosen) and product B (recommended with it), "
+    "write ONE sentence saying why B goes with A. Use only the facts given: the two titles, their categories, "
+    "the matched evidence and the shoppers' intent. Never add a brand, model name, number or feature that is "
+    "not in them. Answer with the sentence only."
+)
+
+
+@dataclass
+class DistillConfig:
+    pairs: int | None = None        # directed pairs to explain; None = the run's tasks.max_pairs (the SFT pairs)
+    shots: int = 3                  # few-shot examples in the grounded-template style shown in every prompt
+    batch_size: int = 4             # prompts per generation batch (local) / concurrent requests (endpoint)
+    max_new_tokens: int = 80        # cap on the teacher's answer length, in tokens
+    max_title_words: int = 30       # titles are cut to this many words in prompts (real titles can be long)
+    timeout: float = 60.0           # seconds per HTTP request (endpoint teachers)
+    retries: int = 4                # attempts per request on connection errors, timeouts, 429 and 5xx
+    backoff: float = 1.0            # seconds before the 2nd attempt; doubles after each failure
+    seed: int | None = None         # pair sampling seed; None = the run's tasks.seed (the same pairs SFT samples)
+    progress: bool = True           # tqdm bar on stderr
+
+
+class TeacherError(RuntimeError):
+    """The teacher could not answer (endpoint down, bad response, ...); the message names the URL."""
+
+
+# ----------------------------------------------------------------------------------------------- teachers
+Messages = list[dict]  # OpenAI chat format: [{"role": "system"|"user", "content": str}, ...]
+
+
+class Teacher(Protocol):
+    name: str  # what goes into the output's "teacher" field (never a secret)
+
+    def complete(self, conversations: list[Messages]) -> list[str]:
+        """One answer per conversation, in order."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials: no user:password@, no query string (where some servers take a key)."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_spec(spec: str) -> str:
+    """The teacher spec as it may be written to files and messages (credentials removed)."""
+    if not spec.startswith(OPENAI_PREFIX):
+        return spec
+    url, _, model = spec[len(OPENAI_PREFIX):].partition("#")
+    return f"{OPENAI_PREFIX}{redact_url(url)}#{model}"
+
+
+class OpenAITeacher:
+    """An OpenAI-compatible `/chat/completions` endpoint, called with urllib (greedy: temperature 0)."""
+
+    def __init__(self, base_url: str, model: str, config: DistillConfig | None = None, api_key: str | None = None):
+        self.cfg = config or DistillConfig()
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"teacher URL must be http(s)://HOST[:PORT]/v1, got {base_url!r}")
+        if not model:
+            raise ValueError("an endpoint teacher needs a model name: openai:http://HOST:PORT/v1#MODEL")
+        self.model = model
+        self.api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+        self._request_url = base_url.rstrip("/") + "/chat/completions"
+        self.url = redact_url(self._request_url)  # for messages
+        self.name = redact_spec(f"{OPENAI_PREFIX}{base_url}#{model}")
+
+    def complete(self, conversations: list[Messages]) -> list[str]:
+        if len(conversations) <= 1 or self.cfg.batch_size <= 1:
+            return [self.complete_one(c) for c in conversations]
+        with ThreadPoolExecutor(max_workers=min(self.cfg.batch_size, len(conversations))) as pool:
+            return list(pool.map(self.complete_one, conversations))
+
+    def complete_one(self, messages: Messages) -> str:
+        body = json.dumps({"model": self.model, "messages": messages, "temperature": 0,
+                           "max_tokens": self.cfg.max_new_tokens}).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        attempts = max(1, self.cfg.retries)
+        last = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(self.cfg.backoff * 2 ** (attempt - 1))
+            request = urllib.request.Request(self._request_url, data=body, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.cfg.timeout) as response:
+                    return self._content(json.loads(response.read().decode("utf-8")))
+            except urllib.error.HTTPError as err:
+                detail = err.read().decode("utf-8", "replace")[:200]
+                last = f"HTTP {err.code}: {detail}"
+                if err.code != 429 and err.code < 500:  # a client error will not go away by retrying
+                    break
+            except (OSError, http.client.HTTPException) as err:  # refused, reset, timeout, torn response
+                last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+            except json.JSONDecodeError as err:
+                raise TeacherError(f"teacher {self.url} returned invalid JSON ({err.msg})") from None
+        raise TeacherError(f"teacher {self.url} failed after {attempt + 1} attempt(s): {last}")
+
+    def _content(self, payload: dict) -> str:
+        try:
+            return str(payload["choices"][0]["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError):
+            raise TeacherError(f"teacher {self.url} answered without choices[0].message.content: "
+                               f"{json.dumps(payload)[:200]}") from None
+
+
+class LocalTeacher:
+    """A local HF causal LM (folder or packaged name), greedy and batched (eccr.llm.generate.generate_texts)."""
+
+    def __init__(self, spec: str, config: DistillConfig | None = None):
+        from eccr.llm.models import load_causal_lm
+
+        self.cfg = config or DistillConfig()
+        self.name = spec
+        self.model, self.tokenizer = load_causal_lm(spec)
+
+    def complete(self, conversations: list[Messages]) -> list[str]:
+        from eccr.llm.config import GenerationConfig
+        from eccr.llm.generate import generate_texts
+
+        prompts = ["\n\n".join(m["content"] for m in messages) for messages in conversations]
+        gen = GenerationConfig(max_new_tokens=self.cfg.max_new_tokens, do_sample=False,
+                               batch_size=self.cfg.batch_size)
+        return generate_texts(self.model, self.tokenizer, prompts, gen)
+
+
+def check_teacher_spec(spec: str) -> None:
+    """Fail fast (before any data loading) on a spec that cannot work."""
+    if spec.startswith(OPENAI_PREFIX):
+        url, sep, model = spec[len(OPENAI_PREFIX):].partition("#")
+        if not sep or not model:
+            raise ValueError(f"teacher {redact_spec(spec)!r}: write openai:http://HOST:PORT/v1#MODEL")
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"teacher {redact_spec(spec)!r}: the URL must start with http:// or https://")
+        return
+    from eccr.llm.models import PACKAGED_MODELS
+
+    if spec not in PACKAGED_MODELS and not (Path(spec).expanduser() / "config.json").is_file():
+        raise ValueError(f"teacher {spec!r} is neither openai:URL#MODEL, a packaged model {sorted(PACKAGED_MODELS)}"
+                         " nor a local HF folder with config.json")
+
+
+def build_teacher(spec: str, config: DistillConfig | None = None) -> Teacher:
+    check_teacher_spec(spec)
+    if spec.startswith(OPENAI_PREFIX):
+        url, _, model = spec[len(OPENAI_PREFIX):].partition("#")
+        return OpenAITeacher(url, model, config)
+    return LocalTeacher(spec, config)
+
+
+# -------------------------------------------------------------------------------------------------- pairs
+def select_pairs(dataset: Dataset, n: int | None, seed: int, allowed_items: set[str] | None = None) -> pd.DataFrame:
+    """Directed bundle pairs of titled items, deduplicated (first intent kept), in a seeded random order, first n.
+
+    Same filtering and sampling as TaskBuilder.bundle_pairs, so with n = tasks.max_pairs and seed = tasks.seed
+    the teacher explains exactly the pairs the LM is fine-tuned on; a larger n extends a smaller n's set."""
+    titled = set(dataset.catalog.items.loc[dataset.catalog.items["title"].str.len() > 0, "item_id"])
+    if allowed_items is not None:
+        titled &= allowed_items
+    pairs = dataset.bundles.directed_pairs()
+    pairs = pairs[pairs["source"].isin(titled) & pairs["target"].isin(titled)]
+    pairs = pairs.drop_duplicates(["source", "target"])
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"pairs must be >= 1, got {n}")
+        if len(pairs) > n:
+            pairs = pairs.sample(n, random_state=seed)
+    return pairs[["source", "target", "intent"]].reset_index(drop=True)
+
+
+@dataclass
+class PairFacts:
+    """Everything the teacher may use about one pair (and nothing else)."""
+
+    source: str
+    target: str
+    title_a: str
+    title_b: str
+    leaf_a: str
+    leaf_b: str
+    evidence: list[str]
+    intent: str
+
+
+def pair_facts(rows: dict[str, dict], extractor: AttributeExtractor, source: str, target: str,
+               intent: str) -> tuple[PairFacts, PairFlags]:
+    a, b = rows[source], rows[target]
+    flags = pair_flags(a, b, extractor, complementary=True)
+    leaf = lambda row: (list(row.get("category") or []) or [""])[-1]
+    facts = PairFacts(source, target, a["title"], b["title"], leaf(a), leaf(b), list(flags.evidence),
+                      (intent or "").strip())
+    return facts, flags
+
+
+def one_sentence_example(a: dict, b: dict, flags: PairFlags, intent: str) -> str:
+    """The grounded template (coherence.grounded_explanation) folded into one sentence, as the style to copy."""
+    sentence = grounded_explanation(a, b, flags)
+    if intent:
+        sentence = sentence.rstrip(".") + f", and shoppers bought them together for \"{intent}\"."
+    return sentence
+
+
+def _facts_block(facts: PairFacts, max_words: int) -> str:
+    cut = lambda t: " ".join(t.split()[:max_words])
+    return "\n".join([
+        f"A: {cut(facts.title_a)}" + (f" [{facts.leaf_a}]" if facts.leaf_a else ""),
+        f"B: {cut(facts.title_b)}" + (f" [{facts.leaf_b}]" if facts.leaf_b else ""),
+        f"Matched evidence: {'; '.join(facts.evidence) if facts.evidence else 'none'}",
+        f"Shoppers' intent: {facts.intent if facts.intent else 'none'}",
+    ])
+
+
+def teacher_messages(facts: PairFacts, shots: list[tuple[PairFacts, str]], max_title_words: int = 30) -> Messages:
+    """System instructions + one user turn: the few-shot examples, then the pair to explain."""
+    parts = []
+    for i, (shot, sentence) in enumerate(shots, start=1):
+        parts.append(f"Example {i}\n{_facts_block(shot, max_title_words)}\nExplanation: {sentence}")
+    parts.append(f"Now this pair\n{_facts_block(facts, max_title_words)}\nExplanation:")
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def choose_shots(pool: pd.DataFrame, rows: dict[str, dict], extractor: AttributeExtractor, k: int,
+                 seed: int) -> list[tuple[PairFacts, str]]:
+    """k + 1 example pairs (one spare, for when the pair to explain is itself an example), preferring pairs with
+    evidence and an intent, with different source items, so the teacher sees the richest grounded style."""
+    if k <= 0 or pool.empty:
+        return []
+    order = pool.sample(frac=1.0, random_state=seed + 1)
+    ranked: list[tuple[int, PairFacts, str]] = []
+    for row in order.head(400).itertuples(index=False):
+        facts, flags = pair_facts(rows, extractor, row.source, row.target, row.intent)
+        richness = bool(facts.evidence) + bool(facts.intent)
+        ranked.append((richness, facts, one_sentence_example(rows[row.source], rows[row.target], flags,
+                                                             facts.intent)))
+    ranked.sort(key=lambda r: -r[0])  # stable: seeded order within equal richness
+    shots, sources = [], set()
+    for _, facts, sentence in ranked:
+        if facts.source in sources:
+            continue
+        sources.add(facts.source)
+        shots.append((facts, sentence))
+        if len(shots) == k + 1:
+            break
+    return shots
+
+
+_ANSWER_LABELS = ("explanation:", "why:", "answer:")
+_ECHOED_FIELDS = ("a:", "b:", "matched evidence:", "shoppers' intent:", "example", "now this pair")
+
+
+def clean_sentence(text: str) -> str:
+    """The teacher's answer as one line: the text after an "Explanation:" label when the teacher wrote one,
+    else the first line that does not echo a prompt field ("A: ...", "Matched evidence: ..."); no quotes."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    labelled = [line for line in lines if line.lower().startswith(_ANSWER_LABELS)]
+    plain = [line for line in lines if not line.lower().startswith(_ECHOED_FIELDS)]
+    line = (labelled or plain or [""])[0]
+    for label in _ANSWER_LABELS:
+        if line.lower().startswith(label):
+            line = line[len(label):].strip()
+    if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'":
+        line = line[1:-1].strip()
+    return " ".join(line.split())
+
+
+# ------------------------------------------------------------------------------------------- output file
+def read_done(path: str | Path) -> set[tuple[str, str]]:
+    """(source, target) pairs already in an output file. A torn last line (killed mid-write) is cut off; any
+    other malformed line is an error naming file:line."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        raw = raw[: raw.rfind(b"\n") + 1]
+        with path.open("r+b") as fh:
+            fh.truncate(len(raw))
+    done = set()
+    for line_no, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            done.add((str(rec["source"]), str(rec["target"])))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise DataError("not a distilled-explanation line (want JSON with source, target)", file=path,
+                            line=line_no) from None
+    return done
+
+
+def read_distilled(path: str | Path, grounded_only: bool = True) -> dict[tuple[str, str], str]:
+    """(source, target) -> explanation from an `eccr distill` file (the last line wins for a repeated pair);
+    only lines flagged grounded when `grounded_only`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"distilled explanations not found: {path} (write them with `eccr distill`)")
+    out: dict[tuple[str, str], str] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            key, text, ok = (str(rec["source"]), str(rec["target"])), str(rec["explanation"]), rec["grounded"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            if line_no == len(lines):  # a torn last line of an interrupted run
+                break
+            raise DataError("want JSON with source, target, explanation, grounded", file=path,
+                            line=line_no) from None
+        if text.strip() and (ok is True or not grounded_only):
+            out[key] = text.strip()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the job
+@dataclass
+class DistillReport:
+    out: str
+    total: int = 0          # pairs selected
+    written: int = 0        # lines written by this call
+    grounded: int = 0       # of those, flagged grounded
+    skipped_done: int = 0   # pairs already in the file (resumed)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        share = f"{self.grounded / self.written:.0%}" if self.written else "n/a"
+        return (f"distilled {self.written} explanations into {self.out} in {self.seconds:.1f} s "
+                f"({share} grounded); {self.skipped_done} of {self.total} pairs were already done")
+
+
+def distill_dataset(dataset: Dataset, teacher: Teacher | str, out_path: str | Path,
+                    config: DistillConfig | None = None, allowed_items: set[str] | None = None) -> DistillReport:
+    """Explain the dataset's directed bundle pairs with `teacher` (a Teacher, or a spec built lazily only when
+    there is work left), appending to `out_path`."""
+    cfg = config or DistillConfig()
+    if cfg.shots < 0 or cfg.batch_size < 1:
+        raise ValueError(f"shots must be >= 0 and batch_size >= 1, got {cfg.shots}, {cfg.batch_size}")
+    if isinstance(teacher, str):
+        check_teacher_spec(teacher)
+    seed = 0 if cfg.seed is None else cfg.seed
+    extractor = AttributeExtractor(dataset.catalog)
+    rows = {r.item_id: r._asdict() for r in dataset.catalog.items.itertuples(index=False) if r.title}
+    pairs = select_pairs(dataset, cfg.pairs, seed, allowed_items)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    done = read_done(out_path)
+    todo = [r for r in pairs.itertuples(index=False) if (r.source, r.target) not in done]
+    report = DistillReport(out=str(out_path), total=len(pairs), skipped_done=len(pairs) - len(todo))
+    if not todo:
+        return report
+    if isinstance(teacher, str):
+        teacher = build_teacher(teacher, cfg)
+    shots = choose_shots(pairs, rows, extractor, cfg.shots, seed)
+    start = time.perf_counter()
+    bar = tqdm(total=len(pairs), initial=report.skipped_done, disable=not cfg.progress, unit="pair",
+               desc="distill", file=sys.stderr)
+    with out_path.open("a", encoding="utf-8") as fh:
+        for at in range(0, len(todo), cfg.batch_size):
+            batch = [pair_facts(rows, extractor, r.source, r.target, r.intent)[0] for r in todo[at:at + cfg.batch_size]]
+            conversations = [teacher_messages(f, [s for s in shots if s[0].source != f.source
+                                                  or s[0].target != f.target][: cfg.shots], cfg.max_title_words)
+                             for f in batch]
+            answers = teacher.complete(conversations)
+            if len(answers) != len(batch):
+                raise TeacherError(f"teacher {teacher.name} returned {len(answers)} answers for {len(batch)} prompts")
+            for facts, answer in zip(batch, answers):
+                sentence = clean_sentence(answer)
+                ok = bool(sentence) and grounding(sentence, facts.title_a, facts.title_b, extractor,
+                                                  facts.intent).grounded
+                fh.write(json.dumps({"source": facts.source, "target": facts.target, "explanation": sentence,
+                                     "teacher": teacher.name, "grounded": ok}, ensure_ascii=False) + "\n")
+                report.written += 1
+                report.grounded += ok
+            fh.flush()
+            os.fsync(fh.fileno())
+            bar.update(len(batch))
+    bar.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def distill_run(run_dir: str | Path, teacher: Teacher | str, out_path: str | Path,
+                config: DistillConfig | None = None) -> DistillReport:
+    """`eccr distill`: the run's training-split bundle pairs (by default the same sample TaskBuilder takes)."""
+    from dataclasses import replace
+
+    from eccr.train import Run, load_run_config, split_dataset
+
+    cfg = config or DistillConfig()
+    if isinstance(teacher, str):
+        check_teacher_spec(teacher)
+    run_cfg = load_run_config(run_dir)
+    cfg = replace(cfg, pairs=run_cfg.tasks.max_pairs if cfg.pairs is None else cfg.pairs,
+                  seed=run_cfg.tasks.seed if cfg.seed is None else cfg.seed)
+    _, split = split_dataset(run_cfg)
+    allowed = None
+    ids_path = Run(run_dir).semantic_ids
+    if ids_path.exists():  # TaskBuilder only uses items with semantic IDs
+        from eccr.quantize.semantic_ids import SemanticIDTable
+
+        allowed = set(SemanticIDTable.load(ids_path).item_ids)
+    return distill_dataset(split.train, teacher, out_path, cfg, allowed)
