@@ -39,7 +39,7 @@ log = logging.getLogger("eccr.pipeline")
 @dataclass
 class RecommenderConfig:
     retrieve_k: int = 100          # candidates fetched from the directed FAISS index before ranking
-    retrieve_text_k: int = 50      # + nearest titles (real bundles mix complements with same-type items)
+    retrieve_near_k: int = 50      # + nearest items in the fused (text+behaviour+directed) space
     lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
     ranker_weight: float = 1.0     # weight of the z-scored attention-CF logit
     directed_weight: float = 1.0   # weight of the z-scored directed complement score s(query)·t(candidate)
@@ -80,7 +80,8 @@ class Recommender:
         self.target = ItemVectors.load(self.run.target)
         self.fused = ItemVectors.load(self.run.fused)
         self.index = ItemIndex.load(self.run.index)
-        self.text_index = ItemIndex.load(self.run.text_index) if self.run.text_index.exists() else None
+        self.near_index = ItemIndex.load(self.run.fused_index) if self.run.fused_index.exists() else None
+        self.fused_unit = self.fused.normalized()
         self.ranker = AttentionCFScorer(AttentionCF.from_pretrained(self.run.ranker), self.fused,
                                         max_memory=self.run_config.ranker.max_memory)
         train = json.loads(self.run.train_sequences.read_text())
@@ -174,6 +175,7 @@ class Recommender:
             "category_prior": self.category_prior.score_candidates([query], pool).extra["prior"],
             "co_occurrence": np.log1p(self.baselines["co-occurrence"].score_candidates([query], pool, history).scores),
             "text_cosine": self.baselines["text-cosine"].score_candidates([query], pool).scores,
+            "fused_cosine": self._fused_cosine(query, pool),
             "popularity": np.log1p(self.popularity.score_candidates([query], pool).scores),
             "same_leaf": np.array([float(bool(leaf) and (self._rows[c]["category"] or [""])[-1] == leaf) for c in pool]),
             "relevant": np.array([float(f.relevant) for f in flags]),
@@ -190,9 +192,9 @@ class Recommender:
         ids, _ = self.index.search(q, k + len(query))
         exclude = set(query)
         found = [i for i in ids[0] if i and i not in exclude][:k]
-        if self.text_index is not None and self.config.retrieve_text_k > 0:
-            t = self.text.lookup(list(query)).mean(0, keepdims=True)
-            near, _ = self.text_index.search(t, self.config.retrieve_text_k + len(query))
+        if self.near_index is not None and self.config.retrieve_near_k > 0:
+            t = self.fused.lookup(list(query)).mean(0, keepdims=True)
+            near, _ = self.near_index.search(t, self.config.retrieve_near_k + len(query))
             found += [i for i in near[0] if i and i not in exclude and i not in set(found)]
         # items bought with the query before are candidates too, whatever their vectors say
         together = self.baselines["co-occurrence"].counts
@@ -210,6 +212,14 @@ class Recommender:
         out = np.full(len(candidates), -np.inf)
         ok = pos >= 0
         out[ok] = self.target.vectors[pos[ok]] @ s
+        return out
+
+    def _fused_cosine(self, query: str, candidates: Sequence[str]) -> np.ndarray:
+        q = self.fused_unit.lookup([query])[0]
+        pos = self.fused_unit.position(candidates)
+        out = np.zeros(len(candidates))
+        ok = pos >= 0
+        out[ok] = self.fused_unit.vectors[pos[ok]] @ q
         return out
 
     def _lm_scores(self, query: str, basket: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
@@ -377,9 +387,10 @@ class Recommender:
         self.text = _concat(self.text, text)
         self.source, self.target = _concat(self.source, source), _concat(self.target, target)
         self.fused = _concat(self.fused, fused)
+        self.fused_unit = self.fused.normalized()
         self.index.add(target)
-        if self.text_index is not None:
-            self.text_index.add(text)
+        if self.near_index is not None:
+            self.near_index.add(fused)
         from eccr.rank.attention_cf import AttentionCFScorer
         from eccr.rank.baselines import TextCosine
 

@@ -93,7 +93,7 @@ class Run:
     ranker = property(lambda self: self.root / "ranker")
     ranker_checkpoints = property(lambda self: self.root / "checkpoints" / "ranker")
     index = property(lambda self: self.root / "index" / "targets.faiss")
-    text_index = property(lambda self: self.root / "index" / "text.faiss")
+    fused_index = property(lambda self: self.root / "index" / "fused.faiss")
     semantic_ids = property(lambda self: self.root / "semantic_ids.json")
     quantizer = property(lambda self: self.root / "quantizer")
     sft_data = property(lambda self: self.root / "sft_data.jsonl")
@@ -194,8 +194,8 @@ def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
 
     if force or not run.index.exists():
         ItemIndex.build(ItemVectors.load(run.target), config.retrieval).save(run.index)
-    if force or not run.text_index.exists():  # a second candidate source: the nearest titles
-        ItemIndex.build(ItemVectors.load(run.text), config.retrieval).save(run.text_index)
+    if force or not run.fused_index.exists():  # a second candidate source: nearest items in the fused space
+        ItemIndex.build(ItemVectors.load(run.fused), config.retrieval).save(run.fused_index)
     return {"index_items": len(ItemVectors.load(run.target))}
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("ranker", "directed", "category_prior", "co_occurrence", "text_cosine", "popularity", "same_leaf",
-            "relevant", "compatible")
+FEATURES = ("ranker", "directed", "category_prior", "co_occurrence", "text_cosine", "fused_cosine", "popularity",
+            "same_leaf", "relevant", "compatible")
 
 # Used before a blend is fitted (and as the documented prior): the two learned models, equally.
 DEFAULT_WEIGHTS = {"ranker": 1.0, "directed": 1.0}
