@@ -345,11 +345,15 @@ class Recommender:
             raw = self._lm_explanations(pairs)
         out = []
         for (q, c), text, template in zip(pairs, raw, templates):
-            if text and grounding(text, self._rows[q]["title"], self._rows[c]["title"], self.extractor).grounded:
+            if text and grounding(text, self._rows[q]["title"], self._rows[c]["title"], self.extractor,
+                                  context=self.category_text(q, c)).grounded:
                 out.append((text, "lm", text))
             else:
                 out.append((template, "grounded", text))
         return out
+
+    def category_text(self, *items: str) -> str:
+        return " ".join(" ".join(self._rows[i]["category"]) for i in items)
 
     def _lm_explanations(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         from eccr.llm.config import GenerationConfig

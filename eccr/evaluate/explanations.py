@@ -4,7 +4,7 @@ diversity.
 Grounding (our definition, used both to report the hallucination rate and to reject an LM sentence at
 inference): an explanation is grounded when it names both items (shares a brand, a model token or a content
 word of 4+ letters with each title) and mentions no brand, model name or number that is absent from both
-titles (and the bundle intent, when one is given).
+titles, their category paths and the bundle intent (when one is given).
 """
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ def _significant(text: str) -> set[str]:
 
 
 def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
-              intent: str = "") -> Grounding:
+              intent: str = "", context: str = "") -> Grounding:
+    """`context`: other facts from the data the sentence may use (e.g. the two category paths)."""
     text_words = {w.lower() for w in words(explanation)}
-    allowed = {w.lower() for w in words(f"{query_title} {target_title} {intent}")}
-    allowed_models = model_tokens(f"{query_title} {target_title} {intent}")
+    known = f"{query_title} {target_title} {intent} {context}"
+    allowed = {w.lower() for w in words(known)}
+    allowed_models = model_tokens(known)
 
     def names(title: str) -> bool:
         return bool(_significant(title) & _significant(explanation)) or bool(model_tokens(title) & model_tokens(explanation))

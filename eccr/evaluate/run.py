@@ -97,7 +97,8 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     raw = [r for _, _, r in shown]
 
     def grounded_share(sentences):
-        checked = [grounding(s, rec.item_row(q)["title"], rec.item_row(p)["title"], rec.extractor, i)
+        checked = [grounding(s, rec.item_row(q)["title"], rec.item_row(p)["title"], rec.extractor, i,
+                             context=rec.category_text(q, p))
                    for s, (q, p), i in zip(sentences, qp, intents) if s]
         return {"n": len(checked), "grounded": float(np.mean([g.grounded for g in checked])) if checked else None,
                 "hallucination_rate": float(np.mean([bool(g.unsupported) for g in checked])) if checked else None}
