@@ -7,8 +7,9 @@ share.
    its per-hop attention says which basket item drove each recommendation.
 3. LM: the LoRA-tuned LM scores each of the top `lm_top` candidates' semantic-ID tokens as the answer of the
    "recommend" prompt (teacher forcing; only real items can be scored, so nothing is invented).
-4. Final score = ranker_weight·z(ranker logit) + directed_weight·z(s·t) + lm_weight·z(LM log-prob), each z-scored
-   within the candidate list so the three scales mix; items the LM did not see keep their ranker part.
+4. Final score = the blend (eccr/rank/blend.py: a logistic regression over the ranker logit, s·t, category prior,
+   co-occurrence, text and fused cosine, popularity and coherence flags, fitted on the valid part)
+   + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by default; see RecommenderConfig).
 5. Explain: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding check
    (names both items, no brand/model/number absent from both titles) is replaced by the grounded template
    composed from titles, categories and matched attributes (`explanation_source` says which).
@@ -41,9 +42,10 @@ class RecommenderConfig:
     retrieve_k: int = 100          # candidates fetched from the directed FAISS index before ranking
     retrieve_near_k: int = 50      # + nearest items in the fused (text+behaviour+directed) space
     lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
-    ranker_weight: float = 1.0     # weight of the z-scored attention-CF logit
-    directed_weight: float = 1.0   # weight of the z-scored directed complement score s(query)·t(candidate)
-    lm_weight: float = 1.0         # weight of the z-scored LM log-probability of the candidate's ID
+    lm_weight: float = 0.0         # weight of the z-scored LM log-probability of the candidate's ID. Off by default:
+    #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
+    #                                help (demo) or hurt (electronic ECCR HR@5 0.76 -> 0.50 on 100 test pairs; README).
+    #                                Turn it on (e.g. 1.0) for an adapter that `eccr evaluate --with-lm` shows helps.
     explain: str = "lm"            # "lm" (LM sentence, grounded fallback), "grounded" (template only), "none"
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one

@@ -32,14 +32,14 @@ class DirectedScorer:
 class PipelineScorer:
     """The full ranking of `Recommender.recommend` on given candidates (no explanations)."""
 
-    def __init__(self, recommender, with_lm: bool, name: str = "eccr"):
+    def __init__(self, recommender, with_lm: bool, name: str = "eccr", lm_weight: float = 1.0):
         self.rec, self.with_lm, self.name = recommender, with_lm, name
+        self.lm_weight = lm_weight  # used when with_lm, whatever the recommender's default
 
     def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
         history = [h for h in map(str, history) if h in self.rec._title_lower.values()]
         saved = self.rec.config.lm_weight
-        if not self.with_lm:
-            self.rec.config.lm_weight = 0.0
+        self.rec.config.lm_weight = self.lm_weight if self.with_lm else 0.0
         try:
             rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", list(candidates))
         finally:
@@ -50,8 +50,7 @@ class PipelineScorer:
     def retrieve(self, query: list[str], k: int):
         """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
         saved = self.rec.config.lm_weight
-        if not self.with_lm:
-            self.rec.config.lm_weight = 0.0
+        self.rec.config.lm_weight = self.lm_weight if self.with_lm else 0.0
         try:
             rec = self.rec._rank_one(str(query[-1]), [], k, "eccr", None)
         finally:
