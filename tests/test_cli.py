@@ -59,3 +59,25 @@ def test_explain_batch_with_cold_catalog(tiny_run, tmp_path, capsys):
     assert set(lines[1]["ranked"]) == {"X1", "D0363"}
     assert "error" in lines[2] and lines[2]["ranked"] == []
     assert "malformed input lines skipped: 1" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_explain_shards_across_real_processes_and_merges_in_order(tiny_run, tmp_path):
+    """Two real processes (torchrun sets RANK/WORLD_SIZE as accelerate launch does): each answers its shard,
+    the last one merges every answer once, in input order."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(json.dumps({"query_id": f"q{i}", "item_id": f"D{i + 1:04d}"}) + "\n" for i in range(9)))
+    out = tmp_path / "a.jsonl"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "-m", "eccr.cli", "--", "explain", "--run", str(tiny_run),
+           "--input", str(queries), "--out", str(out), "-k", "2", "--no-lm"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "a.jsonl.partial").glob("*.jsonl")) == [
+        "shard-00000-of-00002.jsonl", "shard-00001-of-00002.jsonl"]
+    assert [json.loads(l)["query_id"] for l in out.read_text().splitlines()] == [f"q{i}" for i in range(9)]
