@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -36,25 +37,27 @@ class PipelineScorer:
         self.rec, self.with_lm, self.name = recommender, with_lm, name
         self.lm_weight = lm_weight  # used when with_lm, whatever the recommender's default
 
-    def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
-        history = [h for h in map(str, history) if h in self.rec._title_lower.values()]
+    @contextmanager
+    def _lm_setting(self):
+        """This system's LM weight for the duration of one call (the recommender is shared between systems)."""
         saved = self.rec.config.lm_weight
         self.rec.config.lm_weight = self.lm_weight if self.with_lm else 0.0
         try:
-            rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", list(candidates))
+            yield
         finally:
             self.rec.config.lm_weight = saved
+
+    def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
+        history = [h for h in map(str, history) if h in self.rec._title_lower.values()]
+        with self._lm_setting():
+            rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", list(candidates))
         rank_of = {item.item_id: len(rec.items) - n for n, item in enumerate(rec.items)}
         return Scores(np.array([float(rank_of.get(str(c), -np.inf)) for c in candidates]))
 
     def retrieve(self, query: list[str], k: int):
         """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
-        saved = self.rec.config.lm_weight
-        self.rec.config.lm_weight = self.lm_weight if self.with_lm else 0.0
-        try:
+        with self._lm_setting():
             rec = self.rec._rank_one(str(query[-1]), [], k, "eccr", None)
-        finally:
-            self.rec.config.lm_weight = saved
         return [i.item_id for i in rec.items], np.array([i.score for i in rec.items])
 
 
