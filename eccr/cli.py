@@ -125,7 +125,7 @@ def _load_extra_catalog(path: str):
     return Catalog(pd.DataFrame({
         "item_id": frame["item_id"].astype(str), "title": frame["title"].astype(str),
         "category": [c if isinstance(c, list) else parse_category_string(str(c)) for c in cats],
-        "brand": frame["brand"] if "brand" in frame else "", "text": frame["text"] if "text" in frame else ""}))
+        "brand": frame.get("brand", ""), "text": frame.get("text", "")}))
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

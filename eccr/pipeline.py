@@ -20,9 +20,9 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -86,15 +86,17 @@ class Recommender:
         self.fused_unit = self.fused.normalized()
         self.ranker = AttentionCFScorer(AttentionCF.from_pretrained(self.run.ranker), self.fused,
                                         max_memory=self.run_config.ranker.max_memory)
-        train = json.loads(self.run.train_sequences.read_text())
-        self.baselines = {"text-cosine": TextCosine(self.text),
-                          "co-occurrence": CoOccurrence.fit(train["sequences"], directed=False)}
         from eccr.rank.baselines import CategoryPairPrior, Popularity, category_of_items
         from eccr.rank.blend import Blend
 
-        pairs = [(a, b) for seq in train["sequences"] for a in seq for b in seq if a != b]
-        self.category_prior = CategoryPairPrior(category_of_items(self.catalog.items), pairs)
-        self.popularity = Popularity.fit(train["sequences"])
+        train = json.loads(self.run.train_sequences.read_text())
+        self.dataset_name = train["name"]
+        self.train_sequences: list[list[str]] = train["sequences"]
+        self.train_pairs = [(a, b) for seq in self.train_sequences for a in seq for b in seq if a != b]
+        self.baselines = {"text-cosine": TextCosine(self.text),
+                          "co-occurrence": CoOccurrence.fit(self.train_sequences, directed=False)}
+        self.category_prior = CategoryPairPrior(category_of_items(self.catalog.items), self.train_pairs)
+        self.popularity = Popularity.fit(self.train_sequences)
         self.blend = Blend.load(self.run.blend) if self.run.blend.exists() else Blend()
         self.table = self.quantizer = None
         if self.run.semantic_ids.exists():
@@ -109,10 +111,11 @@ class Recommender:
 
             self.lm, self.tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
         self.titled = [i for i in self.text.ids if self._rows.get(i, {}).get("title")]
+        self._titled_set = set(self.titled)
         self._title_lower = {self._rows[i]["title"].lower(): i for i in self.titled}
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, **overrides) -> "Recommender":
+    def from_run(cls, run_dir: str | Path, **overrides) -> Recommender:
         return cls(run_dir, RecommenderConfig(**overrides))
 
     # ------------------------------------------------------------------ catalogue access
@@ -124,14 +127,22 @@ class Recommender:
     def catalog_size(self) -> int:
         return len(self.titled)
 
+    def is_titled(self, item_id: str) -> bool:
+        """A catalogue item with a title and vectors: the items that can be queried and recommended."""
+        return str(item_id) in self._titled_set
+
     @property
     def run_info(self) -> dict:
-        info = {"run": str(self.run.root), "dataset": json.loads(self.run.train_sequences.read_text())["name"],
-                "items": self.catalog_size, "lm": self.run_config.model.spec if self.lm is not None else None,
+        info = {"run": str(self.run.root), "dataset": self.dataset_name, "items": self.catalog_size,
+                "lm": self.run_config.model.spec if self.lm is not None else None,
                 "semantic_ids": self.table is not None}
         metrics = self.run / "metrics.json"
-        if metrics.exists():
-            info["metrics"] = json.loads(metrics.read_text()).get("summary", {})
+        if metrics.exists():  # the headline of `eccr evaluate`: the ECCR protocol for the main system
+            report = json.loads(metrics.read_text())
+            for result in report.get("results", []):
+                if result.get("protocol") == "eccr" and result.get("system") == report.get("main_system"):
+                    info["metrics"] = {f"ECCR {k}": v["mean"] for k, v in result.get("summary", {}).items()}
+                    break
         return info
 
     def search_items(self, text: str, limit: int = 20) -> list[tuple[str, str]]:
@@ -150,7 +161,7 @@ class Recommender:
     def resolve_item(self, item: str) -> str:
         """An item id, an exact title, or the best title match for free text."""
         item = str(item).strip()
-        if item in self._title_lower.values():
+        if self.is_titled(item):
             return item
         if item.lower() in self._title_lower:
             return self._title_lower[item.lower()]
@@ -164,8 +175,8 @@ class Recommender:
 
     # ------------------------------------------------------------------ scoring
     def features(self, query: str, history: Sequence[str], pool: Sequence[str]):
-        """Every blend feature (eccr.rank.blend.FEATURES) for the candidates in `pool`, and the ranker's Scores
-        (for its attention weights)."""
+        """Every blend feature (eccr.rank.blend.FEATURES) for the candidates in `pool`, the ranker's Scores (for
+        its attention weights) and each candidate's PairFlags (reused for the recommendation's flags)."""
         pool = list(pool)
         scores = self.ranker.score_candidates([query], pool, history=list(history))
         qrow = self._rows[query]
@@ -183,7 +194,7 @@ class Recommender:
             "relevant": np.array([float(f.relevant) for f in flags]),
             "compatible": np.array([float(f.compatible) for f in flags]),
         }
-        return feats, scores
+        return feats, scores, flags
 
     def _semantic_id(self, item_id: str) -> str:
         return self.table.id_string(item_id) if self.table is not None and item_id in self.table else ""
@@ -192,20 +203,26 @@ class Recommender:
         rows = self.source.lookup(list(query))
         q = rows[-1:] if len(rows) == 1 else (0.5 * rows[:1] + 0.5 * rows[1:].mean(0, keepdims=True))
         ids, _ = self.index.search(q, k + len(query))
-        exclude = set(query)
-        found = [i for i in ids[0] if i and i not in exclude][:k]
+        found: list[str] = []
+        seen = set(query)
+
+        def take(candidates, limit: int | None = None) -> None:
+            for i in candidates:
+                if limit is not None and len(found) >= limit:
+                    return
+                if i and i not in seen:
+                    found.append(i)
+                    seen.add(i)
+
+        take(ids[0], limit=k)
         if self.near_index is not None and self.config.retrieve_near_k > 0:
             t = self.fused.lookup(list(query)).mean(0, keepdims=True)
-            near, _ = self.near_index.search(t, self.config.retrieve_near_k + len(query))
-            found += [i for i in near[0] if i and i not in exclude and i not in set(found)]
+            take(self.near_index.search(t, self.config.retrieve_near_k + len(query))[0][0])
         # items bought with the query before are candidates too, whatever their vectors say
         together = self.baselines["co-occurrence"].counts
-        seen = set(found)
         for item in query:
-            for other, _ in sorted(together.get(item, {}).items(), key=lambda kv: -kv[1])[:k]:
-                if other not in seen and other not in exclude and other in self._rows and self._rows[other]["title"]:
-                    found.append(other)
-                    seen.add(other)
+            top = sorted(together.get(item, {}).items(), key=lambda kv: -kv[1])[:k]
+            take(o for o, _ in top if self.is_titled(o))
         return found
 
     def _directed(self, query: str, candidates: Sequence[str]) -> np.ndarray:
@@ -275,10 +292,11 @@ class Recommender:
         timings["retrieve"] = time.perf_counter() - t
         t = time.perf_counter()
         attention = np.zeros((len(pool), 0))
+        pool_flags = None
         memory_ids: list[str] = []
         lm = np.full(len(pool), np.nan)
         if system == "eccr":
-            feats, scores = self.features(query, [b for b in memory if b != query], pool)
+            feats, scores, pool_flags = self.features(query, [b for b in memory if b != query], pool)
             ranker = feats["ranker"]
             memory_ids = scores.extra.get("memory", [])
             if scores.attention is not None and scores.attention.size:
@@ -308,7 +326,8 @@ class Recommender:
             row = self._rows[cid]
             probability = 1.0 / (1.0 + np.exp(-ranker[i])) if system == "eccr" and np.isfinite(ranker[i]) else None
             complementary = bool(probability is not None and probability >= 0.5) if system == "eccr" else False
-            flags = pair_flags(qrow, row, self.extractor, complementary=complementary).as_dict()
+            flags = (dataclasses.replace(pool_flags[i], complementary=complementary) if pool_flags is not None
+                     else pair_flags(qrow, row, self.extractor, complementary=complementary)).as_dict()
             weights = {m: round(float(w), 4) for m, w in zip(memory_ids, attention[i])} if attention.shape[1] else {}
             items.append(RecommendedItem(
                 item_id=cid, title=row["title"], category=list(row["category"]), semantic_id=self._semantic_id(cid),
@@ -414,6 +433,7 @@ class Recommender:
         for r in cat.items.itertuples(index=False):
             self._rows[r.item_id] = r._asdict()
             self.titled.append(r.item_id)
+            self._titled_set.add(r.item_id)
             self._title_lower[r.title.lower()] = r.item_id
         return list(cat.items["item_id"])
 

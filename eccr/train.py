@@ -217,10 +217,10 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     labels = []
     for pair in cands.pairs:
         pool = [pair.positive, *pair.negatives]
-        if pair.query not in rec._rows or any(c not in rec._rows for c in pool):
+        if not all(rec.is_titled(i) for i in (pair.query, *pool)):
             continue
-        history = [h for h in pair.history if h in rec._title_lower.values()]
-        feats, _ = rec.features(pair.query, history, pool)
+        history = [h for h in pair.history if rec.is_titled(h)]
+        feats, _, _ = rec.features(pair.query, history, pool)
         for name, values in feats.items():
             columns.setdefault(name, []).extend(values.tolist())
         labels.extend([1] + [0] * len(pair.negatives))

@@ -83,7 +83,7 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     from eccr.evaluate.explanations import explanation_metrics, grounding
 
     pairs = split.test.bundles.directed_pairs().drop_duplicates(["source", "target"])
-    pairs = pairs[pairs["source"].isin(rec._title_lower.values()) & pairs["target"].isin(rec._title_lower.values())]
+    pairs = pairs[[rec.is_titled(a) and rec.is_titled(b) for a, b in zip(pairs["source"], pairs["target"])]]
     pairs = pairs[pairs["intent"].str.strip().str.len() > 0]
     pairs = pairs.sample(min(n_pairs, len(pairs)), random_state=seed) if len(pairs) else pairs
     qp = list(zip(pairs["source"], pairs["target"]))

@@ -8,8 +8,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ class PipelineScorer:
             self.rec.config.lm_weight = saved
 
     def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
-        history = [h for h in map(str, history) if h in self.rec._title_lower.values()]
+        history = [h for h in map(str, history) if self.rec.is_titled(h)]
         with self._lm_setting():
             rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", list(candidates))
         rank_of = {item.item_id: len(rec.items) - n for n, item in enumerate(rec.items)}
@@ -63,16 +63,11 @@ class PipelineScorer:
 
 def build_systems(recommender, with_lm: bool = False) -> dict:
     """name -> Scorer. `eccr` first: the report compares every baseline with it."""
-    import json
-
     from eccr.rank.attention_cf import AttentionCFScorer
-    from eccr.rank.baselines import (CategoryPairPrior, CoOccurrence, LastItemCosine, Popularity, TextCosine,
-                                     WeightedSum, category_of_items)
+    from eccr.rank.baselines import CategoryPairPrior, LastItemCosine, WeightedSum, category_of_items
 
-    rec = recommender
-    sequences = json.loads(rec.run.train_sequences.read_text())["sequences"]
-    pairs = [(a, b) for seq in sequences for a in seq for b in seq if a != b]
-    text = TextCosine(rec.text)
+    rec = recommender  # its fitted baselines are reused: same train sequences, fitted once
+    text = rec.baselines["text-cosine"]
     systems = {"eccr": PipelineScorer(rec, with_lm=False)}
     if with_lm and rec.lm is not None:
         systems["eccr+lm"] = PipelineScorer(rec, with_lm=True, name="eccr+lm")
@@ -80,9 +75,9 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         "attention_cf": AttentionCFScorer(rec.ranker.model, rec.fused, max_memory=rec.run_config.ranker.max_memory),
         "directed": DirectedScorer(rec),
         "text_cosine": text,
-        "category_prior": CategoryPairPrior(category_of_items(rec.catalog.items), pairs, text=text),
-        "co_occurrence": CoOccurrence.fit(sequences, directed=False),
-        "popularity": Popularity.fit(sequences),
+        "category_prior": CategoryPairPrior(category_of_items(rec.catalog.items), rec.train_pairs, text=text),
+        "co_occurrence": rec.baselines["co-occurrence"],
+        "popularity": rec.popularity,
         "last_item_cosine": LastItemCosine(rec.fused),
         "weighted_sum": WeightedSum(rec.fused),
     })
