@@ -13,62 +13,49 @@ rendering as training):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 
 from eccr.llm.config import GenerationConfig
 from eccr.llm.models import autocast_context, render_prompt
-
-_END = -1  # marks "a complete item ends here" inside a trie node
+from eccr.quantize.trie import PrefixTrie
 
 
 # ------------------------------------------------------------------------------------------------- the trie
-@dataclass
-class TokenTrie:
-    """Prefix tree over token-id sequences (the valid items). `allowed(prefix)` lists the next ids that keep the
-    prefix inside some item, plus `end_id` when the prefix is itself a complete item."""
+class TokenTrie(PrefixTrie):
+    """The item trie of eccr.quantize.trie over token ids, in the form generation needs: `allowed(prefix)` lists
+    the next ids that keep the prefix inside some item, plus `end_id` when the prefix is itself a complete item;
+    `depth` is the longest item, in tokens (the generation budget)."""
 
-    end_id: int                                   # token that closes an item (the tokenizer's eos)
-    root: dict = field(default_factory=dict)      # nested dicts: id -> child; _END -> True on complete items
-    depth: int = 0                                # longest item, in tokens
+    def __init__(self, end_id: int, sequences: Sequence[Sequence[int]] = ()):
+        self.end_id = int(end_id)  # token that closes an item (the tokenizer's eos)
+        self.depth = 0
+        super().__init__(sequences)
 
     @classmethod
     def from_sequences(cls, sequences: Sequence[Sequence[int]], end_id: int) -> TokenTrie:
-        trie = cls(end_id=int(end_id))
-        for seq in sequences:
-            trie.add(seq)
+        trie = cls(end_id, sequences)
         if trie.depth == 0:
             raise ValueError("a TokenTrie needs at least one non-empty sequence")
         return trie
 
-    def add(self, sequence: Sequence[int]) -> None:
+    def insert(self, sequence: Sequence[int]) -> None:
         if len(sequence) == 0:
             raise ValueError("empty item sequence")
-        node = self.root
-        for tok in sequence:
-            node = node.setdefault(int(tok), {})
-        node[_END] = True
+        super().insert([int(t) for t in sequence])
         self.depth = max(self.depth, len(sequence))
 
-    def _node(self, prefix: Sequence[int]) -> dict | None:
-        node = self.root
-        for tok in prefix:
-            node = node.get(int(tok))
-            if node is None:
-                return None
-        return node
+    add = insert
 
     def allowed(self, prefix: Sequence[int]) -> list[int]:
-        node = self._node(prefix)
-        if node is None:
+        prefix = [int(t) for t in prefix]
+        if not self.is_valid_prefix(prefix):
             return [self.end_id]  # off the trie (cannot happen under the constraint): just stop
-        nxt = [tok for tok in node if tok != _END]
-        return nxt + [self.end_id] if _END in node else nxt
+        nxt = list(self.allowed_next(prefix))
+        return nxt + [self.end_id] if self.is_complete(prefix) else nxt
 
     def __contains__(self, sequence: Sequence[int]) -> bool:
-        node = self._node(sequence)
-        return node is not None and _END in node
+        return self.is_complete([int(t) for t in sequence])
 
 
 def item_token_ids(tokenizer, items: Sequence[Sequence[str]]) -> list[list[int]]:
