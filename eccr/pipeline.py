@@ -256,10 +256,12 @@ class Recommender:
     def _task_builder(self):
         from eccr.data.schema import Dataset
         from eccr.llm.tasks import TaskBuilder
+        from eccr.quantize.history import attention_weigher
 
         if getattr(self, "_tasks", None) is None:
             ids = {i: self.table.id_string(i) for i in self.table.item_ids}
-            self._tasks = TaskBuilder(Dataset("run", self.catalog), ids, self.run_config.tasks, self.extractor)
+            self._tasks = TaskBuilder(Dataset("run", self.catalog), ids, self.run_config.tasks, self.extractor,
+                                      basket_weigher=attention_weigher(self.ranker))
         return self._tasks
 
     def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",

@@ -243,6 +243,27 @@ def stage_semantic_ids(run: Run, config: RunConfig, force: bool) -> dict:
     return {"semantic_ids": report.to_dict()}
 
 
+def _lm_steps_done(run: Run) -> int:
+    """Optimiser steps behind the run's adapter (its newest checkpoint's trainer state), so a rerun with a
+    larger --sft.max_steps trains on from there instead of keeping the adapter."""
+    from eccr.llm.sft import last_checkpoint
+
+    checkpoint = last_checkpoint(run.lm_checkpoints)
+    state = Path(checkpoint) / "trainer_state.json" if checkpoint else None
+    return int(json.loads(state.read_text()).get("global_step", 0)) if state and state.exists() else 0
+
+
+def _run_attention_weigher(run: Run, config: RunConfig):
+    """The trained ranker's attention orders baskets in recommend prompts (the same weigher the Recommender
+    uses at inference, so prompts look alike)."""
+    from eccr.quantize.history import attention_weigher
+    from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+
+    scorer = AttentionCFScorer(AttentionCF.from_pretrained(run.ranker), ItemVectors.load(run.fused),
+                               max_memory=config.ranker.max_memory)
+    return attention_weigher(scorer)
+
+
 def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
     from datasets import Dataset as HFDataset
 
@@ -253,11 +274,14 @@ def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> 
     from eccr.quantize.semantic_ids import SemanticIDTable
 
     if not force and (run.adapter / "adapter_config.json").exists():
-        return {"lm": "kept"}
+        done = _lm_steps_done(run)
+        if config.sft.max_steps <= 0 or done >= config.sft.max_steps:
+            return {"lm": "kept"}
+        log.info("LM adapter has %d of %d steps; resuming from the newest checkpoint", done, config.sft.max_steps)
     table = SemanticIDTable.load(run.semantic_ids)
     id_strings = {item: table.id_string(item) for item in table.item_ids}
     if force or not run.sft_data.exists():
-        examples = TaskBuilder(split.train, id_strings, config.tasks).build()
+        examples = TaskBuilder(split.train, id_strings, config.tasks, basket_weigher=_run_attention_weigher(run, config)).build()
         with run.sft_data.open("w", encoding="utf-8") as fh:
             for e in examples:
                 fh.write(json.dumps(e, ensure_ascii=False) + "\n")

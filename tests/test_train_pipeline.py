@@ -33,6 +33,28 @@ def test_second_train_call_keeps_finished_stages(tiny_run):
     assert summary["stages"]["lm"] == {"lm": "kept"}
 
 
+def test_recommend_prompts_show_earlier_items_of_the_shopper(tiny_run):
+    prompts = [json.loads(line)["prompt"] for line in Run(tiny_run).sft_data.read_text().splitlines()
+               if json.loads(line)["task"] == "recommend"]
+    with_basket = [p for p in prompts if "Basket: none" not in p]
+    assert 0 < len(with_basket) < len(prompts)  # returning shoppers have one, first-time shoppers do not
+    assert all(p.split("Basket: ")[1].split("\n")[0].count("<a_") <= 4 for p in with_basket)
+
+
+def test_larger_max_steps_trains_the_adapter_on_from_its_checkpoint(tiny_run, tmp_path):
+    import dataclasses
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    cfg = load_run_config(run_dir)
+    cfg = dataclasses.replace(cfg, sft=dataclasses.replace(cfg.sft, max_steps=6))
+    summary = train_run(cfg, run_dir)
+    assert summary["stages"]["rank"] == {"ranker": "kept"}
+    assert summary["stages"]["lm"]["lm"]["global_step"] == 6
+    assert train_run(cfg, run_dir)["stages"]["lm"] == {"lm": "kept"}
+
+
 def test_other_data_in_same_run_dir_is_refused(tiny_run, tmp_path):
     import dataclasses
 

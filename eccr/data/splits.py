@@ -88,3 +88,26 @@ def heldout_queries(ds: Dataset, seed: int = 0, max_queries: int | None = None,
     out = pd.DataFrame(records, columns=["query", "positives", "bundle_id", "session_id", "intent", "timestamp"])
     out = out.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     return out.head(max_queries) if max_queries else out
+
+
+class UserHistories:
+    """A user's items strictly before a session's time, most recent last. Evaluation builds it from every part
+    of the split (a user's past at query time is legitimately known); training from the train part only."""
+
+    def __init__(self, split: TemporalSplit | Dataset | list[Dataset]):
+        parts = ([split.train, split.valid, split.test] if isinstance(split, TemporalSplit)
+                 else [split] if isinstance(split, Dataset) else list(split))
+        events = pd.concat([p.behaviour.events for p in parts], ignore_index=True)
+        events = events.sort_values(["timestamp", "session_id"], kind="stable")
+        self.session_user = dict(zip(events["session_id"], events["user_id"]))
+        self.by_user = {u: (g["timestamp"].to_numpy(), g["item_id"].tolist())
+                        for u, g in events.groupby("user_id", sort=False)}
+
+    def before(self, session_id: str, timestamp: int, limit: int) -> list[str]:
+        user = self.session_user.get(session_id)
+        if user is None or limit <= 0:
+            return []
+        times, items = self.by_user[user]
+        earlier = items[:int(np.searchsorted(times, timestamp, side="left"))]
+        unique = list(dict.fromkeys(reversed(earlier)))[:limit]  # most recent occurrence wins
+        return unique[::-1]

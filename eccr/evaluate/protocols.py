@@ -25,7 +25,7 @@ import pandas as pd
 
 from eccr.data.sampling import AliasSampler
 from eccr.data.schema import Catalog, DataError, Dataset
-from eccr.data.splits import TemporalSplit, heldout_queries
+from eccr.data.splits import TemporalSplit, UserHistories, heldout_queries
 from eccr.evaluate.config import (
     BootstrapConfig,
     EccrProtocolConfig,
@@ -84,28 +84,6 @@ def known_complements(split: TemporalSplit) -> dict[str, set[str]]:
         len(f) for f in frames) else pd.DataFrame({"source": [], "target": []})
     both = pd.concat([pairs, pairs.rename(columns={"source": "target", "target": "source"})], ignore_index=True)
     return {k: set(v) for k, v in both.groupby("source")["target"]}
-
-
-class UserHistories:
-    """A user's items strictly before a session's time, most recent last (from every part of the split: the
-    user's past at query time is legitimately known)."""
-
-    def __init__(self, split: TemporalSplit):
-        events = pd.concat([split.train.behaviour.events, split.valid.behaviour.events,
-                            split.test.behaviour.events], ignore_index=True)
-        events = events.sort_values(["timestamp", "session_id"], kind="stable")
-        self.session_user = dict(zip(events["session_id"], events["user_id"]))
-        self.by_user = {u: (g["timestamp"].to_numpy(), g["item_id"].tolist())
-                        for u, g in events.groupby("user_id", sort=False)}
-
-    def before(self, session_id: str, timestamp: int, limit: int) -> list[str]:
-        user = self.session_user.get(session_id)
-        if user is None or limit <= 0:
-            return []
-        times, items = self.by_user[user]
-        earlier = items[:int(np.searchsorted(times, timestamp, side="left"))]
-        unique = list(dict.fromkeys(reversed(earlier)))[:limit]  # most recent occurrence wins
-        return unique[::-1]
 
 
 def score_with(scorer: Scorer, system: str, query: Sequence[str], candidates: Sequence[str],

@@ -1,7 +1,9 @@
 """Multi-task fine-tuning data for the ECCR language model (Li et al. 2024; alignment tasks as in LC-Rec).
 
 Tasks, one template each in prompts/:
-- recommend:   query item (title + semantic ID) + basket IDs + candidate IDs -> the coherent complement's ID
+- recommend:   query item (title + semantic ID) + basket IDs + candidate IDs -> the coherent complement's ID;
+               the basket is the shopper's items before the bundle (as `eccr evaluate` passes them), ordered by
+               the ranker's attention (eccr.quantize.history)
 - explain:     pair -> one grounded sentence (the crowd intent when there is one, composed from titles/flags)
 - coherence:   pair -> "yes, compatible" / "yes, relevant" / "no, substitute" / "no, not used together" / ...
 - title_to_id, id_to_title: item <-> semantic-ID alignment, so the new ID tokens mean something
@@ -11,6 +13,7 @@ Prompts stay short on purpose (truncated titles, ID tokens): a SmolLM2 LoRA step
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,9 @@ import pandas as pd
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
 from eccr.data.schema import Dataset
+from eccr.data.splits import UserHistories
 from eccr.evaluate.explanations import grounding
+from eccr.quantize.history import BasketWeigher, ordered_history
 
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 TASKS = ("recommend", "explain", "coherence", "title_to_id", "id_to_title")
@@ -33,6 +38,8 @@ class TaskConfig:
     max_pairs: int = 4000           # cap on bundle pairs used per pair task (recommend/explain/coherence)
     max_alignment_items: int = 2000 # cap on items for the two alignment tasks
     negatives_per_pair: int = 1     # coherence task: "no" examples per "yes" example
+    max_basket_items: int = 4       # recommend prompt: the shopper's earlier items shown as ID tokens, most
+                                    # relevant first (ranker attention when a weigher is given, else most recent)
     seed: int = 0
     distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
                                     # a pair (source "distilled") and fall back to the grounded template otherwise
@@ -65,8 +72,11 @@ class TaskBuilder:
     """Renders the five tasks for items that have semantic IDs (`id_tokens`: item_id -> "<a_1><b_2><c_3>")."""
 
     def __init__(self, dataset: Dataset, id_tokens: dict[str, str], config: TaskConfig | None = None,
-                 extractor: AttributeExtractor | None = None):
+                 extractor: AttributeExtractor | None = None, basket_weigher: BasketWeigher | None = None):
+        """`basket_weigher(query, basket) -> weights` orders the basket in recommend prompts (training and
+        inference must use the same one: `eccr.quantize.history.attention_weigher` over the run's ranker)."""
         self.ds, self.ids, self.cfg = dataset, id_tokens, config or TaskConfig()
+        self.basket_weigher = basket_weigher
         self.templates = load_templates(self.cfg.prompts_dir)
         self.extractor = extractor or AttributeExtractor(dataset.catalog)
         items = dataset.catalog.items
@@ -84,10 +94,19 @@ class TaskBuilder:
     def render(self, task: str, query: str, target: str | None = None, basket: tuple[str, ...] = (),
                candidates: tuple[str, ...] = ()) -> str:
         fields = {"query_title": self._title(query), "query_ids": self.ids[query],
-                  "basket_ids": "".join(self.ids[b] for b in basket if b in self.ids) or "none",
+                  "basket_ids": self.basket_ids(query, basket),
                   "candidate_ids": " ".join(self.ids[c] for c in candidates),
                   "target_title": self._title(target) if target else "", "target_ids": self.ids.get(target, "")}
         return self.templates[task].format(**fields)
+
+    def basket_ids(self, query: str, basket: Sequence[str]) -> str:
+        """The basket (oldest first, as histories are kept) as at most `max_basket_items` semantic IDs: highest
+        weigher weight first, ties most recent first; "none" when nothing in it has an ID."""
+        known = [b for b in reversed(list(basket)) if b in self.ids and b != query]  # most recent first
+        if not known:
+            return "none"
+        weights = self.basket_weigher(query, known) if self.basket_weigher is not None else None
+        return "".join(self.ids[b] for b in ordered_history(known, weights, self.cfg.max_basket_items))
 
     def flags(self, a: str, b: str, complementary: bool) -> PairFlags:
         return pair_flags(self.rows[a], self.rows[b], self.extractor, complementary=complementary)
@@ -127,8 +146,12 @@ class TaskBuilder:
         examples: list[dict] = []
         all_items = np.array(sorted(self.rows))
         hard = self._session_negatives()
+        histories = UserHistories(self.ds)
+        bundle_session = dict(zip(self.ds.bundles.rows["bundle_id"], self.ds.bundles.rows["session_id"]))
         for row in self.bundle_pairs().itertuples(index=False):
             q, p, intent = row.source, row.target, row.intent
+            basket = tuple(histories.before(bundle_session.get(row.group_id, ""), int(row.timestamp),
+                                            4 * self.cfg.max_basket_items))
             pool = [n for n in hard.get(q, []) if n != p]
             randoms = [c for c in self.rng.choice(all_items, size=min(len(all_items), 4 * self.cfg.n_candidates),
                                                   replace=False) if c not in (q, p)]
@@ -136,7 +159,7 @@ class TaskBuilder:
             candidates = [p] + negatives
             self.rng.shuffle(candidates)
             examples.append({"task": "recommend", "source": "bundle",
-                             "prompt": self.render("recommend", q, candidates=tuple(candidates)),
+                             "prompt": self.render("recommend", q, basket=basket, candidates=tuple(candidates)),
                              "completion": " " + self.ids[p]})
             text, source = self.explanation(q, p, intent)
             examples.append({"task": "explain", "source": source, "prompt": self.render("explain", q, p),

@@ -5,7 +5,7 @@ relevance weight (e.g. the attention weights of the ranker over the history, Lak
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -44,3 +44,23 @@ def history_tokens(table: SemanticIDTable, item_ids: Sequence[str], weights: Seq
     self-delimiting: each starts with an "<a_..>" token). Unknown items raise KeyError unless skip_unknown."""
     ranked = ordered_history(item_ids, weights, max_items, known=table, skip_unknown=skip_unknown)
     return [token for item in ranked for token in table.tokens_for(item)]
+
+
+BasketWeigher = Callable[[str, Sequence[str]], Sequence[float]]
+
+
+def attention_weigher(scorer) -> BasketWeigher:
+    """(query item, basket) -> one weight per basket item: the ranker's attention over the basket (mean over
+    hops) when the query item is scored with the basket as memory -- the basket items that matter most for
+    this query come first in the prompt. `scorer` is an AttentionCFScorer (anything whose Scores carry
+    `attention` (n, hops, memory) and `extra['memory']`)."""
+    def weigh(query: str, basket: Sequence[str]) -> np.ndarray:
+        basket = [str(b) for b in basket]
+        if not basket:
+            return np.zeros(0)
+        scores = scorer.score_candidates([], [str(query)], history=basket)
+        if scores.attention is None or not scores.attention.size:
+            return np.zeros(len(basket))
+        by_item = dict(zip(scores.extra["memory"], scores.attention[0].mean(axis=0).tolist()))
+        return np.array([by_item.get(b, 0.0) for b in basket])
+    return weigh

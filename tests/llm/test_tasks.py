@@ -47,3 +47,35 @@ def test_coherence_answers():
     assert coherence_answer(PairFlags(complementary=True, relevant=True)) == "yes, relevant"
     assert coherence_answer(PairFlags(substitute=True)) == "no, substitute"
     assert coherence_answer(PairFlags()) == "no, not used together"
+
+
+def _with_earlier_session(ds):
+    """u1 bought the HDMI cable and the Nikon in an earlier session (t=50) and then the bundle (t=100)."""
+    ev = ds.behaviour.events
+    ev = ev[ev["item_id"] != "h1"]
+    earlier = pd.DataFrame({"user_id": ["u1", "u1"], "session_id": ["e", "e"], "item_id": ["h1", "n1"],
+                            "timestamp": [40, 50]})
+    return Dataset("tiny", ds.catalog, Behaviour(pd.concat([earlier, ev], ignore_index=True)), ds.bundles)
+
+
+def test_recommend_prompts_carry_the_shoppers_earlier_items_most_recent_first():
+    ds = _with_earlier_session(_tiny())
+    ids = {i: f"<a_{n}><b_{n}><c_0>" for n, i in enumerate(ds.catalog.items["item_id"])}
+    rec = [e for e in TaskBuilder(ds, ids, TaskConfig(n_candidates=2)).build() if e["task"] == "recommend"]
+    basket_lines = {e["prompt"].split("Basket: ")[1].split("\n")[0] for e in rec}
+    assert basket_lines == {ids["n1"] + ids["h1"]}  # earlier session only, newest first; not the bundle itself
+
+
+def test_basket_order_follows_the_weigher_and_is_capped():
+    ds = _with_earlier_session(_tiny())
+    ids = {i: f"<a_{n}><b_{n}><c_0>" for n, i in enumerate(ds.catalog.items["item_id"])}
+    seen = []
+
+    def weigher(query, basket):
+        seen.append((query, list(basket)))
+        return [1.0 if b == "h1" else 0.0 for b in basket]
+
+    builder = TaskBuilder(ds, ids, TaskConfig(max_basket_items=1), basket_weigher=weigher)
+    assert builder.basket_ids("c1", ["h1", "n1"]) == ids["h1"]  # weight beats recency; cap 1
+    assert seen == [("c1", ["n1", "h1"])]
+    assert builder.basket_ids("c1", ["c1", "zz"]) == "none"    # the query itself and unknown items are left out

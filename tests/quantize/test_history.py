@@ -31,3 +31,19 @@ def test_bad_arguments():
         history_tokens(TABLE, ["cam"], max_items=0)
     with pytest.raises(ValueError, match="NaN"):
         history_tokens(TABLE, ["cam"], weights=[float("nan")])
+
+
+def test_attention_weigher_returns_the_rankers_attention_per_basket_item():
+    import torch
+
+    from eccr.quantize.history import attention_weigher
+    from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+    from eccr.represent.vectors import ItemVectors
+
+    torch.manual_seed(0)
+    vectors = ItemVectors(["q", "a", "b", "c"], np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32))
+    scorer = AttentionCFScorer(AttentionCF(8, hops=2, hidden=4), vectors)
+    weights = attention_weigher(scorer)("q", ["a", "b", "c"])
+    expected = scorer.score_candidates([], ["q"], history=["a", "b", "c"]).attention[0].mean(axis=0)
+    assert weights.shape == (3,) and np.allclose(weights, expected) and np.isclose(weights.sum(), 1.0, atol=1e-5)
+    assert attention_weigher(scorer)("q", []).shape == (0,)
