@@ -25,13 +25,13 @@ from eccr.data.splits import TemporalSplit, heldout_queries, temporal_split
 from eccr.llm.config import LoraSftConfig, ModelConfig
 from eccr.llm.tasks import TaskConfig
 from eccr.quantize.config import QuantizerConfig
-from eccr.rank.config import RankerConfig, RetrievalConfig
+from eccr.rank.config import DANConfig, RankerConfig, RetrievalConfig
 from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig
 from eccr.represent.vectors import ItemVectors
 
 log = logging.getLogger("eccr.train")
 
-STAGES = ("represent", "rank", "index", "blend", "semantic_ids", "lm")
+STAGES = ("represent", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
 
 
 @dataclass
@@ -47,6 +47,8 @@ class RunConfig:
     # over that one item, so every query gets the same ranking; a learned "attend nowhere" slot fixes it
     # (measured on a planted task: AUC 0.50 -> 1.00; see eccr/rank/attention_cf.py).
     ranker: RankerConfig = field(default_factory=lambda: RankerConfig(null_slot=True))
+    dan: DANConfig = field(default_factory=DANConfig)  # the DAN baseline; trained like the ranker (same config)
+    weighted_sum_evaluations: int = 60  # CMA-ES evaluations tuning the weighted-sum baseline on the valid part
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)
@@ -92,6 +94,9 @@ class Run:
     directed_model = property(lambda self: self.root / "directed")
     ranker = property(lambda self: self.root / "ranker")
     ranker_checkpoints = property(lambda self: self.root / "checkpoints" / "ranker")
+    dan = property(lambda self: self.root / "baselines" / "dan")
+    dan_checkpoints = property(lambda self: self.root / "checkpoints" / "dan")
+    weighted_sum = property(lambda self: self.root / "baselines" / "weighted_sum.json")
     index = property(lambda self: self.root / "index" / "targets.faiss")
     fused_index = property(lambda self: self.root / "index" / "fused.faiss")
     semantic_ids = property(lambda self: self.root / "semantic_ids.json")
@@ -187,6 +192,45 @@ def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -
     state = dataclasses.asdict(result.state)
     state.pop("history", None)
     return {"ranker": state}
+
+
+def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
+    """The paper's trained baselines (Lake et al. §5.2), so `eccr evaluate` compares with them too: DAN trained
+    exactly like the ranker (same sequences, sampler, loss, early stopping), and the weighted sum's two
+    parameters tuned by CMA-ES for mean AUC on ECCR-style lists of the VALID part."""
+    from eccr.evaluate.config import EccrProtocolConfig
+    from eccr.evaluate.protocols import build_eccr_candidates, vector_similarity
+    from eccr.rank.baselines import DAN, WeightedSum
+    from eccr.rank.train import RankerTrainer
+
+    out: dict = {}
+    fused = ItemVectors.load(run.fused)
+    if force or not (run.dan / "config.json").exists():
+        import torch
+
+        torch.manual_seed(config.ranker.seed)
+        valid = ranker_sequences(split.valid)
+        trainer = RankerTrainer(DAN.from_config(fused.dim, config.dan), fused, ranker_sequences(split.train),
+                                config.ranker, valid or None, ordered=False, checkpoint_dir=run.dan_checkpoints)
+        result = trainer.train(resume=not force)
+        result.model.save_pretrained(run.dan)
+        out["dan"] = {"step": result.state.step, "best_valid_loss": result.state.best_valid_loss,
+                      "stopped_because": result.state.stopped_because}
+    else:
+        out["dan"] = "kept"
+    if force or not run.weighted_sum.exists():
+        cands = build_eccr_candidates(split, EccrProtocolConfig(max_pairs=config.blend_max_pairs,
+                                                                seed=config.data.seed),
+                                      vector_similarity(ItemVectors.load(run.text)), part="valid")
+        instances = [([p.query], p.history, [p.positive], p.negatives) for p in cands.pairs]
+        weighted = WeightedSum(fused)
+        tuned = weighted.tune(instances, max_evaluations=config.weighted_sum_evaluations, seed=config.data.seed) \
+            if instances else {"decay": 0.0, "query_boost": 1.0, "auc": None}
+        save_json({**tuned, "valid_lists": len(instances)}, run.weighted_sum)
+        out["weighted_sum"] = tuned
+    else:
+        out["weighted_sum"] = "kept"
+    return out
 
 
 def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
@@ -329,6 +373,7 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
     steps = {
         "represent": lambda: stage_represent(run, config, ds, split, force),
         "rank": lambda: stage_rank(run, config, split, force),
+        "baselines": lambda: stage_baselines(run, config, split, force),
         "index": lambda: stage_index(run, config, force),
         "blend": lambda: stage_blend(run, config, split, force),
         "semantic_ids": lambda: stage_semantic_ids(run, config, force),

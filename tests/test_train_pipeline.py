@@ -13,7 +13,7 @@ from eccr.train import Run, load_run_config, train_run
 def test_run_directory_has_every_stage(tiny_run):
     run = Run(tiny_run)
     for path in (run / "config.json", run.catalog, run.train_sequences, run.fused.with_suffix(".safetensors"),
-                 run.ranker / "config.json", run.index, run.blend, run.semantic_ids, run.sft_data,
+                 run.ranker / "config.json", run.dan / "config.json", run.weighted_sum, run.index, run.blend, run.semantic_ids, run.sft_data,
                  run.adapter / "adapter_config.json", run.adapter / "adapter_model.safetensors", run.summary):
         assert path.exists(), path
     table = SemanticIDTable.load(run.semantic_ids)
@@ -31,6 +31,18 @@ def test_second_train_call_keeps_finished_stages(tiny_run):
     summary = train_run(load_run_config(tiny_run), tiny_run)
     assert summary["stages"]["rank"] == {"ranker": "kept"}
     assert summary["stages"]["lm"] == {"lm": "kept"}
+
+
+def test_baselines_stage_trains_dan_and_tunes_the_weighted_sum(tiny_run):
+    from eccr.evaluate.systems import build_systems
+
+    run = Run(tiny_run)
+    tuned = json.loads(run.weighted_sum.read_text())
+    assert tuned["valid_lists"] > 0 and 0.0 <= tuned["auc"] <= 1.0 and tuned["decay"] > 0
+    systems = build_systems(Recommender.from_run(tiny_run, use_lm=False))
+    assert systems["weighted_sum"].decay == tuned["decay"]
+    scores = systems["dan"].score_candidates(["D0001"], ["D0002", "D0363"]).scores
+    assert scores.shape == (2,) and scores[0] != scores[1]
 
 
 def test_recommend_prompts_show_earlier_items_of_the_shopper(tiny_run):

@@ -3,17 +3,22 @@
 - eccr:            the pipeline's ranking (attention-CF + directed score, + LM re-scoring when `with_lm`)
 - attention_cf:    the attention-CF ranker alone (Lake et al.) over the fused item vectors
 - directed:        the directed complement score s(query)·t(candidate) alone
-- baselines:       popularity, last-item cosine, weighted sum (default recency weights), co-occurrence,
-                   text cosine, category-pair prior (P(candidate leaf | query leaf) from train pairs)
+- baselines:       popularity, last-item cosine, weighted sum (CMA-ES-tuned by `eccr train`'s baselines stage;
+                   untuned defaults in runs without it), DAN (trained by that stage), co-occurrence, text cosine,
+                   category-pair prior (P(candidate leaf | query leaf) from train pairs)
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import contextmanager
 
+import logging
+
 import numpy as np
 
 from eccr.rank.base import Scores
+
+log = logging.getLogger("eccr.evaluate")
 
 
 class DirectedScorer:
@@ -63,8 +68,10 @@ class PipelineScorer:
 
 def build_systems(recommender, with_lm: bool = False) -> dict:
     """name -> Scorer. `eccr` first: the report compares every baseline with it."""
+    import json
+
     from eccr.rank.attention_cf import AttentionCFScorer
-    from eccr.rank.baselines import CategoryPairPrior, LastItemCosine, WeightedSum, category_of_items
+    from eccr.rank.baselines import DAN, CategoryPairPrior, DANScorer, LastItemCosine, WeightedSum, category_of_items
 
     rec = recommender  # its fitted baselines are reused: same train sequences, fitted once
     text = rec.baselines["text-cosine"]
@@ -79,6 +86,14 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         "co_occurrence": rec.baselines["co-occurrence"],
         "popularity": rec.popularity,
         "last_item_cosine": LastItemCosine(rec.fused),
-        "weighted_sum": WeightedSum(rec.fused),
     })
+    tuned = json.loads(rec.run.weighted_sum.read_text()) if rec.run.weighted_sum.exists() else {}
+    systems["weighted_sum"] = WeightedSum(rec.fused, decay=tuned.get("decay", 0.0),
+                                          query_boost=tuned.get("query_boost", 1.0))
+    if (rec.run.dan / "config.json").exists():
+        systems["dan"] = DANScorer(DAN.from_pretrained(rec.run.dan), rec.fused,
+                                   max_memory=rec.run_config.ranker.max_memory)
+    else:
+        log.warning("%s has no DAN baseline (trained by `eccr train`'s baselines stage); rerun `eccr train` to add it",
+                    rec.run.root)
     return systems
