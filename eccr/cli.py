@@ -82,6 +82,8 @@ def _recommender(args: argparse.Namespace, **overrides):
         raise SystemExit(f"eccr: {run} is not a trained run; make one with `eccr train --data demo --out {run} --quick`")
     if getattr(args, "no_lm", False):
         overrides["use_lm"] = False
+    if getattr(args, "ranking", None):
+        overrides["ranking"] = args.ranking
     return Recommender.from_run(run, **overrides)
 
 
@@ -270,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("-k", type=int, default=5)
     recommend.add_argument("--system", default="eccr", help="eccr, text-cosine or co-occurrence")
     recommend.add_argument("--no-explain", action="store_true")
+    recommend.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
+                        help="blend that ranks: coherent complements (default) or what shoppers bundle")
     recommend.add_argument("--no-lm", action="store_true", help="do not load the LM (ranker + templates only)")
     recommend.add_argument("--json", action="store_true")
     recommend.set_defaults(func=_cmd_recommend)
@@ -282,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("-k", type=int, default=10)
     explain.add_argument("--system", default="eccr")
     explain.add_argument("--batch-size", type=int, default=8)
+    explain.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
+                        help="blend that ranks: coherent complements (default) or what shoppers bundle")
     explain.add_argument("--no-lm", action="store_true")
     explain.set_defaults(func=_cmd_explain)
 

@@ -10,6 +10,9 @@ share.
 4. Final score = the blend (eccr/rank/blend.py: a logistic regression over the ranker logit, s·t, category prior,
    co-occurrence, text and fused cosine, popularity and coherence flags, fitted on the valid part)
    + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by default; see RecommenderConfig).
+   Two blends are fitted: "coherent" (the default; positives among co-bought-but-incoherent, substitute and
+   random items, as the ECCR task asks) and "bought_together" (positives among the retrieved pool: what shoppers
+   bundle, look-alikes included); `RecommenderConfig.ranking` picks one.
 5. Explain: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding check
    (names both items, no brand/model/number absent from both titles) is replaced by the grounded template
    composed from titles, categories and matched attributes (`explanation_source` says which).
@@ -46,6 +49,8 @@ class RecommenderConfig:
     #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
     #                                help (demo) or hurt (electronic ECCR HR@5 0.76 -> 0.50 on 100 test pairs; README).
     #                                Turn it on (e.g. 1.0) for an adapter that `eccr evaluate --with-lm` shows helps.
+    ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
+    #                                down) or "bought_together" (what shoppers bundle, similar items included)
     explain: str = "lm"            # "lm" (LM sentence, grounded fallback), "grounded" (template only), "none"
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one
@@ -97,7 +102,12 @@ class Recommender:
                           "co-occurrence": CoOccurrence.fit(self.train_sequences, directed=False)}
         self.category_prior = CategoryPairPrior(category_of_items(self.catalog.items), self.train_pairs)
         self.popularity = Popularity.fit(self.train_sequences)
-        self.blend = Blend.load(self.run.blend) if self.run.blend.exists() else Blend()
+        self.blends = {"coherent": Blend.load(self.run.blend) if self.run.blend.exists() else Blend()}
+        if self.run.retrieval_blend.exists():
+            self.blends["bought_together"] = Blend.load(self.run.retrieval_blend)
+        if self.config.ranking not in self.blends:
+            raise ValueError(f"ranking {self.config.ranking!r} is not available in {run_dir}; choose from "
+                             f"{sorted(self.blends)} (rerun `eccr train` to fit the bought_together blend)")
         self.table = self.quantizer = None
         if self.run.semantic_ids.exists():
             from eccr.quantize.rq import load_quantizer
@@ -119,6 +129,10 @@ class Recommender:
         return cls(run_dir, RecommenderConfig(**overrides))
 
     # ------------------------------------------------------------------ catalogue access
+    @property
+    def blend(self):
+        return self.blends[self.config.ranking]
+
     @property
     def systems(self) -> list[str]:
         return ["eccr", *self.baselines]
@@ -303,7 +317,7 @@ class Recommender:
             memory_ids = scores.extra.get("memory", [])
             if scores.attention is not None and scores.attention.size:
                 attention = scores.attention.mean(axis=1)
-            final = self.blend.score(feats)
+            final = self.blend.score(feats)  # the blend of config.ranking
             timings["rank"] = time.perf_counter() - t
             if self.lm is not None and self.config.lm_top > 0 and self.config.lm_weight > 0:
                 t = time.perf_counter()

@@ -107,6 +107,7 @@ class Run:
     summary = property(lambda self: self.root / "train_summary.json")
     catalog = property(lambda self: self.root / "catalog.parquet")
     blend = property(lambda self: self.root / "blend.json")
+    retrieval_blend = property(lambda self: self.root / "blend_bought_together.json")
     train_sequences = property(lambda self: self.root / "train_sequences.json")
 
 
@@ -244,21 +245,46 @@ def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
 
 
 def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
-    """Fit the final-score blend on ECCR-style candidate lists of the VALID part (see eccr/rank/blend.py)."""
+    """Fit the final-score blends on the VALID part (see eccr/rank/blend.py): "coherent" on ECCR-style lists
+    (a bundle partner among co-bought, substitute and random items) and "bought_together" on retrieval lists (the
+    bundle partners among what `Recommender.retrieve` returns for the query)."""
+    from eccr.pipeline import Recommender, RecommenderConfig
+
+    out = {}
+    if force or not run.blend.exists():
+        rec = Recommender(run.root, RecommenderConfig(use_lm=False))
+        out["blend"] = _fit_blend(run.blend, *_eccr_blend_lists(rec, config, split), config.data.seed)
+    else:
+        out["blend"] = "kept"
+    if force or not run.retrieval_blend.exists():
+        rec = Recommender(run.root, RecommenderConfig(use_lm=False))
+        out["blend_bought_together"] = _fit_blend(run.retrieval_blend, *_retrieval_blend_lists(rec, config, split),
+                                                  config.data.seed)
+    else:
+        out["blend_bought_together"] = "kept"
+    return out
+
+
+def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], seed: int):
     import numpy as np
 
-    from eccr.evaluate.config import EccrProtocolConfig
-    from eccr.evaluate.protocols import build_eccr_candidates, vector_similarity
-    from eccr.pipeline import Recommender, RecommenderConfig
     from eccr.rank.blend import Blend
 
-    if not force and run.blend.exists():
-        return {"blend": "kept"}
-    rec = Recommender(run.root, RecommenderConfig(use_lm=False))
+    if not labels or sum(labels) == 0:
+        return "default (no valid pairs)"
+    blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), seed=seed)
+    blend.save(path)
+    return {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}
+
+
+def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+    from eccr.evaluate.config import EccrProtocolConfig
+    from eccr.evaluate.protocols import build_eccr_candidates, vector_similarity
+
     cands = build_eccr_candidates(split, EccrProtocolConfig(max_pairs=config.blend_max_pairs, seed=config.data.seed),
                                   vector_similarity(rec.text), part="valid")
     columns: dict[str, list] = {}
-    labels = []
+    labels: list[int] = []
     for pair in cands.pairs:
         pool = [pair.positive, *pair.negatives]
         if not all(rec.is_titled(i) for i in (pair.query, *pool)):
@@ -268,11 +294,23 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
         for name, values in feats.items():
             columns.setdefault(name, []).extend(values.tolist())
         labels.extend([1] + [0] * len(pair.negatives))
-    if not labels or sum(labels) == 0:
-        return {"blend": "default (no valid pairs)"}
-    blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), seed=config.data.seed)
-    blend.save(run.blend)
-    return {"blend": {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}}
+    return columns, labels
+
+
+def _retrieval_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+    queries = heldout_queries(split.valid, seed=config.data.seed, max_queries=config.blend_max_pairs // 4)
+    columns: dict[str, list] = {}
+    labels: list[int] = []
+    for row in queries.itertuples(index=False):
+        if not rec.is_titled(row.query):
+            continue
+        pool = rec.retrieve([row.query], rec.config.retrieve_k)
+        feats, _, _ = rec.features(row.query, [], pool)
+        for name, values in feats.items():
+            columns.setdefault(name, []).extend(values.tolist())
+        positives = set(row.positives)
+        labels.extend(int(c in positives) for c in pool)
+    return columns, labels
 
 
 def stage_semantic_ids(run: Run, config: RunConfig, force: bool) -> dict:

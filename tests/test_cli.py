@@ -40,7 +40,7 @@ def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     systems = {r["system"] for r in metrics["results"]}
     assert {"eccr", "attention_cf", "directed", "text_cosine", "category_prior", "co_occurrence", "dan",
-            "weighted_sum", "last_item_cosine", "popularity"} <= systems
+            "weighted_sum", "last_item_cosine", "popularity", "eccr_bought_together"} <= systems
     assert "Baselines that beat" in (tmp_path / "report" / "report.md").read_text() or \
         "No baseline beats" in (tmp_path / "report" / "report.md").read_text()
 

@@ -13,7 +13,8 @@ from eccr.train import Run, load_run_config, train_run
 def test_run_directory_has_every_stage(tiny_run):
     run = Run(tiny_run)
     for path in (run / "config.json", run.catalog, run.train_sequences, run.fused.with_suffix(".safetensors"),
-                 run.ranker / "config.json", run.dan / "config.json", run.weighted_sum, run.index, run.blend, run.semantic_ids, run.sft_data,
+                 run.ranker / "config.json", run.dan / "config.json", run.weighted_sum, run.index, run.blend, run.retrieval_blend,
+                 run.retrieval_blend, run.semantic_ids, run.sft_data,
                  run.adapter / "adapter_config.json", run.adapter / "adapter_model.safetensors", run.summary):
         assert path.exists(), path
     table = SemanticIDTable.load(run.semantic_ids)
@@ -43,6 +44,15 @@ def test_baselines_stage_trains_dan_and_tunes_the_weighted_sum(tiny_run):
     assert systems["weighted_sum"].decay == tuned["decay"]
     scores = systems["dan"].score_candidates(["D0001"], ["D0002", "D0363"]).scores
     assert scores.shape == (2,) and scores[0] != scores[1]
+
+
+def test_two_blends_rank_differently_and_the_choice_is_checked(tiny_run):
+    coherent = Recommender.from_run(tiny_run, use_lm=False)
+    together = Recommender.from_run(tiny_run, use_lm=False, ranking="bought_together")
+    assert coherent.blend.weights != together.blend.weights
+    assert together.recommend("D0001", k=3, explain=False).items
+    with pytest.raises(ValueError, match="ranking 'other'"):
+        Recommender.from_run(tiny_run, use_lm=False, ranking="other")
 
 
 def test_recommend_prompts_show_earlier_items_of_the_shopper(tiny_run):

@@ -1,6 +1,7 @@
 """The systems `eccr evaluate` compares, built from one run directory, all behind the Scorer interface.
 
 - eccr:            the pipeline's ranking (attention-CF + directed score, + LM re-scoring when `with_lm`)
+- eccr_bought_together: the same pipeline ranked by its "bought_together" blend (fitted on retrieval lists)
 - attention_cf:    the attention-CF ranker alone (Lake et al.) over the fused item vectors
 - directed:        the directed complement score s(query)·t(candidate) alone
 - baselines:       popularity, last-item cosine, weighted sum (CMA-ES-tuned by `eccr train`'s baselines stage;
@@ -38,19 +39,21 @@ class DirectedScorer:
 class PipelineScorer:
     """The full ranking of `Recommender.recommend` on given candidates (no explanations)."""
 
-    def __init__(self, recommender, with_lm: bool, name: str = "eccr", lm_weight: float = 1.0):
-        self.rec, self.with_lm, self.name = recommender, with_lm, name
+    def __init__(self, recommender, with_lm: bool, name: str = "eccr", lm_weight: float = 1.0,
+                 ranking: str = "coherent"):
+        self.rec, self.with_lm, self.name, self.ranking = recommender, with_lm, name, ranking
         self.lm_weight = lm_weight  # used when with_lm, whatever the recommender's default
 
     @contextmanager
     def _lm_setting(self):
-        """This system's LM weight for the duration of one call (the recommender is shared between systems)."""
-        saved = self.rec.config.lm_weight
+        """This system's LM weight and blend for the duration of one call (the recommender is shared)."""
+        saved = self.rec.config.lm_weight, self.rec.config.ranking
         self.rec.config.lm_weight = self.lm_weight if self.with_lm else 0.0
+        self.rec.config.ranking = self.ranking
         try:
             yield
         finally:
-            self.rec.config.lm_weight = saved
+            self.rec.config.lm_weight, self.rec.config.ranking = saved
 
     def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
         history = [h for h in map(str, history) if self.rec.is_titled(h)]
@@ -78,6 +81,9 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     systems = {"eccr": PipelineScorer(rec, with_lm=False)}
     if with_lm and rec.lm is not None:
         systems["eccr+lm"] = PipelineScorer(rec, with_lm=True, name="eccr+lm")
+    if "bought_together" in rec.blends:
+        systems["eccr_bought_together"] = PipelineScorer(rec, with_lm=False, name="eccr_bought_together",
+                                                         ranking="bought_together")
     systems.update({
         "attention_cf": AttentionCFScorer(rec.ranker.model, rec.fused, max_memory=rec.run_config.ranker.max_memory),
         "directed": DirectedScorer(rec),
