@@ -68,6 +68,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     report = evaluate_run(args.run, part=args.part, protocols=tuple(args.protocols), with_lm=args.with_lm,
                           max_pairs=args.max_pairs, lm_max_pairs=args.lm_max_pairs, depth_ablation=args.depth_ablation,
+                          depth_max_seconds=args.depth_max_seconds,
                           out=args.out, explanations=args.explanations)
     print(report.read_text())
     print(f"report: {report.parent}")
@@ -90,7 +91,7 @@ def _recommender(args: argparse.Namespace, **overrides):
 def _format_recommendation(rec) -> str:
     lines = [f"{rec.query['title']}  [{rec.query['item_id']}]  ({rec.system})"]
     for n, item in enumerate(rec.items, 1):
-        flags = ", ".join(k for k in ("coherent", "complementary", "relevant", "compatible", "substitute")
+        flags = ", ".join(k for k in ("coherent", "complementary", "relevant", "compatible", "incompatible", "substitute")
                           if item.flags.get(k)) or "no flag"
         lines.append(f"{n:>2}. {item.title}  [{item.item_id}] {item.semantic_id}")
         lines.append(f"    score {item.score:.3f} | ranker {item.ranker_score:.3f} | {flags}"
@@ -260,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-pairs", type=int, default=None, help="cap ECCR-protocol pairs (seeded sample)")
     evaluate.add_argument("--lm-max-pairs", type=int, default=200, help="cap pairs for the LM systems")
     evaluate.add_argument("--depth-ablation", action="store_true", help="retrain the ranker with K=1,2,4,10 (Fig. 4)")
+    evaluate.add_argument("--depth-max-seconds", type=float, default=None,
+                          help="time cap per depth-ablation model (default: the run's --ranker.max_seconds)")
     evaluate.add_argument("--explanations", type=int, default=0, metavar="N",
                           help="also score explanations of N test bundle pairs (BLEU/ROUGE, grounding)")
     evaluate.add_argument("--out", default=None, help="report folder (default RUN/report-PART)")

@@ -107,15 +107,20 @@ class PairFlags:
     relevant: bool = False
     compatible: bool = False
     substitute: bool = False
+    # one title says what it is for ("for Canon EOS Rebel T8i, SL3"), the other is a model or brand it does not
+    # name (a Rebel T7): evidence that it does NOT fit. Titles list models incompletely, so this is a ranking
+    # feature whose weight the blend learns from data, not a hard filter.
+    incompatible: bool = False
     evidence: list[str] = field(default_factory=list)
 
     @property
     def coherent(self) -> bool:
-        return self.complementary and (self.relevant or self.compatible)
+        return self.complementary and (self.relevant or self.compatible) and not self.incompatible
 
     def as_dict(self) -> dict:
         return {"complementary": self.complementary, "relevant": self.relevant, "compatible": self.compatible,
-                "substitute": self.substitute, "coherent": self.coherent, "evidence": list(self.evidence)}
+                "substitute": self.substitute, "incompatible": self.incompatible, "coherent": self.coherent,
+                "evidence": list(self.evidence)}
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -150,6 +155,9 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         if dst_brand and dst_brand in named and f"made for {dst_brand.title()}" not in flags.evidence:
             flags.relevant = True
             flags.evidence.append(f"made for {dst_brand.title()}")
+    if not flags.compatible:
+        _mark_incompatible(flags, ta, models_b, brand_b, extractor)
+        _mark_incompatible(flags, tb, models_a, brand_a, extractor)
     shared_models = sorted((models_a & models_b) - set(" ".join(flags.evidence).upper().split()))
     if shared_models and not flags.compatible:
         flags.relevant = True
@@ -159,6 +167,22 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     if leaf_a and leaf_a == leaf_b and _jaccard(content_words(ta), content_words(tb)) >= substitute_jaccard:
         flags.substitute = True
     return flags
+
+
+def _mark_incompatible(flags: PairFlags, src_title: str, dst_models: set[str], dst_brand: str,
+                       extractor: AttributeExtractor) -> None:
+    """`src_title` is "for" models (or brands) and the other item is a model (brand) it does not name."""
+    phrase = compatibility_phrase(src_title)
+    if not phrase or flags.incompatible:
+        return
+    named_models = model_tokens(phrase)
+    named_brands = extractor.brands_in(phrase)
+    if named_models and dst_models and not named_models & dst_models:
+        flags.incompatible = True
+        flags.evidence.append(f"made for {', '.join(sorted(named_models)[:3])}, not this model")
+    elif named_brands and dst_brand and dst_brand not in named_brands:
+        flags.incompatible = True
+        flags.evidence.append(f"made for {', '.join(b.title() for b in sorted(named_brands)[:2])}")
 
 
 def short_name(title: str, max_words: int = 6) -> str:

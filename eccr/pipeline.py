@@ -207,6 +207,7 @@ class Recommender:
             "same_leaf": np.array([float(bool(leaf) and (self._rows[c]["category"] or [""])[-1] == leaf) for c in pool]),
             "relevant": np.array([float(f.relevant) for f in flags]),
             "compatible": np.array([float(f.compatible) for f in flags]),
+            "incompatible": np.array([float(f.incompatible) for f in flags]),
         }
         return feats, scores, flags
 

@@ -79,3 +79,16 @@ def test_real_titles_flags(electronic_dir):
     assert in_bundle["relevant"].mean() > 2 * outside["relevant"].mean()
     assert not outside["coherent"].any()
     assert in_bundle["coherent"].mean() > 0.05
+
+
+def test_a_battery_for_other_models_or_another_brand_is_flagged_incompatible():
+    ex = AttributeExtractor(CAT)
+    other_model = pair_flags(ROW["cam2"], ROW["bat"], ex, complementary=True)  # Rebel T7 vs "for ... 60D, 7D"
+    assert other_model.incompatible and not other_model.compatible and not other_model.coherent
+    assert any("not this model" in e for e in other_model.evidence)
+    other_brand = pair_flags(ROW["cam"], ROW["bat2"], ex, complementary=True)  # Canon 60D vs "for Nikon ..."
+    assert other_brand.incompatible and other_brand.as_dict()["incompatible"]
+    fits = pair_flags(ROW["cam"], ROW["bat"], ex, complementary=True)
+    assert fits.compatible and not fits.incompatible and fits.coherent
+    # no compatibility phrase on either side: nothing is claimed
+    assert not pair_flags(ROW["cam"], ROW["nik"], ex).incompatible

@@ -14,7 +14,7 @@ from eccr.evaluate.report import write_report
 
 def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, ...] = ("eccr", "retrieval", "sampled"),
                  with_lm: bool = False, max_pairs: int | None = None, lm_max_pairs: int = 200,
-                 depth_ablation: bool = False, out: str | Path | None = None, explanations: int = 0,
+                 depth_ablation: bool = False, depth_max_seconds: float | None = None, out: str | Path | None = None, explanations: int = 0,
                  max_queries: int | None = 400) -> Path:
     """Writes the report folder (metrics.json, report.md, PNGs) and returns the path of report.md."""
     from eccr.evaluate.systems import build_systems
@@ -35,7 +35,7 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
     lm_systems = {k: v for k, v in systems.items() if k.endswith("+lm")}
     fast = {k: v for k, v in systems.items() if k not in lm_systems}
     results = evaluate_systems(split, fast, config=config, similarity=vector_similarity(rec.text),
-                               depth_factory=_depth_factory(rec, split) if depth_ablation else None)
+                               depth_factory=_depth_factory(rec, split, depth_max_seconds) if depth_ablation else None)
     if lm_systems and "eccr" in protocols:  # the LM scores ~20 candidates per pair: a capped, seeded sample
         lm_config = dataclasses.replace(config, protocols=("eccr",), candidates_path=None,
                                         eccr=dataclasses.replace(config.eccr, max_pairs=lm_max_pairs))
@@ -115,13 +115,14 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
                           "explanation": t, "raw_lm": r} for (q, p), i, t, r in list(zip(qp, intents, texts, raw))[:8]]}
 
 
-def _depth_factory(rec, split):
+def _depth_factory(rec, split, max_seconds: float | None = None):
     from eccr.rank.attention_cf import AttentionCFScorer
     from eccr.rank.train import train_attention_cf
     from eccr.train import ranker_sequences
 
     def build(hops: int):
-        cfg = dataclasses.replace(rec.run_config.ranker, hops=hops, progress=False)
+        cfg = dataclasses.replace(rec.run_config.ranker, hops=hops, progress=False,
+                                  max_seconds=max_seconds or rec.run_config.ranker.max_seconds)
         result = train_attention_cf(rec.fused, ranker_sequences(split.train), cfg,
                                     valid_sequences=ranker_sequences(split.valid) or None, ordered=False)
         return AttentionCFScorer(result.model, rec.fused, name=f"attention_cf_K{hops}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 FEATURES = ("ranker", "directed", "category_prior", "co_occurrence", "text_cosine", "fused_cosine", "popularity",
-            "same_leaf", "relevant", "compatible")
+            "same_leaf", "relevant", "compatible", "incompatible")
 
 # Used before a blend is fitted (and as the documented prior): the two learned models, equally.
 DEFAULT_WEIGHTS = {"ranker": 1.0, "directed": 1.0}

@@ -66,6 +66,7 @@ FLAG_BADGES = [  # (flag key, label shown, css class when set)
     ("relevant", "relevant", "good"),
     ("compatible", "compatible", "good"),
     ("substitute", "substitute", "warn"),
+    ("incompatible", "does not fit", "warn"),
 ]
 
 
@@ -76,7 +77,7 @@ def render_flags(flags: dict) -> str:
         if key not in flags:
             continue
         on = bool(flags.get(key))
-        if key == "substitute" and not on:
+        if key in ("substitute", "incompatible") and not on:
             continue  # only worth showing when it fires
         badges.append(f'<span class="eccr-badge {css if on else "off"}" data-flag="{_esc(key)}" '
                       f'data-on="{str(on).lower()}">{_esc(label)}</span>')

@@ -74,6 +74,7 @@ def test_flags_render_as_badges_with_evidence():
     assert "substitute" not in html                                  # only shown when it fires
     assert "evidence: fits Canon EOS" in html
     assert 'data-flag="substitute" data-on="true"' in render_flags({"substitute": True})
+    assert "does not fit" in render_flags({"incompatible": True}) and "does not fit" not in html
 
 
 def test_attention_bars_use_basket_titles_sorted_by_weight():
