@@ -156,8 +156,8 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
             flags.relevant = True
             flags.evidence.append(f"made for {dst_brand.title()}")
     if not flags.compatible:
-        _mark_incompatible(flags, ta, models_b, brand_b, extractor)
-        _mark_incompatible(flags, tb, models_a, brand_a, extractor)
+        _mark_incompatible(flags, ta, tb, models_b, brand_b, extractor)
+        _mark_incompatible(flags, tb, ta, models_a, brand_a, extractor)
     shared_models = sorted((models_a & models_b) - set(" ".join(flags.evidence).upper().split()))
     if shared_models and not flags.compatible:
         flags.relevant = True
@@ -169,20 +169,30 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     return flags
 
 
-def _mark_incompatible(flags: PairFlags, src_title: str, dst_models: set[str], dst_brand: str,
+def _model_parts(models: set[str]) -> set[str]:
+    """Model tokens plus their model-like parts: DMC-GF1 -> {DMC-GF1, GF1}; D40/D40X -> {D40/D40X, D40, D40X}."""
+    out = set(models)
+    for m in models:
+        out.update(p for p in re.split(r"[-/]", m) if len(p) >= 2 and any(c.isdigit() for c in p)
+                   and any(c.isalpha() for c in p))
+    return out
+
+
+def _mark_incompatible(flags: PairFlags, src_title: str, dst_title: str, dst_models: set[str], dst_brand: str,
                        extractor: AttributeExtractor) -> None:
-    """`src_title` is "for" models (or brands) and the other item is a model (brand) it does not name."""
+    """`src_title` is "for" specific models of a brand and the other item is a device of that brand (no "for"
+    phrase of its own) whose model it does not name ("for Canon EOS Rebel T8i, SL3" vs a Canon Rebel T7).
+    High precision on purpose (measured on the Amazon bundles): a rule that also flagged other brands ("for
+    Fujifilm X-T30" vs a Canon) fired on 26% of real bundle pairs, mostly unrelated product types."""
     phrase = compatibility_phrase(src_title)
-    if not phrase or flags.incompatible:
+    if not phrase or flags.incompatible or compatibility_phrase(dst_title) or not dst_models or not dst_brand:
         return
     named_models = model_tokens(phrase)
-    named_brands = extractor.brands_in(phrase)
-    if named_models and dst_models and not named_models & dst_models:
+    if not named_models or _model_parts(named_models | model_tokens(src_title)) & _model_parts(dst_models):
+        return  # any shared model name (also "GF1" inside "DMC-GF1") means they may well fit
+    if dst_brand in extractor.brands_in(phrase):
         flags.incompatible = True
         flags.evidence.append(f"made for {', '.join(sorted(named_models)[:3])}, not this model")
-    elif named_brands and dst_brand and dst_brand not in named_brands:
-        flags.incompatible = True
-        flags.evidence.append(f"made for {', '.join(b.title() for b in sorted(named_brands)[:2])}")
 
 
 def short_name(title: str, max_words: int = 6) -> str:
