@@ -60,6 +60,38 @@ def _headline_groups(results: EvaluationResults) -> list[tuple[str, dict, list[P
     return out
 
 
+SUMMARY_COLUMNS = (("eccr", "HR@5", "ECCR HR@5"), ("eccr", "NDCG@5", "ECCR NDCG@5"),
+                   ("retrieval", "Recall@10", "full catalogue Recall@10"),
+                   ("retrieval", "NDCG@10", "full catalogue NDCG@10"), ("sampled", "NDCG", "sampled NDCG"))
+
+
+def summary_table(results: EvaluationResults) -> list[str]:
+    """One row per system, the headline metric of each protocol (means; the sections below have the CIs)."""
+    cells: dict[tuple[str, str], float] = {}
+    systems: list[str] = []
+    for protocol, setting, group in _headline_groups(results):
+        if "pairs" in setting or protocol == "depth":
+            continue  # capped LM subsets and the ablation are not comparable rows
+        for r in group:
+            systems += [r.system] if r.system not in systems else []
+            for p, metric, _ in SUMMARY_COLUMNS:
+                if p == protocol and metric in r.summary:
+                    cells[(r.system, f"{p}:{metric}")] = r.summary[metric].mean
+    columns = [c for c in SUMMARY_COLUMNS if any((s, f"{c[0]}:{c[1]}") in cells for s in systems)]
+    if not columns:
+        return []
+    best = {c: max(cells.get((s, f"{c[0]}:{c[1]}"), -np.inf) for s in systems) for c in columns}
+    lines = ["", "## Summary", "", "| system | " + " | ".join(c[2] for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for s in systems:
+        row = []
+        for c in columns:
+            v = cells.get((s, f"{c[0]}:{c[1]}"))
+            row.append("–" if v is None else f"**{v:.4f}**" if np.isclose(v, best[c]) else f"{v:.4f}")
+        lines.append(f"| {s} | " + " | ".join(row) + " |")
+    return lines
+
+
 def _cell(result: ProtocolResult, metric: str, bold: bool) -> str:
     s = result.summary[metric]
     text = f"{s.mean:.4f} [{s.ci_low:.4f}, {s.ci_high:.4f}]"
@@ -129,6 +161,7 @@ def markdown_report(results: EvaluationResults, plot_files: dict[str, str] | Non
               "bootstrap intervals; ties are broken pessimistically (negatives first); best per column in bold.")]
     if "eccr_pairs" in info:
         lines.append(f"ECCR protocol: {info['eccr_pairs']} positive pairs from {info['eccr_queries']} queries.")
+    lines += summary_table(results)
     for protocol, setting, group in _headline_groups(results):
         label = ", ".join(f"{k}={v}" for k, v in setting.items())
         lines += ["", f"## {PROTOCOL_TITLES.get(protocol, protocol)}" + (f" — {label}" if label else ""),

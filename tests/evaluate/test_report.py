@@ -52,3 +52,14 @@ def test_markdown_says_when_no_baseline_beats_the_main_model(tiny_split):
     text = markdown_report(res)
     assert "No baseline beats the main model `oracle` on any metric of this table." in text
     assert "Baselines that beat" not in text
+
+
+def test_summary_table_has_one_row_per_system_and_the_headline_of_each_protocol(results):
+    text = markdown_report(results)
+    summary = text.split("## Summary")[1].split("\n## ")[0]
+    header = "| system | ECCR HR@5 | ECCR NDCG@5 | full catalogue Recall@10 | full catalogue NDCG@10 | sampled NDCG |"
+    assert header in summary
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and "system" not in line]
+    assert [r.split(" | ")[0][2:] for r in rows] == ["model", "oracle", "constant"]
+    oracle = next(r for r in rows if r.startswith("| oracle"))
+    assert oracle.count("**1.0000**") == 5  # the oracle is best everywhere
