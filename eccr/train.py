@@ -161,7 +161,7 @@ def stage_represent(run: Run, config: RunConfig, ds: Dataset, split: TemporalSpl
     if _exists(run.behaviour):
         behaviour = ItemVectors.load(run.behaviour)
         info["behaviour_coverage"] = behaviour.meta.get("coverage")
-    if force or not (run.directed_model / "config.json").exists():
+    if force or not (run.directed_model / "directed.json").exists():
         valid = heldout_queries(split.valid, seed=config.data.seed)
         model = fit_directed(split.train, text, config.directed, valid_queries=valid if len(valid) else None)
         model.save(run.directed_model)

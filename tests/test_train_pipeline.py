@@ -29,7 +29,10 @@ def test_run_directory_has_every_stage(tiny_run):
 
 
 def test_second_train_call_keeps_finished_stages(tiny_run):
+    directed = Run(tiny_run).directed_model / "directed.safetensors"
+    written = directed.stat().st_mtime_ns
     summary = train_run(load_run_config(tiny_run), tiny_run)
+    assert directed.stat().st_mtime_ns == written  # the directed towers are not refitted either
     assert summary["stages"]["rank"] == {"ranker": "kept"}
     assert summary["stages"]["lm"] == {"lm": "kept"}
 
