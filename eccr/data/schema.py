@@ -51,11 +51,17 @@ class DataError(ValueError):
 class DropLog:
     """Counts rows a loader dropped, by reason, so nothing disappears silently.
 
-    Keeps the first few examples per reason (file:line) for the stats report.
+    Keeps the first few examples per reason (file:line) for the stats report. `notes` counts rows that were
+    KEPT but are worth reporting (e.g. how a name was matched), so they never read as drops.
     """
 
     counts: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    notes: Counter = field(default_factory=Counter)
+
+    def note(self, what: str, count: int = 1) -> None:
+        if count > 0:
+            self.notes[what] += count
 
     def record(self, reason: str, count: int = 1, example: str | None = None) -> None:
         if count <= 0:
@@ -67,6 +73,7 @@ class DropLog:
                 kept.append(example)
 
     def merge(self, other: "DropLog") -> None:
+        self.notes.update(other.notes)
         for reason, count in other.counts.items():
             self.counts[reason] += count
             for ex in other.examples.get(reason, []):

@@ -31,6 +31,7 @@ def dataset_stats(ds: Dataset) -> dict:
         "time_span": [_day(ts.min()), _day(ts.max())] if len(ts) else None,
         "dropped": {reason: int(n) for reason, n in ds.dropped.counts.most_common()},
         "dropped_examples": ds.dropped.examples,
+        "notes": {what: int(n) for what, n in ds.dropped.notes.most_common()},
     }
 
 
@@ -55,4 +56,7 @@ def format_stats(stats: dict) -> str:
             lines.append(f"    {n:>8,}  {reason}" + (f"  (e.g. {ex})" if ex else ""))
     else:
         lines.append("  dropped rows: none")
+    if stats.get("notes"):
+        lines.append("  notes (rows kept):")
+        lines += [f"    {n:>8,}  {what}" for what, n in stats["notes"].items()]
     return "\n".join(lines)

@@ -136,8 +136,8 @@ def _read_pairs(folder: Path, fname: str, catalog_ids: set[str], matcher: NameMa
 
 def _record_matches(kind: str, how_counts: dict[str, int], drops: DropLog) -> None:
     """Match outcomes go to the DropLog so the stats report shows them next to real drops."""
-    drops.record(f"{kind} target matched by exact name (info, kept)", how_counts["exact"])
-    drops.record(f"{kind} target matched by unique name prefix (info, kept)", how_counts["prefix"])
+    drops.note(f"{kind} target matched by exact name", how_counts["exact"])
+    drops.note(f"{kind} target matched by unique name prefix", how_counts["prefix"])
     drops.record(f"{kind} target name matches several products (kept as text-only item)", how_counts["ambiguous"])
     drops.record(f"{kind} target not in catalogue (kept as text-only item)", how_counts["none"])
 

@@ -132,8 +132,14 @@ def test_uk_toys_tiny(tmp_path):
     text_only = ds.catalog.get("name:hornby book model railways edition")
     assert text_only["title"] == "Hornby Book Model Railways Edition" and is_text_only(text_only["item_id"])
     d = ds.dropped.counts
-    assert d["also_bought target matched by exact name (info, kept)"] == 2        # Motion Sand, p4 itself
-    assert d["also_bought target matched by unique name prefix (info, kept)"] == 1
+    notes = ds.dropped.notes
+    from eccr.data.stats import dataset_stats, format_stats
+
+    report = format_stats(dataset_stats(ds))  # kept-row notes are listed apart from the drops
+    assert report.index("notes (rows kept):") > report.index("dropped rows:")
+    assert "matched by exact name" in report.split("notes (rows kept):")[1]
+    assert notes["also_bought target matched by exact name"] == 2        # Motion Sand, p4 itself
+    assert notes["also_bought target matched by unique name prefix"] == 1
     assert d["also_bought target name matches several products (kept as text-only item)"] == 1
     assert d["also_bought target not in catalogue (kept as text-only item)"] == 2
     assert d["also_bought pair of a product with itself (target name matched its source)"] == 1
@@ -148,15 +154,15 @@ def test_uk_toys_real(uk_toys_dir):
     assert sum(1 for c in products["category"] if c) == 9_310                 # SOURCE.md: 9,310 with a path
     assert products["brand"].ne("").sum() == 10_000 - 7
     d = ds.dropped.counts
-    edges = sum(n for reason, n in d.items() if reason.startswith("also_bought target"))
+    notes = ds.dropped.notes
+    matched = notes["also_bought target matched by exact name"] + notes["also_bought target matched by unique name prefix"]
+    edges = sum(n for reason, n in d.items() if reason.startswith("also_bought target")) + matched
     assert edges == 48_777                                                     # every edge accounted for
-    matched = (d["also_bought target matched by exact name (info, kept)"]
-               + d["also_bought target matched by unique name prefix (info, kept)"])
     assert 1_950 <= matched <= 2_250                                           # SOURCE.md: about 2,093
-    matched_after = (d["bought_after target matched by exact name (info, kept)"]
-                     + d["bought_after target matched by unique name prefix (info, kept)"])
+    matched_after = (notes["bought_after target matched by exact name"]
+                     + notes["bought_after target matched by unique name prefix"])
     assert 1_050 <= matched_after <= 1_300                                     # SOURCE.md: about 1,164
-    assert sum(n for r, n in d.items() if r.startswith("bought_after target")) == 24_510
+    assert sum(n for r, n in d.items() if r.startswith("bought_after target")) + matched_after == 24_510
     # no raw URL escapes survive in titles of text-only items
     assert not ds.catalog.items["title"].str.contains("%C2%AE").any()
     assert ds.pairs.rows["source"].map(is_text_only).sum() == 0
