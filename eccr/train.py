@@ -130,6 +130,22 @@ def ranker_sequences(part: Dataset) -> list[list[str]]:
     return [list(dict.fromkeys(s)) for s in bundles + sessions if len(set(s)) >= 2]
 
 
+def user_sequences(part: Dataset) -> list[list[str]]:
+    """Each user's distinct items in time order (first purchase wins), users with two or more items."""
+    ev = part.behaviour.events.sort_values(["timestamp", "session_id"], kind="stable")
+    out = [list(dict.fromkeys(items)) for items in ev.groupby("user_id", sort=False)["item_id"].agg(list)]
+    return [s for s in out if len(s) >= 2]
+
+
+def ranker_training_data(part: Dataset, instances: str) -> tuple[list[list[str]], bool]:
+    """(sequences, ordered) for RankerConfig.instances: "baskets" (sets) or "users" (time-ordered)."""
+    if instances == "baskets":
+        return ranker_sequences(part), False
+    if instances == "users":
+        return user_sequences(part), True
+    raise ValueError(f"ranker.instances must be 'baskets' or 'users', got {instances!r}")
+
+
 def save_run_data(run: Run, ds: Dataset, split: TemporalSplit) -> None:
     """What inference needs from the data, kept in the run so it works without the original files:
     the catalogue, and the train part's sequences (for the co-occurrence and popularity baselines)."""
@@ -184,9 +200,9 @@ def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -
     if not force and (run.ranker / "config.json").exists():
         return {"ranker": "kept"}
     fused = ItemVectors.load(run.fused)
-    valid = ranker_sequences(split.valid)
-    result = train_attention_cf(fused, ranker_sequences(split.train), config.ranker,
-                                valid_sequences=valid or None, ordered=False,
+    train, ordered = ranker_training_data(split.train, config.ranker.instances)
+    valid, _ = ranker_training_data(split.valid, config.ranker.instances)
+    result = train_attention_cf(fused, train, config.ranker, valid_sequences=valid or None, ordered=ordered,
                                 checkpoint_dir=run.ranker_checkpoints, resume=not force)
     model: AttentionCF = result.model
     model.save_pretrained(run.ranker)
@@ -210,9 +226,10 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
         import torch
 
         torch.manual_seed(config.ranker.seed)
-        valid = ranker_sequences(split.valid)
-        trainer = RankerTrainer(DAN.from_config(fused.dim, config.dan), fused, ranker_sequences(split.train),
-                                config.ranker, valid or None, ordered=False, checkpoint_dir=run.dan_checkpoints)
+        train, ordered = ranker_training_data(split.train, config.ranker.instances)
+        valid, _ = ranker_training_data(split.valid, config.ranker.instances)
+        trainer = RankerTrainer(DAN.from_config(fused.dim, config.dan), fused, train, config.ranker,
+                                valid or None, ordered=ordered, checkpoint_dir=run.dan_checkpoints)
         result = trainer.train(resume=not force)
         result.model.save_pretrained(run.dan)
         out["dan"] = {"step": result.state.step, "best_valid_loss": result.state.best_valid_loss,

@@ -149,3 +149,19 @@ def test_search_items(recommender):
     hits = recommender.search_items("canon rebel", limit=50)
     assert hits and all("canon" in t.lower() and "rebel" in t.lower() for _, t in hits)
     assert len(recommender.search_items("", limit=7)) == 7
+
+
+def test_ranker_instances_baskets_or_users():
+    from eccr.data.schema import Behaviour, Dataset
+    from eccr.train import ranker_training_data
+
+    cat = Catalog(pd.DataFrame([{"item_id": i, "title": i, "category": [], "brand": "", "text": ""} for i in "abcde"]))
+    ev = pd.DataFrame({"user_id": ["u", "u", "u", "v", "w", "w"], "session_id": ["s1", "s1", "s2", "s3", "s4", "s5"],
+                       "item_id": ["b", "a", "c", "d", "e", "e"], "timestamp": [10, 10, 20, 5, 1, 2]})
+    ds = Dataset("t", cat, Behaviour(ev))
+    baskets, ordered = ranker_training_data(ds, "baskets")
+    assert not ordered and sorted(map(sorted, baskets)) == [["a", "b"]]
+    users, ordered = ranker_training_data(ds, "users")
+    assert ordered and users == [["b", "a", "c"]]  # time order; one-item users (v) and repeats (w) drop out
+    with pytest.raises(ValueError, match="baskets' or 'users'"):
+        ranker_training_data(ds, "sessions")

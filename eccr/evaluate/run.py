@@ -118,13 +118,14 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
 def _depth_factory(rec, split, max_seconds: float | None = None):
     from eccr.rank.attention_cf import AttentionCFScorer
     from eccr.rank.train import train_attention_cf
-    from eccr.train import ranker_sequences
+    from eccr.train import ranker_training_data
 
     def build(hops: int):
         cfg = dataclasses.replace(rec.run_config.ranker, hops=hops, progress=False,
                                   max_seconds=max_seconds or rec.run_config.ranker.max_seconds)
-        result = train_attention_cf(rec.fused, ranker_sequences(split.train), cfg,
-                                    valid_sequences=ranker_sequences(split.valid) or None, ordered=False)
+        train, ordered = ranker_training_data(split.train, cfg.instances)
+        valid, _ = ranker_training_data(split.valid, cfg.instances)
+        result = train_attention_cf(rec.fused, train, cfg, valid_sequences=valid or None, ordered=ordered)
         return AttentionCFScorer(result.model, rec.fused, name=f"attention_cf_K{hops}")
 
     return build

@@ -28,6 +28,9 @@ class RankerConfig(_JsonConfig):
     hidden: int = 128              # d', width of f^k, g^k, h
     null_slot: bool = False        # ours: a learned "attend nowhere" memory slot (see AttentionCF); off = paper
     # --- training examples (§4.2) ---
+    instances: str = "baskets"     # "baskets": each bundle / multi-item session as a set (complement queries:
+    #                                memory = the basket); "users": each user's items in time order, memory = an
+    #                                observed prefix, positives = later items (the paper's setting)
     future_items: int = 10         # |S_u|, at most this many future items are positives
     negatives: int = 100           # |N_u|, drawn from P_gamma with the alias method, never from S_u
     gamma: float = 0.75            # smoothing power of the popularity distribution (eq. 5)
