@@ -2,7 +2,9 @@
 
     data ─ temporal split ─┬─ text vectors (MiniLM) ─┬─ directed source/target towers ─┐
                            └─ skip-gram behaviour ───┴──────────── fuse ──────────────┴─ attention-CF ranker
+                                                                      ├─ baselines: DAN, CMA-ES weighted sum
                                                                       ├─ FAISS index over target vectors
+                                                                      ├─ blends "coherent" + "bought_together"
                                                                       └─ residual VQ → semantic IDs → SFT tasks → LoRA LM
 
 Each stage writes its output into the run directory and is skipped when that output exists, so a killed run
