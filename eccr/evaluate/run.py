@@ -52,7 +52,7 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
         (out_dir / "explanations.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
         with Path(paths["markdown"]).open("a") as fh:
             fh.write("\n" + explanation_markdown(report))
-    if part == "test":
+    if part == "test" and out is None:  # the run's headline (shown by the demo) is the default full report
         shutil.copy(paths["metrics"], run / "metrics.json")
     return Path(paths["markdown"])
 
