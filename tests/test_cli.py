@@ -38,6 +38,7 @@ def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
     assert main(["evaluate", "--run", str(tiny_run), "--protocols", "eccr", "retrieval", "--max-pairs", "60",
                  "--out", str(tmp_path / "report")]) == 0
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert not (tiny_run / "metrics.json").exists()  # a report written elsewhere leaves the run's headline alone
     systems = {r["system"] for r in metrics["results"]}
     assert {"eccr", "attention_cf", "directed", "text_cosine", "category_prior", "co_occurrence", "dan",
             "weighted_sum", "last_item_cosine", "popularity", "eccr_bought_together"} <= systems
