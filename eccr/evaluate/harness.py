@@ -28,10 +28,12 @@ class EvaluationResults:
     info: dict = field(default_factory=dict)               # dataset, part, counts, config
 
     def groups(self) -> dict[tuple[str, tuple], list[ProtocolResult]]:
-        """Results grouped by (protocol, setting), in first-seen order."""
+        """Results grouped by (protocol, setting), in first-seen order. The depth ablation's models differ in
+        `hops` (their names say K=...), so they share one group: one table, one row per depth."""
         out: dict[tuple[str, tuple], list[ProtocolResult]] = {}
         for r in self.results:
-            out.setdefault((r.protocol, tuple(sorted(r.setting.items()))), []).append(r)
+            setting = {k: v for k, v in r.setting.items() if not (r.protocol == "depth" and k == "hops")}
+            out.setdefault((r.protocol, tuple(sorted(setting.items()))), []).append(r)
         return out
 
     def to_dict(self, include_per_query: bool = False) -> dict:

@@ -63,3 +63,10 @@ def test_summary_table_has_one_row_per_system_and_the_headline_of_each_protocol(
     assert [r.split(" | ")[0][2:] for r in rows] == ["model", "oracle", "constant"]
     oracle = next(r for r in rows if r.startswith("| oracle"))
     assert oracle.count("**1.0000**") == 5  # the oracle is best everywhere
+
+
+def test_depth_ablation_is_one_table_with_a_row_per_depth(results):
+    text = markdown_report(results)
+    assert text.count("## Depth ablation") == 1
+    depth = text.split("## Depth ablation")[1].split("\n## ")[0]
+    assert "| K=1 |" in depth and "| K=2 |" in depth
