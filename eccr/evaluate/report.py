@@ -206,7 +206,8 @@ def _bar_chart(group: list[ProtocolResult], title: str, path: Path) -> None:
         means = np.array([r.summary[m].mean for m in metrics])
         err = np.array([[means[j] - r.summary[m].ci_low, r.summary[m].ci_high - means[j]]
                         for j, m in enumerate(metrics)]).T
-        ax.bar(x + (i - (len(group) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=r.system)
+        ax.bar(x + (i - (len(group) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=r.system,
+               color=system_color(i))
     ax.set_xticks(x, metrics)
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
@@ -214,6 +215,11 @@ def _bar_chart(group: list[ProtocolResult], title: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def system_color(index: int):
+    """Distinct colours for up to 20 systems (matplotlib's default cycle repeats after 10)."""
+    return plt.get_cmap("tab20")(index % 20)
 
 
 def _curves_per_gamma(results: list[ProtocolResult], path: Path) -> None:
@@ -226,13 +232,14 @@ def _curves_per_gamma(results: list[ProtocolResult], path: Path) -> None:
     for row, metric in enumerate(metrics):
         for col, gamma in enumerate(gammas):
             ax = axes[row][col]
-            for system in systems:
+            for i, system in enumerate(systems):
                 rows = sorted((r for r in results if r.system == system and r.setting["gamma"] == gamma),
                               key=lambda r: r.setting["negatives"])
                 n = [r.setting["negatives"] for r in rows]
-                ax.plot(n, [r.summary[metric].mean for r in rows], marker="o", label=system)
+                color = system_color(i)
+                ax.plot(n, [r.summary[metric].mean for r in rows], marker="o", label=system, color=color)
                 ax.fill_between(n, [r.summary[metric].ci_low for r in rows],
-                                [r.summary[metric].ci_high for r in rows], alpha=0.15)
+                                [r.summary[metric].ci_high for r in rows], alpha=0.15, color=color)
             ax.set_xscale("log")
             if row == 0:
                 ax.set_title(f"γ = {gamma:g}")
