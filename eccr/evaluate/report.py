@@ -219,7 +219,8 @@ def _bar_chart(group: list[ProtocolResult], title: str, path: Path) -> None:
 
 def system_color(index: int):
     """Distinct colours for up to 20 systems (matplotlib's default cycle repeats after 10)."""
-    return plt.get_cmap("tab20")(index % 20)
+    index %= 20
+    return plt.get_cmap("tab20")(2 * index % 20 + index // 10)  # ten hues first, then their light shades
 
 
 def _curves_per_gamma(results: list[ProtocolResult], path: Path) -> None:
