@@ -23,6 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"trained run directory (default: {DEFAULT_RUN} if it exists)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 to share on the network)")
     parser.add_argument("--port", type=int, default=7860, help="port to serve on")
+    parser.add_argument("--max-per-type", type=int, default=2,
+                        help="at most this many recommendations of one product type before other types (0 = off)")
     return parser.parse_args(argv)
 
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         from eccr.pipeline import Recommender  # lazy: torch and the models load only when there is a run
-        recommender = Recommender.from_run(run_dir)
+        recommender = Recommender.from_run(run_dir, max_per_type=args.max_per_type)
     except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback
         print(f"eccr demo: could not load the run {run_dir}: {type(exc).__name__}: {exc}\n{HOW_TO_TRAIN}",
               file=sys.stderr)

@@ -85,6 +85,8 @@ def _recommender(args: argparse.Namespace, **overrides):
         overrides["use_lm"] = False
     if getattr(args, "ranking", None):
         overrides["ranking"] = args.ranking
+    if getattr(args, "max_per_type", None):
+        overrides["max_per_type"] = args.max_per_type
     return Recommender.from_run(run, **overrides)
 
 
@@ -275,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("-k", type=int, default=5)
     recommend.add_argument("--system", default="eccr", help="eccr, text-cosine or co-occurrence")
     recommend.add_argument("--no-explain", action="store_true")
+    recommend.add_argument("--max-per-type", type=int, default=0,
+                        help="at most N items of one product type before other types (0 = off, as evaluated)")
     recommend.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
                         help="blend that ranks: coherent complements (default) or what shoppers bundle")
     recommend.add_argument("--no-lm", action="store_true", help="do not load the LM (ranker + templates only)")
@@ -289,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("-k", type=int, default=10)
     explain.add_argument("--system", default="eccr")
     explain.add_argument("--batch-size", type=int, default=8)
+    explain.add_argument("--max-per-type", type=int, default=0,
+                        help="at most N items of one product type before other types (0 = off, as evaluated)")
     explain.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
                         help="blend that ranks: coherent complements (default) or what shoppers bundle")
     explain.add_argument("--no-lm", action="store_true")

@@ -49,6 +49,9 @@ class RecommenderConfig:
     #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
     #                                help (demo) or hurt (electronic ECCR HR@5 0.76 -> 0.50 on 100 test pairs; README).
     #                                Turn it on (e.g. 1.0) for an adapter that `eccr evaluate --with-lm` shows helps.
+    max_per_type: int = 0          # > 0: at most this many items of one leaf category before any item of another
+    #                                type moves up (battery, battery, card, bag ... instead of four batteries); a
+    #                                reordering, nothing is dropped. 0 (off) in evaluation; the demo uses 2
     ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
     #                                down) or "bought_together" (what shoppers bundle, similar items included)
     explain: str = "lm"            # "lm" (LM sentence, grounded fallback), "grounded" (template only), "none"
@@ -65,6 +68,22 @@ def _z(values: np.ndarray) -> np.ndarray:
         out[finite] = (values[finite] - values[finite].mean()) / values[finite].std()
     out[~finite] = -10.0
     return out
+
+
+def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: int) -> np.ndarray:
+    """Reorder ranked positions so no type fills more than `max_per_type` places before every other type had
+    its turn: items over the cap keep their relative order and follow the rest. Items without a type ("")
+    are never held back."""
+    first, held = [], []
+    seen: dict[str, int] = {}
+    for i in order:
+        t = types[i]
+        if t and seen.get(t, 0) >= max_per_type:
+            held.append(i)
+            continue
+        seen[t] = seen.get(t, 0) + 1
+        first.append(i)
+    return np.asarray(first + held, dtype=np.int64)
 
 
 class Recommender:
@@ -211,6 +230,10 @@ class Recommender:
         }
         return feats, scores, flags
 
+    def _leaf(self, item_id: str) -> str:
+        category = self._rows[item_id]["category"]
+        return category[-1] if len(category) else ""
+
     def _semantic_id(self, item_id: str) -> str:
         return self.table.id_string(item_id) if self.table is not None and item_id in self.table else ""
 
@@ -335,7 +358,10 @@ class Recommender:
             ranker = self.baselines[system].score_candidates([query], pool, history=[b for b in memory if b != query]).scores
             final = np.asarray(ranker, dtype=np.float64)
             timings["rank"] = time.perf_counter() - t
-        order = np.argsort(-final, kind="stable")[:k]
+        order = np.argsort(-final, kind="stable")
+        if self.config.max_per_type > 0:
+            order = diversify_by_type(order, [self._leaf(c) for c in pool], self.config.max_per_type)
+        order = order[:k]
         qrow = self._rows[query]
         items = []
         for i in order:

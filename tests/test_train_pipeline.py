@@ -165,3 +165,22 @@ def test_ranker_instances_baskets_or_users():
     assert ordered and users == [["b", "a", "c"]]  # time order; one-item users (v) and repeats (w) drop out
     with pytest.raises(ValueError, match="baskets' or 'users'"):
         ranker_training_data(ds, "sessions")
+
+
+def test_diversify_by_type_reorders_without_dropping():
+    from eccr.pipeline import diversify_by_type
+
+    types = ["battery", "battery", "battery", "card", "", "bag", "battery"]
+    order = diversify_by_type(range(7), types, max_per_type=2)
+    assert order.tolist() == [0, 1, 3, 4, 5, 2, 6]
+    assert diversify_by_type(range(3), ["a", "a", "a"], 1).tolist() == [0, 1, 2]  # one type only: order kept
+
+
+def test_max_per_type_limits_one_type_in_the_top_k(tiny_run):
+    plain = Recommender.from_run(tiny_run, use_lm=False)
+    varied = Recommender.from_run(tiny_run, use_lm=False, max_per_type=1)
+    k = 6
+    leaves = [plain._leaf(i.item_id) for i in plain.recommend("D0001", k=k, explain=False).items]
+    varied_leaves = [varied._leaf(i.item_id) for i in varied.recommend("D0001", k=k, explain=False).items]
+    assert len(set(varied_leaves)) >= len(set(leaves))
+    assert len(varied_leaves) == k and len(set(varied_leaves)) == k  # the demo catalogue has many types

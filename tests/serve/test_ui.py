@@ -260,8 +260,8 @@ def test_app_loads_the_run_and_launches(monkeypatch, tmp_path, capsys):
 
     class Recommender(fake.FakeRecommender):
         @classmethod
-        def from_run(cls, run_dir):
-            loaded.append(Path(run_dir))
+        def from_run(cls, run_dir, **overrides):
+            loaded.append((Path(run_dir), overrides))
             return cls()
 
     pipeline = type(sys)("eccr.pipeline")
@@ -269,12 +269,12 @@ def test_app_loads_the_run_and_launches(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "eccr.pipeline", pipeline)
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.update(kw))
     assert app.main(["--run", str(tmp_path), "--port", "7999", "--host", "0.0.0.0"]) == 0
-    assert loaded == [tmp_path]
+    assert loaded == [(tmp_path, {"max_per_type": 2})]  # the demo varies product types by default
     assert launched["server_port"] == 7999 and launched["server_name"] == "0.0.0.0"
 
     class Broken(Recommender):
         @classmethod
-        def from_run(cls, run_dir):
+        def from_run(cls, run_dir, **overrides):
             raise FileNotFoundError(f"{run_dir}/config.json missing")
 
     pipeline.Recommender = Broken
