@@ -84,6 +84,7 @@ class AttributeExtractor:
         self.brands = given | inferred
         self._brand_of = {row.item_id: (row.brand.strip().lower() if row.brand.strip() else self._first_brand(row.title))
                           for row in items.itertuples(index=False)}
+        self._brands_in: dict[str, frozenset[str]] = {}  # phrase -> brands it names (pair flags ask often)
 
     def _first_brand(self, title: str) -> str:
         ws = words(title)
@@ -95,10 +96,9 @@ class AttributeExtractor:
         return self._first_brand(title)
 
     def brands_in(self, text: str) -> set[str]:
-        cache = self.__dict__.setdefault("_brands_in", {})
-        if text not in cache:
-            cache[text] = frozenset(w.lower() for w in words(text) if w.lower() in self.brands)
-        return set(cache[text])
+        if text not in self._brands_in:
+            self._brands_in[text] = frozenset(w.lower() for w in words(text) if w.lower() in self.brands)
+        return set(self._brands_in[text])
 
 
 @dataclass
@@ -116,6 +116,13 @@ class PairFlags:
     @property
     def coherent(self) -> bool:
         return self.complementary and (self.relevant or self.compatible) and not self.incompatible
+
+    @classmethod
+    def from_dict(cls, flags: dict) -> PairFlags:
+        """The inverse of `as_dict` ("coherent" is derived, so it is not read back)."""
+        return cls(**{f: bool(flags.get(f, False)) for f in ("complementary", "relevant", "compatible", "substitute",
+                                                             "incompatible")},
+                   evidence=list(flags.get("evidence", [])))
 
     def as_dict(self) -> dict:
         return {"complementary": self.complementary, "relevant": self.relevant, "compatible": self.compatible,

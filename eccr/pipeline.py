@@ -214,7 +214,7 @@ class Recommender:
         scores = self.ranker.score_candidates([query], pool, history=list(history))
         qrow = self._rows[query]
         flags = [pair_flags(qrow, self._rows[c], self.extractor) for c in pool]
-        leaf = (qrow["category"] or [""])[-1]
+        leaf = self._leaf(query)
         feats = {
             "ranker": scores.scores,
             "directed": self._directed(query, pool),
@@ -223,7 +223,7 @@ class Recommender:
             "text_cosine": self.baselines["text-cosine"].score_candidates([query], pool).scores,
             "fused_cosine": self._fused_cosine(query, pool),
             "popularity": np.log1p(self.popularity.score_candidates([query], pool).scores),
-            "same_leaf": np.array([float(bool(leaf) and (self._rows[c]["category"] or [""])[-1] == leaf) for c in pool]),
+            "same_leaf": np.array([float(bool(leaf) and self._leaf(c) == leaf) for c in pool]),
             "relevant": np.array([float(f.relevant) for f in flags]),
             "compatible": np.array([float(f.compatible) for f in flags]),
             "incompatible": np.array([float(f.incompatible) for f in flags]),
@@ -263,21 +263,22 @@ class Recommender:
             take(o for o, _ in top if self.is_titled(o))
         return found
 
-    def _directed(self, query: str, candidates: Sequence[str]) -> np.ndarray:
-        s = self.source.lookup([query])[0]
-        pos = self.target.position(candidates)
-        out = np.full(len(candidates), -np.inf)
+    @staticmethod
+    def _dot(queries: ItemVectors, candidates_from: ItemVectors, query: str, candidates: Sequence[str],
+             missing: float) -> np.ndarray:
+        """query's vector in `queries` · each candidate's vector in `candidates_from` (`missing` for unknown ones)."""
+        q = queries.lookup([query])[0]
+        pos = candidates_from.position(candidates)
+        out = np.full(len(candidates), missing)
         ok = pos >= 0
-        out[ok] = self.target.vectors[pos[ok]] @ s
+        out[ok] = candidates_from.vectors[pos[ok]] @ q
         return out
 
+    def _directed(self, query: str, candidates: Sequence[str]) -> np.ndarray:
+        return self._dot(self.source, self.target, query, candidates, missing=-np.inf)
+
     def _fused_cosine(self, query: str, candidates: Sequence[str]) -> np.ndarray:
-        q = self.fused_unit.lookup([query])[0]
-        pos = self.fused_unit.position(candidates)
-        out = np.zeros(len(candidates))
-        ok = pos >= 0
-        out[ok] = self.fused_unit.vectors[pos[ok]] @ q
-        return out
+        return self._dot(self.fused_unit, self.fused_unit, query, candidates, missing=0.0)
 
     def _lm_scores(self, query: str, basket: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
         from eccr.llm.generate import score_items
@@ -398,10 +399,8 @@ class Recommender:
 
         templates = []
         for n, (q, c) in enumerate(pairs):
-            f = flags[n] if flags is not None else pair_flags(self._rows[q], self._rows[c], self.extractor,
-                                                                complementary=True).as_dict()
-            pf = PairFlags(**{k: bool(f[k]) for k in ("complementary", "relevant", "compatible", "substitute")},
-                           evidence=list(f.get("evidence", [])))
+            pf = PairFlags.from_dict(flags[n]) if flags is not None else pair_flags(
+                self._rows[q], self._rows[c], self.extractor, complementary=True)
             templates.append(grounded_explanation(self._rows[q], self._rows[c], pf,
                                                   intents[n] if intents is not None else ""))
         raw = [""] * len(pairs)

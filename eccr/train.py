@@ -148,6 +148,14 @@ def ranker_training_data(part: Dataset, instances: str) -> tuple[list[list[str]]
     raise ValueError(f"ranker.instances must be 'baskets' or 'users', got {instances!r}")
 
 
+def ranker_train_valid(split: TemporalSplit, instances: str) -> tuple[list[list[str]], list[list[str]] | None, bool]:
+    """(train sequences, valid sequences or None when there are none, ordered) for the ranker, DAN and the
+    depth ablation alike."""
+    train, ordered = ranker_training_data(split.train, instances)
+    valid, _ = ranker_training_data(split.valid, instances)
+    return train, valid or None, ordered
+
+
 def save_run_data(run: Run, ds: Dataset, split: TemporalSplit) -> None:
     """What inference needs from the data, kept in the run so it works without the original files:
     the catalogue, and the train part's sequences (for the co-occurrence and popularity baselines)."""
@@ -202,9 +210,8 @@ def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -
     if not force and (run.ranker / "config.json").exists():
         return {"ranker": "kept"}
     fused = ItemVectors.load(run.fused)
-    train, ordered = ranker_training_data(split.train, config.ranker.instances)
-    valid, _ = ranker_training_data(split.valid, config.ranker.instances)
-    result = train_attention_cf(fused, train, config.ranker, valid_sequences=valid or None, ordered=ordered,
+    train, valid, ordered = ranker_train_valid(split, config.ranker.instances)
+    result = train_attention_cf(fused, train, config.ranker, valid_sequences=valid, ordered=ordered,
                                 checkpoint_dir=run.ranker_checkpoints, resume=not force)
     model: AttentionCF = result.model
     model.save_pretrained(run.ranker)
@@ -228,10 +235,9 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
         import torch
 
         torch.manual_seed(config.ranker.seed)
-        train, ordered = ranker_training_data(split.train, config.ranker.instances)
-        valid, _ = ranker_training_data(split.valid, config.ranker.instances)
+        train, valid, ordered = ranker_train_valid(split, config.ranker.instances)
         trainer = RankerTrainer(DAN.from_config(fused.dim, config.dan), fused, train, config.ranker,
-                                valid or None, ordered=ordered, checkpoint_dir=run.dan_checkpoints)
+                                valid, ordered=ordered, checkpoint_dir=run.dan_checkpoints)
         result = trainer.train(resume=not force)
         result.model.save_pretrained(run.dan)
         out["dan"] = {"step": result.state.step, "best_valid_loss": result.state.best_valid_loss,
@@ -269,18 +275,15 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     bundle partners among what `Recommender.retrieve` returns for the query)."""
     from eccr.pipeline import Recommender, RecommenderConfig
 
-    out = {}
-    if force or not run.blend.exists():
+    todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
+                                                          ("blend_bought_together", run.retrieval_blend,
+                                                           _retrieval_blend_lists))
+            if force or not path.exists()]
+    out: dict = {"blend": "kept", "blend_bought_together": "kept"}
+    if todo:  # the features come from the run's own Recommender (loaded once for both blends)
         rec = Recommender(run.root, RecommenderConfig(use_lm=False))
-        out["blend"] = _fit_blend(run.blend, *_eccr_blend_lists(rec, config, split), config.data.seed)
-    else:
-        out["blend"] = "kept"
-    if force or not run.retrieval_blend.exists():
-        rec = Recommender(run.root, RecommenderConfig(use_lm=False))
-        out["blend_bought_together"] = _fit_blend(run.retrieval_blend, *_retrieval_blend_lists(rec, config, split),
-                                                  config.data.seed)
-    else:
-        out["blend_bought_together"] = "kept"
+        for key, path, lists in todo:
+            out[key] = _fit_blend(path, *lists(rec, config, split), config.data.seed)
     return out
 
 
@@ -296,6 +299,11 @@ def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], seed: in
     return {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}
 
 
+def _add_features(columns: dict[str, list], feats: dict) -> None:
+    for name, values in feats.items():
+        columns.setdefault(name, []).extend(values.tolist())
+
+
 def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
     from eccr.evaluate.config import EccrProtocolConfig
     from eccr.evaluate.protocols import build_eccr_candidates, vector_similarity
@@ -309,9 +317,7 @@ def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dic
         if not all(rec.is_titled(i) for i in (pair.query, *pool)):
             continue
         history = [h for h in pair.history if rec.is_titled(h)]
-        feats, _, _ = rec.features(pair.query, history, pool)
-        for name, values in feats.items():
-            columns.setdefault(name, []).extend(values.tolist())
+        _add_features(columns, rec.features(pair.query, history, pool)[0])
         labels.extend([1] + [0] * len(pair.negatives))
     return columns, labels
 
@@ -324,9 +330,7 @@ def _retrieval_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tupl
         if not rec.is_titled(row.query):
             continue
         pool = rec.retrieve([row.query], rec.config.retrieve_k)
-        feats, _, _ = rec.features(row.query, [], pool)
-        for name, values in feats.items():
-            columns.setdefault(name, []).extend(values.tolist())
+        _add_features(columns, rec.features(row.query, [], pool)[0])
         positives = set(row.positives)
         labels.extend(int(c in positives) for c in pool)
     return columns, labels

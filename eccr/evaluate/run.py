@@ -118,14 +118,13 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
 def _depth_factory(rec, split, max_seconds: float | None = None):
     from eccr.rank.attention_cf import AttentionCFScorer
     from eccr.rank.train import train_attention_cf
-    from eccr.train import ranker_training_data
+    from eccr.train import ranker_train_valid
 
     def build(hops: int):
         cfg = dataclasses.replace(rec.run_config.ranker, hops=hops, progress=False,
                                   max_seconds=max_seconds or rec.run_config.ranker.max_seconds)
-        train, ordered = ranker_training_data(split.train, cfg.instances)
-        valid, _ = ranker_training_data(split.valid, cfg.instances)
-        result = train_attention_cf(rec.fused, train, cfg, valid_sequences=valid or None, ordered=ordered)
+        train, valid, ordered = ranker_train_valid(split, cfg.instances)
+        result = train_attention_cf(rec.fused, train, cfg, valid_sequences=valid, ordered=ordered)
         return AttentionCFScorer(result.model, rec.fused, name=f"attention_cf_K{hops}")
 
     return build

@@ -10,10 +10,9 @@
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import contextmanager
-
-import logging
 
 import numpy as np
 
@@ -45,7 +44,7 @@ class PipelineScorer:
         self.lm_weight = lm_weight  # used when with_lm, whatever the recommender's default
 
     @contextmanager
-    def _lm_setting(self):
+    def _system_setting(self):
         """This system's LM weight and blend for the duration of one call (the recommender is shared)."""
         saved = self.rec.config.lm_weight, self.rec.config.ranking
         self.rec.config.lm_weight = self.lm_weight if self.with_lm else 0.0
@@ -57,14 +56,14 @@ class PipelineScorer:
 
     def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
         history = [h for h in map(str, history) if self.rec.is_titled(h)]
-        with self._lm_setting():
+        with self._system_setting():
             rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", list(candidates))
         rank_of = {item.item_id: len(rec.items) - n for n, item in enumerate(rec.items)}
         return Scores(np.array([float(rank_of.get(str(c), -np.inf)) for c in candidates]))
 
     def retrieve(self, query: list[str], k: int):
         """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
-        with self._lm_setting():
+        with self._system_setting():
             rec = self.rec._rank_one(str(query[-1]), [], k, "eccr", None)
         return [i.item_id for i in rec.items], np.array([i.score for i in rec.items])
 
