@@ -41,6 +41,7 @@ from tqdm import tqdm
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
 from eccr.data.schema import DataError, Dataset
 from eccr.evaluate.explanations import grounding
+from eccr.llm.tasks import select_pairs, truncate_title
 
 API_KEY_ENV = "ECCR_TEACHER_API_KEY"
 OPENAI_PREFIX = "openai:"
@@ -200,25 +201,6 @@ def build_teacher(spec: str, config: DistillConfig | None = None) -> Teacher:
 
 
 # -------------------------------------------------------------------------------------------------- pairs
-def select_pairs(dataset: Dataset, n: int | None, seed: int, allowed_items: set[str] | None = None) -> pd.DataFrame:
-    """Directed bundle pairs of titled items, deduplicated (first intent kept), in a seeded random order, first n.
-
-    Same filtering and sampling as TaskBuilder.bundle_pairs, so with n = tasks.max_pairs and seed = tasks.seed
-    the teacher explains exactly the pairs the LM is fine-tuned on; a larger n extends a smaller n's set."""
-    titled = set(dataset.catalog.items.loc[dataset.catalog.items["title"].str.len() > 0, "item_id"])
-    if allowed_items is not None:
-        titled &= allowed_items
-    pairs = dataset.bundles.directed_pairs()
-    pairs = pairs[pairs["source"].isin(titled) & pairs["target"].isin(titled)]
-    pairs = pairs.drop_duplicates(["source", "target"])
-    if n is not None:
-        if n < 1:
-            raise ValueError(f"pairs must be >= 1, got {n}")
-        if len(pairs) > n:
-            pairs = pairs.sample(n, random_state=seed)
-    return pairs[["source", "target", "intent"]].reset_index(drop=True)
-
-
 @dataclass
 class PairFacts:
     """Everything the teacher may use about one pair (and nothing else)."""
@@ -252,10 +234,9 @@ def one_sentence_example(a: dict, b: dict, flags: PairFlags, intent: str) -> str
 
 
 def _facts_block(facts: PairFacts, max_words: int) -> str:
-    cut = lambda t: " ".join(t.split()[:max_words])
     return "\n".join([
-        f"A: {cut(facts.title_a)}" + (f" [{facts.leaf_a}]" if facts.leaf_a else ""),
-        f"B: {cut(facts.title_b)}" + (f" [{facts.leaf_b}]" if facts.leaf_b else ""),
+        f"A: {truncate_title(facts.title_a, max_words)}" + (f" [{facts.leaf_a}]" if facts.leaf_a else ""),
+        f"B: {truncate_title(facts.title_b, max_words)}" + (f" [{facts.leaf_b}]" if facts.leaf_b else ""),
         f"Matched evidence: {'; '.join(facts.evidence) if facts.evidence else 'none'}",
         f"Shoppers' intent: {facts.intent if facts.intent else 'none'}",
     ])
@@ -339,9 +320,9 @@ def read_done(path: str | Path) -> set[tuple[str, str]]:
     return done
 
 
-def read_distilled(path: str | Path, grounded_only: bool = True) -> dict[tuple[str, str], str]:
+def read_distilled(path: str | Path) -> dict[tuple[str, str], str]:
     """(source, target) -> explanation from an `eccr distill` file (the last line wins for a repeated pair);
-    only lines flagged grounded when `grounded_only`."""
+    only lines flagged grounded (the others are kept in the file for auditing, never trained on)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"distilled explanations not found: {path} (write them with `eccr distill`)")
@@ -358,7 +339,7 @@ def read_distilled(path: str | Path, grounded_only: bool = True) -> dict[tuple[s
                 break
             raise DataError("want JSON with source, target, explanation, grounded", file=path,
                             line=line_no) from None
-        if text.strip() and (ok is True or not grounded_only):
+        if text.strip() and ok is True:
             out[key] = text.strip()
     return out
 

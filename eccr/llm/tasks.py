@@ -53,6 +53,26 @@ def load_templates(prompts_dir: str | Path) -> dict[str, str]:
     return {t: (folder / f"{t}.txt").read_text().rstrip("\n") for t in TASKS}
 
 
+def select_pairs(dataset: Dataset, n: int | None, seed: int, allowed_items: set[str] | None = None) -> pd.DataFrame:
+    """Directed bundle pairs of titled items, deduplicated (first intent kept), in a seeded random order, first n.
+
+    The pair tasks train on these, and `eccr distill` asks its teacher about the same ones: with n =
+    tasks.max_pairs and seed = tasks.seed the teacher explains exactly the pairs the LM is fine-tuned on; a
+    larger n extends a smaller n's set."""
+    titled = set(dataset.catalog.items.loc[dataset.catalog.items["title"].str.len() > 0, "item_id"])
+    if allowed_items is not None:
+        titled &= allowed_items
+    pairs = dataset.bundles.directed_pairs()
+    pairs = pairs[pairs["source"].isin(titled) & pairs["target"].isin(titled)]
+    pairs = pairs.drop_duplicates(["source", "target"])
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"pairs must be >= 1, got {n}")
+        if len(pairs) > n:
+            pairs = pairs.sample(n, random_state=seed)
+    return pairs.reset_index(drop=True)
+
+
 def truncate_title(title: str, max_words: int) -> str:
     ws = (title or "").split()
     return " ".join(ws[:max_words])
@@ -86,7 +106,7 @@ class TaskBuilder:
         if self.cfg.distilled_path:
             from eccr.llm.distill import read_distilled
 
-            self.distilled = read_distilled(self.cfg.distilled_path, grounded_only=True)
+            self.distilled = read_distilled(self.cfg.distilled_path)
 
     def _title(self, item_id: str) -> str:
         return truncate_title(self.rows[item_id]["title"], self.cfg.max_title_words)
@@ -122,12 +142,7 @@ class TaskBuilder:
             "grounded+intent" if intent else "grounded")
 
     def bundle_pairs(self) -> pd.DataFrame:
-        pairs = self.ds.bundles.directed_pairs()
-        pairs = pairs[pairs["source"].isin(self.rows) & pairs["target"].isin(self.rows)]
-        pairs = pairs.drop_duplicates(["source", "target"])
-        if len(pairs) > self.cfg.max_pairs:
-            pairs = pairs.sample(self.cfg.max_pairs, random_state=self.cfg.seed)
-        return pairs.reset_index(drop=True)
+        return select_pairs(self.ds, self.cfg.max_pairs, self.cfg.seed, allowed_items=set(self.rows))
 
     def _session_negatives(self) -> dict[str, list[str]]:
         """query -> items co-bought in its sessions but never in a bundle with it (hard negatives)."""
