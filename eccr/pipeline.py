@@ -324,7 +324,8 @@ class Recommender:
         t = time.perf_counter()
         query = self.resolve_item(item)
         basket_ids = [self.resolve_item(b) for b in basket]
-        memory = [b for b in basket_ids if b != query] + [query]
+        earlier = [b for b in basket_ids if b != query]  # the basket without the query: the ranker's history
+        memory = earlier + [query]
         if candidates:
             pool = [c for c in map(str, candidates) if c in self._rows and c not in memory]
         else:
@@ -337,7 +338,7 @@ class Recommender:
         memory_ids: list[str] = []
         lm = np.full(len(pool), np.nan)
         if system == "eccr":
-            feats, scores, pool_flags = self.features(query, [b for b in memory if b != query], pool)
+            feats, scores, pool_flags = self.features(query, earlier, pool)
             ranker = feats["ranker"]
             memory_ids = scores.extra.get("memory", [])
             if scores.attention is not None and scores.attention.size:
@@ -347,7 +348,7 @@ class Recommender:
             if self.lm is not None and self.config.lm_top > 0 and self.config.lm_weight > 0:
                 t = time.perf_counter()
                 top = np.argsort(-final)[: self.config.lm_top]
-                lm_top = self._lm_scores(query, [b for b in memory if b != query], [pool[i] for i in top])
+                lm_top = self._lm_scores(query, earlier, [pool[i] for i in top])
                 lm[top] = lm_top
                 if np.isfinite(lm_top).any():
                     boost = np.zeros(len(pool))
@@ -356,7 +357,7 @@ class Recommender:
                     final[np.setdiff1d(np.arange(len(pool)), top)] -= 1e3  # LM-checked items stay on top
                 timings["lm"] = time.perf_counter() - t
         else:
-            ranker = self.baselines[system].score_candidates([query], pool, history=[b for b in memory if b != query]).scores
+            ranker = self.baselines[system].score_candidates([query], pool, history=earlier).scores
             final = np.asarray(ranker, dtype=np.float64)
             timings["rank"] = time.perf_counter() - t
         order = np.argsort(-final, kind="stable")
