@@ -106,9 +106,16 @@ def test_cold_item_gets_a_unique_new_id(strategy, tmp_path):
     assert len(cold) == 2 and not cold & before
     assert collision_rate(table.codes) == 0.0 and len(table) == 52
     assert table.item_for(table.tokens_for("cold2")) == "cold2"
-    assert set(new_tokens) <= set(table.all_tokens())
-    if strategy == "extra_level":  # copies 0..4 exist, so the counters 5 and 6 are new tokens
-        assert sorted(new_tokens) == ["<d_5>", "<d_6>"]
+    cold_tokens = {t for item in ("cold1", "cold2") for t in table.tokens_for(item)}
+    old_tokens = {t for item in table.item_ids[:50] for t in table.tokens_for(item)}
+    assert sorted(new_tokens) == sorted(cold_tokens - old_tokens)  # exactly the tokens nobody used before
+    if strategy == "extra_level":
+        # the counter level numbers on after the existing items of the same prefix (which prefix the greedy
+        # encoding picks for an exact copy depends on k-means tie order, so the test does not fix it)
+        prefix = table.codes_for("cold1")[:-1]
+        assert table.codes_for("cold2")[:-1] == prefix
+        sharing = sum(1 for item in table.item_ids[:50] if table.codes_for(item)[:-1] == prefix)
+        assert sorted([table.codes_for("cold1")[-1], table.codes_for("cold2")[-1]]) == [sharing, sharing + 1]
     with pytest.raises(ValueError, match="already"):
         table.add_items(["cold1"], X[:1], quantizer)
 
