@@ -30,7 +30,7 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUN_SECTIONS = ("data", "text", "behaviour", "directed", "fusion", "ranker", "retrieval", "quantizer", "tasks",
+_RUN_SECTIONS = ("data", "text", "behaviour", "directed", "fusion", "complement", "ranker", "retrieval", "quantizer", "tasks",
                  "model", "sft")
 
 
@@ -69,7 +69,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_run(args.run, part=args.part, protocols=tuple(args.protocols), with_lm=args.with_lm,
                           max_pairs=args.max_pairs, lm_max_pairs=args.lm_max_pairs, depth_ablation=args.depth_ablation,
                           depth_max_seconds=args.depth_max_seconds,
-                          out=args.out, explanations=args.explanations)
+                          out=args.out, explanations=args.explanations, data=args.data)
     print(report.read_text())
     print(f"report: {report.parent}")
     return 0
@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="time cap per depth-ablation model (default: the run's --ranker.max_seconds)")
     evaluate.add_argument("--explanations", type=int, default=0, metavar="N",
                           help="also score explanations of N test bundle pairs (BLEU/ROUGE, grounding)")
-    evaluate.add_argument("--out", default=None, help="report folder (default RUN/report-PART)")
+    evaluate.add_argument("--data", default=None,
+                          help="evaluate on this dataset's split instead (cross-domain: its items enter as cold items)")
+    evaluate.add_argument("--out", default=None, help="report folder (default RUN/report-PART[-on-DATA])")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     recommend = commands.add_parser("recommend", help="coherent complements for one product, explained")

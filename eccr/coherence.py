@@ -4,7 +4,13 @@
 - relevant: the items share a key attribute: the same brand, or a brand/model one title names and the other
   is made by or "for" (a "Canon" lens hood and a Canon camera).
 - compatible: one title's compatibility phrase ("for Canon LP-E6 and EOS 60D", "fits iPhone 5",
-  "compatible with …") names a model of the other item ("Canon EOS 60D Body").
+  "compatible with …") names a model of the other item ("Canon EOS 60D Body"), or both titles name the same lens
+  mount ("for Canon RF Mount" and "Canon RF/RF-S Mount").
+- incompatible: one item is an accessory whose compatibility phrase says what it is for, and the other is a
+  device (by its category, or by its title when it has no category) that it is not for: another brand ("for
+  Nikon EN-EL14" next to a Canon camera: "made for Nikon, not Canon"), another model of the same brand ("for
+  iPhone 14" next to an iPhone 13: "made for iPhone 14, not this model"), or another lens mount ("for Canon RF
+  Mount" next to a camera whose title says "Canon EF-S/EF Mount"). `compatible` always wins over it.
 - substitute: same leaf category and near-duplicate title text (a camera and another camera).
 - co-bought but incoherent: same session, not in the same bundle — the hard negatives of the ECCR protocol.
 
@@ -34,6 +40,70 @@ _STOPWORDS = frozenset("""a an and or the of for with to in on by from at as is 
 gray grey silver pink green orange purple yellow brown gold case cover pack set kit size small large medium
 us retail package packaging edition version model series""".split())
 
+# ---------------------------------------------------------------- vocabularies of the incompatible rule
+# Product lines whose name stands for their maker in titles ("Case for iPhone 14" is made for an Apple phone).
+# Only unambiguous, well-known lines; an item's own brand still comes from the catalogue (or its first word).
+PRODUCT_LINE_BRANDS = {
+    "iphone": "apple", "ipad": "apple", "ipod": "apple", "macbook": "apple", "imac": "apple", "airpods": "apple",
+    "galaxy": "samsung", "pixel": "google", "nexus": "google", "kindle": "amazon", "xbox": "microsoft",
+    "playstation": "sony", "ps3": "sony", "ps4": "sony", "ps5": "sony", "psp": "sony", "cyber-shot": "sony",
+    "cybershot": "sony", "handycam": "sony", "powershot": "canon", "eos": "canon", "rebel": "canon",
+    "pixma": "canon", "coolpix": "nikon", "nikkor": "nikon", "lumix": "panasonic", "thinkpad": "lenovo",
+    "ideapad": "lenovo", "inspiron": "dell", "deskjet": "hp", "officejet": "hp", "laserjet": "hp",
+    "ecotank": "epson", "moto": "motorola", "nook": "barnes",
+}
+# A device is what accessories are made for. By the leaf category when the item has a specific one (a plural
+# device noun and no accessory word: "Digital SLR Cameras", "Cell Phones", "LED TVs", but not "Camera Cases")…
+_DEVICE_LEAF = re.compile(r"\b(?:cameras|camcorders|camera bundles|phones|smartphones|tablets|laptops|notebooks|"
+                          r"netbooks|desktops|consoles|headphones|earbuds|headsets|televisions|tvs|monitors|"
+                          r"printers|projectors|players|readers|gps)\b", re.I)
+# … else by the head of its title (before " for ", " with ", " - ", "(", ","), which names a device noun or one
+# of the product lines above ("Apple iPad mini MD528LL/A") and no accessory noun.
+_DEVICE_WORD = re.compile(r"\b(?:cameras?|camcorders?|dslr|slr|(?:smart)?phones?|tablets?|laptops?|notebooks?|"
+                          r"netbooks?|ultrabooks?|chromebooks?|desktops?|consoles?|headphones|earphones|earbuds|"
+                          r"headsets?|hdtvs?|tvs?|televisions?|monitors?|printers?|projectors?|players?|"
+                          r"e-?readers?|gps)\b", re.I)
+_ACCESSORY_WORD = re.compile(r"\b(?:accessor(?:y|ies)|cases?|covers?|bags?|backpacks?|batter(?:y|ies)|chargers?|"
+                             r"adapters?|cables?|cords?|mounts?|stands?|protectors?|protection|skins?|sleeves?|"
+                             r"straps?|grips?|hoods?|caps?|filters?|remotes?|docks?|holders?|lens|lenses|cards?|"
+                             r"replacement|earpads?|cushions?|cleaning|cleaners?|cloths?|tripods?|flash|lights?|"
+                             r"brackets?|films?|decals?|stylus|keyboards?|mice|mouse|housings?|parts?|warranty|"
+                             r"plan)\b", re.I)
+_TITLE_HEAD_END = re.compile(r"\s(?:for|with|fits|compatible)\s|\s[-–|]\s|\(|\[|,", re.I)
+# Phrases that do not restrict what the accessory fits: "for Kindle, Tablet or Smartphone", "for iPhone and
+# Android phones", "and other Qi phones", "Sony, etc.".
+_HEDGE = re.compile(r"\b(?:other|others|most|all|any|universal|android|etc)\b|(?:\bor\b|\band\b|&|,)\s+"
+                    r"(?:(?:smart|mobile|digital|usb-c|usb|bluetooth|compatible|similar)\s+)?"
+                    r"(?:smart\s?phones?|phones?|tablets?|devices?|cameras?|laptops?|notebooks?|computers?|pcs?)\b",
+                    re.I)
+_MARKETING_FOR = re.compile(r"\b(?:licensed|ideal|perfect|great|suitable|good)\s+for\b", re.I)
+# A cable or charger with a standard connector (a Lightning cable, a MagSafe or Qi charger) fits every model with
+# that connector; the models its title lists are examples, so "another model" is not claimed for it.
+_CONNECTOR = re.compile(r"\b(?:usb[\s-]?c|type[\s-]?c|lightning|micro[\s-]?usb|mini[\s-]?usb|magsafe|qi)\b", re.I)
+_POWER_OR_CABLE = re.compile(r"\b(?:cables?|cords?|chargers?|charging|adapters?|power)\b", re.I)
+# "… and more", "+ More!!": the list of models is incomplete (another brand is still another brand)
+_MORE = re.compile(r"(?:\band|\+)\s*more\b", re.I)
+# Interchangeable-lens mounts, as titles write them before "Mount" ("for Canon EF-S/EF Mount", "Sony E-mount").
+# One-letter mounts count only after a camera brand ("Nikon Z Mount"), so a "Tripod Mount" or "TV Wall Mount"
+# never names one.
+_MOUNT_ALIASES = {"EF": "EF", "EF-S": "EF-S", "EFS": "EF-S", "EF-M": "EF-M", "RF": "RF", "RF-S": "RF-S",
+                  "FE": "E", "E": "E", "F": "F", "Z": "Z", "X": "X", "K": "K", "L": "L", "MFT": "Micro Four Thirds",
+                  "M4/3": "Micro Four Thirds"}
+_MOUNT_BRANDS = frozenset("canon nikon sony fujifilm fuji pentax leica panasonic olympus".split())
+_MOUNT_WORD = re.compile(r"\bmount\b", re.I)
+_MFT = re.compile(r"\bmicro\s+(?:four\s+thirds|4/3)\b", re.I)
+# "iPhone 14", "Galaxy Tab 2", "Pixel 7a", "OnePlus 11", "iPad 2/3/4": a product-line word and a number form a
+# model name; "Pro"/"Max"/"Plus"/"Mini"/"Ultra"/"Lite" after it belong to the name ("iPhone 14 Pro").
+_LINE_MODEL = re.compile(r"\b([A-Za-z][A-Za-z\-]*[A-Za-z])\s+(\d{1,4}(?:/\d{1,4})*[A-Za-z]?)(?![\w.\-/+])")
+_NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
+_NEXT_NUMBER = re.compile(r"\s*(?:&|,|/|\band\b|\bor\b)?\s*(\d{1,4}[A-Za-z]?)(?![\w.\-/+])")  # "Hero 2 & 3", "iPad 4 3 2"
+_MODIFIERS = frozenset("pro max plus mini ultra lite".split())
+_NOT_A_LINE = _STOPWORDS | frozenset("""pack gen generation class type cat category usb hdmi mark rev step level
+grade windows up over under than only about approx nikon canon sony""".split())
+_AFTER_NUMBER_UNITS = frozenset("""inch inches in ft feet foot pack pk pcs pieces piece port ports gb tb mb mm cm
+m x w watt watts v volt volts mah cell year years month months hour hours day days min pin pins meter meters
+channel way""".split())
+
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text or "")
@@ -57,6 +127,55 @@ def model_tokens(text: str) -> set[str]:
     return set(_model_tokens(text or ""))
 
 
+def _key(name: str) -> str:
+    return name.upper().replace(" ", "")
+
+
+def _modifiers(text: str, pos: int) -> tuple[list[str], int]:
+    """The "Pro", "Max", … words that follow position `pos`, and where they end."""
+    out = []
+    while (nxt := _NEXT_WORD.match(text, pos)) and nxt.group(1).lower() in _MODIFIERS:
+        out.append(nxt.group(1))
+        pos = nxt.end()
+    return out, pos
+
+
+def _unit_follows(text: str, pos: int) -> bool:
+    nxt = _NEXT_WORD.match(text, pos)
+    return bool(nxt and nxt.group(1).lower() in _AFTER_NUMBER_UNITS)
+
+
+@lru_cache(maxsize=200_000)
+def _model_names(text: str) -> tuple[tuple[str, str], ...]:
+    names: dict[str, str] = {}
+    for m in _WORD.finditer(text):
+        w = m.group(0).strip(".-/+")
+        if len(w) >= 2 and not _UNIT.match(w) and any(c.isdigit() for c in w) and any(c.isalpha() for c in w):
+            name = " ".join([w, *_modifiers(text, m.end())[0]])  # "S23 Ultra" is not an "S23"
+            names.setdefault(_key(name), name)
+    for m in _LINE_MODEL.finditer(text):
+        line, numbers, pos = m.group(1), m.group(2).split("/"), m.end()
+        if line.lower() in _NOT_A_LINE or line.lower() in _AFTER_NUMBER_UNITS:
+            continue
+        while (more := _NEXT_NUMBER.match(text, pos)) and not _unit_follows(text, more.end()):
+            numbers.append(more.group(1))
+            pos = more.end()
+        modifiers, pos = _modifiers(text, pos)
+        if not modifiers and _unit_follows(text, pos):
+            continue  # "Apple 15 inch", "Cameras 2 Pack"
+        for n in numbers:
+            name = " ".join([line, n, *modifiers])
+            names.setdefault(_key(name), name)
+    return tuple(names.items())
+
+
+def model_names(text: str) -> dict[str, str]:
+    """Model names in a text, keyed by their upper-case, space-free form: the model tokens ("LP-E6", "T8i") and
+    product line + number ("iPhone 14", "Galaxy Tab 2"), each with the "Pro"/"Max"/"Plus"/"Mini"/"Ultra"/"Lite"
+    that follows it ("iPhone 14 Pro", "S23 Ultra"); values keep the text's spelling for evidence."""
+    return dict(_model_names(text or ""))
+
+
 @lru_cache(maxsize=200_000)
 def compatibility_phrase(title: str) -> str:
     """The text after "for"/"fits"/"compatible with" up to the next " - ", "(" or " with " ("" if none)."""
@@ -68,11 +187,60 @@ def compatibility_phrase(title: str) -> str:
     return rest[: end.start()] if end else rest
 
 
+@lru_cache(maxsize=200_000)
+def lens_mounts(title: str) -> frozenset[str]:
+    """Lens mounts a title names before the word "Mount": "for Canon EF-S/EF Mount" -> {EF-S, EF}, "Sony
+    E-mount" -> {E}, "Micro Four Thirds Mount" -> {Micro Four Thirds}; a "Tripod Mount" names none."""
+    text = _MFT.sub("MFT", title or "")
+    out: set[str] = set()
+    for m in _MOUNT_WORD.finditer(text):
+        before = re.sub(r"-$", "", text[: m.start()].rstrip())
+        found, branded = [], False
+        for w in reversed(before.split()[-6:]):
+            w = w.strip(",;")
+            if w.lower() in ("and", "&", "or", "/"):
+                continue
+            if w.lower() in _MOUNT_BRANDS:
+                branded = True
+                break
+            parts = [p for p in w.split("/") if p]
+            if not parts or not all(p in _MOUNT_ALIASES for p in parts):
+                break
+            found.extend(parts)
+        out.update(_MOUNT_ALIASES[p] for p in found if len(p) > 1 or branded)
+    return frozenset(out)
+
+
+def canonical_brand(brand: str) -> str:
+    """A brand, or the maker of a product line (iphone -> apple)."""
+    return PRODUCT_LINE_BRANDS.get(brand, brand)
+
+
+@lru_cache(maxsize=200_000)
+def looks_like_device(title: str, category: tuple[str, ...] = ()) -> bool:
+    """Whether an item is a device (what accessories are made for): by a specific leaf category when it has one
+    ("Digital SLR Cameras" yes, "Camera Cases" no), else by the head of its title ("Nikon D7100 … Digital SLR",
+    "Apple iPad mini MD528LL/A"). Items with a compatibility phrase of their own are accessories."""
+    if compatibility_phrase(title):
+        return False
+    if len(category) > 2 or (category and _DEVICE_LEAF.search(category[-1])):
+        leaf = category[-1]
+        return bool(_DEVICE_LEAF.search(leaf)) and not _ACCESSORY_WORD.search(leaf)
+    head = _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
+    if _ACCESSORY_WORD.search(head):
+        return False
+    return bool(_DEVICE_WORD.search(head)) or any(
+        w.lower() in PRODUCT_LINE_BRANDS and w.lower() != "nikkor" for w in words(head))
+
+
 class AttributeExtractor:
     """Brands and models from a catalogue's titles.
 
     The brand vocabulary is the catalogue's brand column where known, plus title-initial words that start at
-    least `min_brand_count` titles (sellers put the brand first) and are not common words.
+    least `min_brand_count` titles (sellers put the brand first) and are not common words. `device_brands` are
+    the (canonical) brands of the catalogue's devices plus the makers of PRODUCT_LINE_BRANDS, minus words of the
+    catalogue's category names: an accessory "for" one of them is made for a rival's device; a vocabulary word no
+    device carries ("Universal") or a category word ("Digital", "Car") is not.
     """
 
     def __init__(self, catalog: Catalog, min_brand_count: int = 2):
@@ -82,9 +250,19 @@ class AttributeExtractor:
         inferred = {w for w, n in first.items() if n >= min_brand_count and w not in _STOPWORDS
                     and not any(c.isdigit() for c in w) and len(w) > 1}
         self.brands = given | inferred
+        self._multiword = sorted(b for b in self.brands if " " in b)
         self._brand_of = {row.item_id: (row.brand.strip().lower() if row.brand.strip() else self._first_brand(row.title))
                           for row in items.itertuples(index=False)}
         self._brands_in: dict[str, frozenset[str]] = {}  # phrase -> brands it names (pair flags ask often)
+        self._device = {row.item_id: looks_like_device(row.title or "", tuple(row.category))
+                        for row in items.itertuples(index=False)}
+        # words of the catalogue's category names ("Digital", "Car", "USB") are never a rival brand
+        self.generic_words = {w.lower() for path in items["category"] for level in path for w in words(level)}
+        self.device_brands = set(PRODUCT_LINE_BRANDS.values())
+        for item_id, title in zip(items["item_id"], items["title"]):
+            if self._device[item_id]:
+                self.device_brands |= self.brands_of(item_id, title)
+        self.device_brands -= self.generic_words | {""}
 
     def _first_brand(self, title: str) -> str:
         ws = words(title)
@@ -97,8 +275,31 @@ class AttributeExtractor:
 
     def brands_in(self, text: str) -> set[str]:
         if text not in self._brands_in:
-            self._brands_in[text] = frozenset(w.lower() for w in words(text) if w.lower() in self.brands)
+            found = {w.lower() for w in words(text) if w.lower() in self.brands}
+            if self._multiword:  # "OM System", "Amazon Basics"
+                padded = " " + " ".join(words(text)).lower() + " "
+                found.update(b for b in self._multiword if f" {b} " in padded)
+            self._brands_in[text] = frozenset(found)
         return set(self._brands_in[text])
+
+    def makers_named(self, text: str) -> set[str]:
+        """Canonical brands a text names: vocabulary brands and the makers of product lines ("iPhone" -> apple)."""
+        named = {canonical_brand(b) for b in self.brands_in(text)}
+        named.update(PRODUCT_LINE_BRANDS[w.lower()] for w in words(text) if w.lower() in PRODUCT_LINE_BRANDS)
+        return named
+
+    def brands_of(self, item_id: str, title: str = "") -> set[str]:
+        """An item's canonical brand plus the makers of product lines its title starts with ("iPad mini" -> apple)."""
+        out = {canonical_brand(self.brand(item_id, title))}
+        head = _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
+        out.update(PRODUCT_LINE_BRANDS[w.lower()] for w in words(head) if w.lower() in PRODUCT_LINE_BRANDS)
+        out.discard("")
+        return out
+
+    def is_device(self, item_id: str, title: str = "", category=()) -> bool:
+        if item_id in self._device:
+            return self._device[item_id]
+        return looks_like_device(title or "", tuple(category or ()))
 
 
 @dataclass
@@ -107,9 +308,10 @@ class PairFlags:
     relevant: bool = False
     compatible: bool = False
     substitute: bool = False
-    # one title says what it is for ("for Canon EOS Rebel T8i, SL3"), the other is a model or brand it does not
-    # name (a Rebel T7): evidence that it does NOT fit. Titles list models incompletely, so this is a ranking
-    # feature whose weight the blend learns from data, not a hard filter.
+    # one item is an accessory made for another brand, model or lens mount than the other item, a device
+    # ("for Canon EOS Rebel T8i, SL3" next to a Rebel T7; "for Nikon EN-EL14" next to a Canon): evidence that it
+    # does NOT fit. Titles list models incompletely, so this is a ranking feature whose weight the blend learns
+    # from data, not a hard filter.
     incompatible: bool = False
     evidence: list[str] = field(default_factory=list)
 
@@ -149,22 +351,25 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         flags.relevant = True
         flags.evidence.append(f"both are {brand_a.title()} products")
     models_a, models_b = model_tokens(ta), model_tokens(tb)
-    for src_title, src_models, dst_title, dst_models, dst_brand in (
-            (ta, models_a, tb, models_b, brand_b), (tb, models_b, ta, models_a, brand_a)):
+    for src_title, dst_title, dst_brand in ((ta, tb, brand_b), (tb, ta, brand_a)):
         phrase = compatibility_phrase(src_title)
         if not phrase:
             continue
-        fits = sorted(model_tokens(phrase) & dst_models)
+        dst_names = model_names(dst_title)
+        fits = [dst_names[k] for k in sorted(model_names(phrase).keys() & dst_names.keys())]
         if fits and f"fits {', '.join(fits[:3])}" not in flags.evidence:
             flags.compatible = True
             flags.evidence.append(f"fits {', '.join(fits[:3])}")
-        named = extractor.brands_in(phrase)
-        if dst_brand and dst_brand in named and f"made for {dst_brand.title()}" not in flags.evidence:
-            flags.relevant = True
-            flags.evidence.append(f"made for {dst_brand.title()}")
+        dst_brand = canonical_brand(dst_brand)
+        if dst_brand and dst_brand in extractor.makers_named(phrase):
+            made_for = f"made for {_brand_name(dst_brand, phrase, dst_title)}"
+            if made_for not in flags.evidence:
+                flags.relevant = True
+                flags.evidence.append(made_for)
+    _mark_mounts(flags, a, b, extractor)
     if not flags.compatible:
-        _mark_incompatible(flags, ta, tb, models_b, brand_b, extractor)
-        _mark_incompatible(flags, tb, ta, models_a, brand_a, extractor)
+        _mark_incompatible(flags, a, b, extractor)
+        _mark_incompatible(flags, b, a, extractor)
     shared_models = sorted((models_a & models_b) - set(" ".join(flags.evidence).upper().split()))
     if shared_models and not flags.compatible:
         flags.relevant = True
@@ -176,8 +381,8 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     return flags
 
 
-def _model_parts(models: set[str]) -> set[str]:
-    """Model tokens plus their model-like parts: DMC-GF1 -> {DMC-GF1, GF1}; D40/D40X -> {D40/D40X, D40, D40X}."""
+def _model_parts(models) -> set[str]:
+    """Model keys plus their model-like parts: DMC-GF1 -> {DMC-GF1, GF1}; D40/D40X -> {D40/D40X, D40, D40X}."""
     out = set(models)
     for m in models:
         out.update(p for p in re.split(r"[-/]", m) if len(p) >= 2 and any(c.isdigit() for c in p)
@@ -185,22 +390,96 @@ def _model_parts(models: set[str]) -> set[str]:
     return out
 
 
-def _mark_incompatible(flags: PairFlags, src_title: str, dst_title: str, dst_models: set[str], dst_brand: str,
-                       extractor: AttributeExtractor) -> None:
-    """`src_title` is "for" specific models of a brand and the other item is a device of that brand (no "for"
-    phrase of its own) whose model it does not name ("for Canon EOS Rebel T8i, SL3" vs a Canon Rebel T7).
-    High precision on purpose: a rule that also flagged other brands ("for Fujifilm X-T30" vs a Canon) fired
-    mostly on unrelated product types. `python scripts/measure_coherence.py --data ...` shows how often it fires
-    on bundle pairs vs co-bought pairs."""
-    phrase = compatibility_phrase(src_title)
-    if not phrase or flags.incompatible or compatibility_phrase(dst_title) or not dst_models or not dst_brand:
+def _is_device(row: dict, extractor: AttributeExtractor) -> bool:
+    return extractor.is_device(row["item_id"], row.get("title", ""), tuple(row.get("category", ()) or ()))
+
+
+def _mark_mounts(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
+    """A lens (or any non-device) whose title names a lens mount, next to a device whose title names its mounts:
+    the same mount is `compatible` ("fits RF mount"), none in common is `incompatible`."""
+    for acc, dev in ((a, b), (b, a)):
+        acc_mounts, dev_mounts = lens_mounts(acc.get("title", "")), lens_mounts(dev.get("title", ""))
+        if not acc_mounts or not dev_mounts or _is_device(acc, extractor) or not _is_device(dev, extractor):
+            continue
+        shared = sorted(acc_mounts & dev_mounts)
+        if shared:
+            flags.compatible = True
+            flags.evidence.append(f"fits {'/'.join(shared)} mount")
+        elif not flags.incompatible:
+            flags.incompatible = True
+            flags.evidence.append(f"made for {'/'.join(sorted(acc_mounts))} mount, not "
+                                  f"{'/'.join(sorted(dev_mounts))}")
         return
-    named_models = model_tokens(phrase)
-    if not named_models or _model_parts(named_models | model_tokens(src_title)) & _model_parts(dst_models):
-        return  # any shared model name (also "GF1" inside "DMC-GF1") means they may well fit
-    if dst_brand in extractor.brands_in(phrase):
+
+
+def _mark_incompatible(flags: PairFlags, src: dict, dst: dict, extractor: AttributeExtractor) -> None:
+    """`src` says what it is for (its compatibility phrase) and `dst` is a device of a known brand that it is
+    not for:
+
+    1. another brand: the phrase names one or two rival device brands and not dst's ("Battery for Nikon EN-EL14"
+       next to a Canon EOS Rebel T7: "made for Nikon, not Canon");
+    2. another model: the phrase names dst's brand but only models dst is not ("for Canon EOS Rebel T8i, SL3"
+       next to a Rebel T7, "Case for iPhone 14" next to an Apple iPhone 13: "made for iPhone 14, not this model"),
+       or, when there are no model names to compare, only another product line of that brand than the one dst
+       names ("for Apple AirPods" next to an Apple iPhone 13: "made for AirPods, not iPhone").
+
+    Nothing is claimed when the phrase is generic ("for DSLR cameras", "for 2.5 inch drives"), hedges ("and other
+    Qi phones", "or Smartphone", "Android", "universal", "etc"), is marketing ("Licensed for Nintendo Switch",
+    "Perfect for …"), or names three or more brands (a universal accessory listing examples). Rule 2 is skipped
+    when the list of models says it is incomplete ("and more") and for cables and chargers with a standard
+    connector (Lightning, USB-C, MagSafe, Qi): they fit every model with that connector. Any shared model name
+    (also "GF1" inside "DMC-GF1") means they may well fit.
+    `python scripts/measure_coherence.py --data ...` shows how often it fires on bundle, co-bought and random
+    pairs."""
+    src_title, dst_title = src.get("title", ""), dst.get("title", "")
+    phrase = compatibility_phrase(src_title)
+    if not phrase or flags.incompatible or _HEDGE.search(phrase) or not _is_device(dst, extractor):
+        return
+    dst_brands = extractor.brands_of(dst["item_id"], dst_title) - extractor.generic_words
+    if not dst_brands:
+        return
+    named_brands = extractor.makers_named(phrase)
+    if not named_brands:
+        return
+    if not named_brands & dst_brands:
+        rivals = sorted(named_brands & extractor.device_brands)
+        if rivals and len(named_brands) < 3 and not _MARKETING_FOR.search(src_title):
+            flags.incompatible = True
+            dst_brand = canonical_brand(extractor.brand(dst["item_id"], dst_title))
+            dst_brand = dst_brand if dst_brand in dst_brands else sorted(dst_brands)[0]
+            flags.evidence.append(f"made for {' and '.join(_brand_name(r, phrase) for r in rivals)}, "
+                                  f"not {_brand_name(dst_brand, dst.get('brand', ''), dst_title)}")
+        return
+    if (_CONNECTOR.search(src_title) and _POWER_OR_CABLE.search(src_title)) or _MORE.search(src_title):
+        return
+    named_models, dst_models = model_names(phrase), model_names(dst_title)
+    if named_models and dst_models:
+        if _model_parts(named_models.keys() | model_names(src_title).keys()) & _model_parts(dst_models.keys()):
+            return  # any shared model name (also "GF1" inside "DMC-GF1") means they may well fit
         flags.incompatible = True
-        flags.evidence.append(f"made for {', '.join(sorted(named_models)[:3])}, not this model")
+        flags.evidence.append(f"made for {', '.join(list(named_models.values())[:3])}, not this model")
+        return
+    # no model names to compare: another product line of the same maker ("for iPhone 15" next to AirPods)
+    named_lines = {k: v for k, v in _product_lines(phrase).items() if PRODUCT_LINE_BRANDS[k] in dst_brands}
+    dst_lines = {k: v for k, v in _product_lines(_TITLE_HEAD_END.split(dst_title, maxsplit=1)[0]).items()
+                 if PRODUCT_LINE_BRANDS[k] in dst_brands}
+    if named_lines and dst_lines and not named_lines.keys() & dst_lines.keys():
+        flags.incompatible = True
+        flags.evidence.append(f"made for {', '.join(named_lines.values())}, not {', '.join(dst_lines.values())}")
+
+
+def _product_lines(text: str) -> dict[str, str]:
+    """PRODUCT_LINE_BRANDS words in a text, lower-case -> as written."""
+    return {w.lower(): w for w in words(text) if w.lower() in PRODUCT_LINE_BRANDS}
+
+
+def _brand_name(brand: str, *texts: str) -> str:
+    """A brand as the texts spell it ("OnePlus", "HP"; "NIKON" -> "Nikon"), else title-cased."""
+    for text in texts:
+        for w in words(text):
+            if w.lower() == brand:
+                return w.title() if len(w) > 4 and (w.isupper() or w.islower()) else w
+    return brand.title()
 
 
 def short_name(title: str, max_words: int = 6) -> str:
@@ -216,7 +495,8 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "") -
     name_a, name_b = short_name(a.get("title", "")), short_name(b.get("title", ""))
     leaf_b = (b.get("category") or [""])[-1]
     first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
-    reasons = [e for e in flags.evidence if e.startswith(("fits", "made for"))]
+    # evidence against the pair ("made for Nikon, not Canon") is never a reason it goes with the other item
+    reasons = [e for e in flags.evidence if e.startswith(("fits", "made for")) and ", not " not in e]
     shared = [e for e in flags.evidence if e.startswith("both")]
     if reasons:
         first += f": it {reasons[0].replace('fits', 'fits the').replace('made for', 'is made for')}"

@@ -44,6 +44,7 @@ log = logging.getLogger("eccr.pipeline")
 class RecommenderConfig:
     retrieve_k: int = 100          # candidates fetched from the directed FAISS index before ranking
     retrieve_near_k: int = 50      # + nearest items in the fused (text+behaviour+directed) space
+    retrieve_text_k: int = 100     # + nearest items by text (the complement scorer re-ranks them)
     lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
     lm_weight: float = 0.0         # weight of the z-scored LM log-probability of the candidate's ID. Off by default:
     #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
@@ -107,9 +108,15 @@ class Recommender:
         self.fused = ItemVectors.load(self.run.fused)
         self.index = ItemIndex.load(self.run.index)
         self.near_index = ItemIndex.load(self.run.fused_index) if self.run.fused_index.exists() else None
+        self.text_index = ItemIndex.load(self.run.text_index) if self.run.text_index.exists() else None
         self.fused_unit = self.fused.normalized()
         self.ranker = AttentionCFScorer(AttentionCF.from_pretrained(self.run.ranker), self.fused,
                                         max_memory=self.run_config.ranker.max_memory)
+        self.complement = None
+        if (self.run.complement / "complement.json").exists():
+            from eccr.rank.complement import ComplementScorer
+
+            self.complement = ComplementScorer.from_pretrained(self.run.complement, self.text)
         from eccr.rank.baselines import CategoryPairPrior, Popularity, category_of_items
         from eccr.rank.blend import Blend
 
@@ -216,6 +223,8 @@ class Recommender:
         flags = [pair_flags(qrow, self._rows[c], self.extractor) for c in pool]
         leaf = self._leaf(query)
         feats = {
+            "complement": (self.complement.score_candidates([query], pool).scores if self.complement is not None
+                           else np.zeros(len(pool))),
             "ranker": scores.scores,
             "directed": self._directed(query, pool),
             "category_prior": self.category_prior.score_candidates([query], pool).extra["prior"],
@@ -229,6 +238,10 @@ class Recommender:
             "incompatible": np.array([float(f.incompatible) for f in flags]),
         }
         return feats, scores, flags
+
+    def score_pool(self, query: str, history: Sequence[str], pool: Sequence[str]) -> np.ndarray:
+        """The final score of `config.ranking`'s blend for each candidate (no LM), in pool order."""
+        return self.blend.score(self.features(query, history, pool)[0])
 
     def _leaf(self, item_id: str) -> str:
         category = self._rows[item_id]["category"]
@@ -256,6 +269,9 @@ class Recommender:
         if self.near_index is not None and self.config.retrieve_near_k > 0:
             t = self.fused.lookup(list(query)).mean(0, keepdims=True)
             take(self.near_index.search(t, self.config.retrieve_near_k + len(query))[0][0])
+        if self.text_index is not None and self.config.retrieve_text_k > 0:
+            t = self.text.lookup(list(query)).mean(0, keepdims=True)
+            take(self.text_index.search(t, self.config.retrieve_text_k + len(query))[0][0])
         # items bought with the query before are candidates too, whatever their vectors say
         together = self.baselines["co-occurrence"].counts
         for item in query:
@@ -459,11 +475,15 @@ class Recommender:
         self.index.add(target)
         if self.near_index is not None:
             self.near_index.add(fused)
+        if self.text_index is not None:
+            self.text_index.add(text)
         from eccr.rank.attention_cf import AttentionCFScorer
         from eccr.rank.baselines import TextCosine
 
         self.ranker = AttentionCFScorer(self.ranker.model, self.fused, max_memory=self.run_config.ranker.max_memory)
         self.baselines["text-cosine"] = TextCosine(self.text)
+        if self.complement is not None:
+            self.complement = self.complement.with_vectors(self.text)
         if self.table is not None:
             self.table.add_items(fused.ids, fused.vectors, self.quantizer)
             if self.lm is not None:

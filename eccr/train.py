@@ -27,13 +27,13 @@ from eccr.data.splits import TemporalSplit, heldout_queries, temporal_split
 from eccr.llm.config import LoraSftConfig, ModelConfig
 from eccr.llm.tasks import TaskConfig
 from eccr.quantize.config import QuantizerConfig
-from eccr.rank.config import DANConfig, RankerConfig, RetrievalConfig
+from eccr.rank.config import ComplementConfig, DANConfig, RankerConfig, RetrievalConfig
 from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig
 from eccr.represent.vectors import ItemVectors
 
 log = logging.getLogger("eccr.train")
 
-STAGES = ("represent", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
+STAGES = ("represent", "complement", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
 
 
 @dataclass
@@ -45,6 +45,7 @@ class RunConfig:
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     directed: DirectedConfig = field(default_factory=DirectedConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    complement: ComplementConfig = field(default_factory=ComplementConfig)  # the listwise text complement scorer
     # null_slot: with a one-item memory (a single query product) the paper's attention is a convex combination
     # over that one item, so every query gets the same ranking; a learned "attend nowhere" slot fixes it
     # (measured on a planted task: AUC 0.50 -> 1.00; see eccr/rank/attention_cf.py).
@@ -94,6 +95,7 @@ class Run:
     target = property(lambda self: self.root / "vectors" / "directed_target")
     fused = property(lambda self: self.root / "vectors" / "fused")
     directed_model = property(lambda self: self.root / "directed")
+    complement = property(lambda self: self.root / "complement")
     ranker = property(lambda self: self.root / "ranker")
     ranker_checkpoints = property(lambda self: self.root / "checkpoints" / "ranker")
     dan = property(lambda self: self.root / "baselines" / "dan")
@@ -101,6 +103,7 @@ class Run:
     weighted_sum = property(lambda self: self.root / "baselines" / "weighted_sum.json")
     index = property(lambda self: self.root / "index" / "targets.faiss")
     fused_index = property(lambda self: self.root / "index" / "fused.faiss")
+    text_index = property(lambda self: self.root / "index" / "text.faiss")
     semantic_ids = property(lambda self: self.root / "semantic_ids.json")
     quantizer = property(lambda self: self.root / "quantizer")
     sft_data = property(lambda self: self.root / "sft_data.jsonl")
@@ -203,6 +206,20 @@ def stage_represent(run: Run, config: RunConfig, ds: Dataset, split: TemporalSpl
     return info
 
 
+def stage_complement(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
+    """The listwise complement scorer over frozen text vectors, fitted on honest train-part lists."""
+    from eccr.data.candidate_lists import CandidateListConfig
+    from eccr.rank.complement import fit_complement_scorer
+
+    if not force and (run.complement / "complement.json").exists():
+        return {"complement": "kept"}
+    scorer = fit_complement_scorer(ItemVectors.load(run.text), split, config.complement,
+                                   CandidateListConfig(seed=config.data.seed))
+    scorer.save_pretrained(run.complement)
+    return {"complement": scorer.history[-1] if scorer.history else {}, "epochs": len(scorer.history),
+            "best_valid_hr@5": max((h.get("valid_hr@5", 0.0) for h in scorer.history), default=None)}
+
+
 def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
     from eccr.rank.attention_cf import AttentionCF
     from eccr.rank.train import train_attention_cf
@@ -224,8 +241,6 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
     """The paper's trained baselines (Lake et al. §5.2), so `eccr evaluate` compares with them too: DAN trained
     exactly like the ranker (same sequences, sampler, loss, early stopping), and the weighted sum's two
     parameters tuned by CMA-ES for mean AUC on ECCR-style lists of the VALID part."""
-    from eccr.evaluate.config import EccrProtocolConfig
-    from eccr.evaluate.protocols import build_eccr_candidates, vector_similarity
     from eccr.rank.baselines import DAN, WeightedSum
     from eccr.rank.train import RankerTrainer
 
@@ -245,9 +260,7 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
     else:
         out["dan"] = "kept"
     if force or not run.weighted_sum.exists():
-        cands = build_eccr_candidates(split, EccrProtocolConfig(max_pairs=config.blend_max_pairs,
-                                                                seed=config.data.seed),
-                                      vector_similarity(ItemVectors.load(run.text)), part="valid")
+        cands = _valid_lists(config, split)
         instances = [([p.query], p.history, [p.positive], p.negatives) for p in cands.pairs]
         weighted = WeightedSum(fused)
         tuned = weighted.tune(instances, max_evaluations=config.weighted_sum_evaluations, seed=config.data.seed) \
@@ -266,6 +279,8 @@ def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
         ItemIndex.build(ItemVectors.load(run.target), config.retrieval).save(run.index)
     if force or not run.fused_index.exists():  # a second candidate source: nearest items in the fused space
         ItemIndex.build(ItemVectors.load(run.fused), config.retrieval).save(run.fused_index)
+    if force or not run.text_index.exists():  # a third: nearest titles, re-ranked by the complement scorer
+        ItemIndex.build(ItemVectors.load(run.text), config.retrieval).save(run.text_index)
     return {"index_items": len(ItemVectors.load(run.target))}
 
 
@@ -304,12 +319,16 @@ def _add_features(columns: dict[str, list], feats: dict) -> None:
         columns.setdefault(name, []).extend(values.tolist())
 
 
-def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
-    from eccr.evaluate.config import EccrProtocolConfig
-    from eccr.evaluate.protocols import build_eccr_candidates, vector_similarity
+def _valid_lists(config: RunConfig, split: TemporalSplit):
+    """The honest candidate lists of the VALID part that the weighted sum and the coherent blend are fitted on."""
+    from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
 
-    cands = build_eccr_candidates(split, EccrProtocolConfig(max_pairs=config.blend_max_pairs, seed=config.data.seed),
-                                  vector_similarity(rec.text), part="valid")
+    return build_candidate_lists(split, "valid", CandidateListConfig(max_pairs=config.blend_max_pairs,
+                                                                     seed=config.data.seed))
+
+
+def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+    cands = _valid_lists(config, split)
     columns: dict[str, list] = {}
     labels: list[int] = []
     for pair in cands.pairs:
@@ -323,6 +342,11 @@ def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dic
 
 
 def _retrieval_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+    """Each valid query's retrieved pool, split by seen status: a positive's list holds the pool items of its own
+    status, so the blend cannot learn "prefer items nobody bought in the train part"."""
+    from eccr.data.candidate_lists import seen_items
+
+    seen = seen_items(split.train)
     queries = heldout_queries(split.valid, seed=config.data.seed, max_queries=config.blend_max_pairs // 4)
     columns: dict[str, list] = {}
     labels: list[int] = []
@@ -330,9 +354,13 @@ def _retrieval_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tupl
         if not rec.is_titled(row.query):
             continue
         pool = rec.retrieve([row.query], rec.config.retrieve_k)
-        _add_features(columns, rec.features(row.query, [], pool)[0])
         positives = set(row.positives)
-        labels.extend(int(c in positives) for c in pool)
+        for status in {p in seen for p in positives}:
+            matched = [c for c in pool if (c in seen) == status]
+            if not any(c in positives for c in matched):
+                continue
+            _add_features(columns, rec.features(row.query, [], matched)[0])
+            labels.extend(int(c in positives) for c in matched)
     return columns, labels
 
 
@@ -433,6 +461,7 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
                         "test_bundles": len(split.test.bundles)}
     steps = {
         "represent": lambda: stage_represent(run, config, ds, split, force),
+        "complement": lambda: stage_complement(run, config, split, force),
         "rank": lambda: stage_rank(run, config, split, force),
         "baselines": lambda: stage_baselines(run, config, split, force),
         "index": lambda: stage_index(run, config, force),

@@ -20,7 +20,7 @@ def _real(sub: str) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def electronic_dir() -> Path:
     return _real("amazon_bundle_intents/electronic")
 

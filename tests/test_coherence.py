@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
-from eccr.coherence import (AttributeExtractor, compatibility_phrase, grounded_explanation, labelled_pairs,
-                            model_tokens, pair_flags, short_name)
+from eccr.coherence import (AttributeExtractor, PairFlags, compatibility_phrase, grounded_explanation,
+                            labelled_pairs, lens_mounts, looks_like_device, model_names, model_tokens, pair_flags,
+                            short_name)
 from eccr.data.schema import Catalog
 
 
@@ -15,6 +16,7 @@ CAT = _catalog([
     ("cam", "Canon EOS 60D 18 MP CMOS Digital SLR Camera (Body Only)", ["Camera", "Digital SLR Cameras"], ""),
     ("cam2", "Canon EOS Rebel T7 DSLR Camera with 18-55mm Lens", ["Camera", "Digital SLR Cameras"], ""),
     ("nik", "Nikon D7100 24.1 MP DX-Format CMOS Digital SLR", ["Camera", "Digital SLR Cameras"], ""),
+    ("nik2", "Nikon D3300 24.2 MP CMOS Digital SLR Camera", ["Camera", "Digital SLR Cameras"], ""),
     ("bat", "Wasabi Power Battery for Canon LP-E6 and Canon EOS 5D Mark II, EOS 60D, EOS 7D",
      ["Camera", "Camera Batteries"], ""),
     ("bat2", "Wasabi Power Battery for Nikon EN-EL15 and Nikon D7100, D800", ["Camera", "Camera Batteries"], ""),
@@ -87,10 +89,169 @@ def test_a_battery_for_other_models_or_another_brand_is_flagged_incompatible():
     assert other_model.incompatible and not other_model.compatible and not other_model.coherent
     assert any("not this model" in e for e in other_model.evidence)
     assert other_model.as_dict()["incompatible"]
-    # another brand's battery is not claimed incompatible (titles rarely say enough), just not compatible
+    # another brand's battery: "made for Nikon, not Canon"
     other_brand = pair_flags(ROW["cam"], ROW["bat2"], ex, complementary=True)  # Canon 60D vs "for Nikon ..."
-    assert not other_brand.incompatible and not other_brand.compatible and not other_brand.coherent
+    assert other_brand.incompatible and not other_brand.compatible and not other_brand.coherent
+    assert "made for Nikon, not Canon" in other_brand.evidence
     fits = pair_flags(ROW["cam"], ROW["bat"], ex, complementary=True)
     assert fits.compatible and not fits.incompatible and fits.coherent
     # no compatibility phrase on either side: nothing is claimed
     assert not pair_flags(ROW["cam"], ROW["nik"], ex).incompatible
+
+
+# ---------------------------------------------------------------- incompatible: another brand, model or mount
+def test_model_names_mounts_and_devices():
+    assert model_names("Spigen Ultra Hybrid Case for iPhone 14 / iPhone 13").keys() == {"IPHONE14", "IPHONE13"}
+    assert set(model_names("Apple iPhone 14 Pro Max 6.7-inch Smartphone")) == {"IPHONE14PROMAX"}  # not an iPhone 14
+    assert set(model_names("Case for Galaxy S23 Ultra")) == {"S23ULTRA"}
+    assert set(model_names("Speck Fitfolio Case for iPad 2/3/4 (SPK-A1750)")) >= {"IPAD2", "IPAD3", "IPAD4"}
+    assert not model_names("for Apple 15 inch MacBook, USB 3.0, Class 10, 2 Pack")
+    assert lens_mounts("Sigma 18-35mm f/1.8 DC HSM Art Lens for Canon EF Mount") == {"EF"}
+    assert lens_mounts("Canon EOS Rebel T7 24.1MP APS-C DSLR (Body Only, Canon EF-S/EF Mount)") == {"EF-S", "EF"}
+    assert lens_mounts("Fotodiox Lens Mount Adapter to Sony E-mount Camera") == {"E"}
+    assert lens_mounts("Panasonic Lumix G 25mm Lens for Micro Four Thirds Mount") == {"Micro Four Thirds"}
+    assert not lens_mounts("Mounting Dream TV Wall Mount") and not lens_mounts("Joby Tripod Z Mount")
+    assert looks_like_device("Nikon D7100 24.1 MP DX-Format CMOS Digital SLR (Body Only)")  # no category: title
+    assert looks_like_device("Apple iPad Mini MD528LL/A (16GB, Wi-Fi, Black)")
+    assert looks_like_device("Canon EOS Rebel T7", ("Electronics", "Camera & Photo", "Digital Cameras"))
+    assert not looks_like_device("Canon 200DG Digital Camera Gadget Bag", ("Electronics", "Bags & Cases", "Camera Cases"))
+    assert not looks_like_device("Canon 200DG Digital Camera Gadget Bag -Black")
+    assert not looks_like_device("LP-E10 Battery for Canon EOS Rebel T7")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from eccr.data.demo import read_demo_catalog
+
+    demo = read_demo_catalog()
+    catalog = demo.catalog()
+    rows = {r.title: r._asdict() for r in catalog.items.itertuples(index=False)}
+
+    def row(prefix):
+        hits = [t for t in rows if t.startswith(prefix)]
+        assert len(hits) == 1, (prefix, hits)
+        return rows[hits[0]]
+
+    return demo, AttributeExtractor(catalog), row
+
+
+def test_demo_accessories_for_another_brand_model_or_mount_are_incompatible(demo):
+    _, ex, row = demo
+    iphone13, t7 = row("Apple iPhone 13 "), row("Canon EOS Rebel T7 ")
+    other_brand = pair_flags(iphone13, row("Supershieldz Tempered Glass Screen Protector (3 Pack) for OnePlus 11 5G"), ex,
+                             complementary=True)
+    assert other_brand.incompatible and not other_brand.coherent
+    assert "made for OnePlus, not Apple" in other_brand.evidence
+    other_model = pair_flags(iphone13, row("Apple Clear Case with MagSafe for iPhone 14"), ex, complementary=True)
+    assert other_model.incompatible and not other_model.compatible
+    assert "made for iPhone 14, not this model" in other_model.evidence
+    bigger = pair_flags(row("Apple iPhone 14 Pro Max "), row("OtterBox Symmetry Series Case for iPhone 14"), ex)
+    assert bigger.incompatible  # "iPhone 14 Pro Max" is not an "iPhone 14"
+    line = pair_flags(iphone13, row("ESR Cyber Armor Case for Apple AirPods (3rd generation)"), ex)
+    assert line.incompatible and "made for AirPods, not iPhone" in line.evidence
+    mount = pair_flags(t7, row("Canon RF 50mm f/1.8 STM Prime Lens"), ex, complementary=True)
+    assert mount.incompatible and not mount.compatible and not mount.coherent
+    assert "made for RF mount, not EF/EF-S" in mount.evidence
+    battery = pair_flags(row("Nikon D3500 "), row("Canon LP-E10 Rechargeable"), ex)
+    assert battery.incompatible and "made for Canon, not Nikon" in battery.evidence
+    t8i = row("Canon EOS Rebel T8i ")
+    assert "made for T7, T6, not this model" in pair_flags(t8i, row("Wasabi Power LP-E10 Battery"), ex).evidence
+    # "for Canon EOS Rebel T8i, … R100 and more": the list says it is incomplete, so no other model is claimed
+    assert not pair_flags(t7, row("Neewer LP-E17 Battery"), ex).incompatible
+
+
+def test_demo_fitting_generic_and_hedged_accessories_are_not_incompatible(demo):
+    _, ex, row = demo
+    iphone13, t7 = row("Apple iPhone 13 "), row("Canon EOS Rebel T7 ")
+    for title in ("Spigen Ultra Hybrid Case for iPhone 14 / iPhone 13", "Apple Silicone Case with MagSafe for iPhone 13"):
+        fits = pair_flags(iphone13, row(title), ex, complementary=True)
+        assert fits.compatible and not fits.incompatible and fits.coherent, title
+        assert "fits iPhone 13" in fits.evidence
+    for title in ("Canon LP-E10 Rechargeable", "Wasabi Power LP-E10 Battery (2-Pack)", "Canon EF 50mm f/1.8 STM",
+                  "Sigma 18-35mm f/1.8 DC HSM Art Lens for Canon EF Mount"):
+        fits = pair_flags(t7, row(title), ex, complementary=True)
+        assert fits.compatible and not fits.incompatible and fits.coherent, title
+    assert "fits EF mount" in pair_flags(t7, row("Canon EF 50mm f/1.8 STM"), ex).evidence
+    # no "for" phrase on either side, a universal bag, marketing ("Licensed for"), a hedge ("other Qi phones")
+    assert not pair_flags(t7, row("Nikon D3500 "), ex).incompatible
+    assert not pair_flags(t7, row("Lowepro Nova Sport 7L"), ex).incompatible
+    assert not pair_flags(row("Samsung Galaxy A54 5G "), row("SanDisk 256GB microSDXC Card Licensed for Nintendo"),
+                          ex).incompatible
+    assert not pair_flags(row("OnePlus 11 5G "), row("Anker 313 Wireless Charger"), ex).incompatible
+    # an accessory is only incompatible with devices: two accessories for different cameras are not claimed
+    assert not pair_flags(row("Canon LP-E10 Rechargeable"), row("Nikon EN-EL14a Rechargeable"), ex).incompatible
+
+
+def test_demo_incompatible_flags_agree_with_the_catalogue_facts(demo):
+    """Over every device × accessory-with-a-"for"-phrase pair of the demo: the flag almost never fires on a pair
+    the catalogue says fits, and it catches most pairs that do not fit."""
+    catalog, ex, _ = demo
+    items = catalog.items.set_index("item_id")
+    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand"]].to_dict("index").items()}
+    devices = items.index[items["role"] == "device"]
+    accessories = [i for i in items.index[items["role"] == "accessory"]
+                   if len(items.at[i, "fits"]) and compatibility_phrase(items.at[i, "title"])]
+    false_alarms = caught = missed = 0
+    for a in accessories:
+        fits = set(items.at[a, "fits"])
+        for d in devices:
+            flagged = pair_flags(rows[d], rows[a], ex).incompatible
+            if d in fits:
+                false_alarms += flagged
+            else:
+                caught += flagged
+                missed += not flagged
+    assert false_alarms <= 5, false_alarms
+    assert caught / (caught + missed) > 0.8, (caught, missed)
+
+
+def test_real_titles_incompatible(electronic_dir):
+    from eccr.data.bundle_intents import load_bundle_intents
+
+    ds = load_bundle_intents(electronic_dir)
+    ex = AttributeExtractor(ds.catalog)
+    rows = {r.item_id: r._asdict() for r in ds.catalog.items.itertuples(index=False)}
+
+    def flags(a, b):
+        return pair_flags(rows[a], rows[b], ex)
+
+    rebel_t1i, nikon_d7100, powershot, galaxy_tab3 = "65708", "45284", "104571", "32193"
+    ipad_air, ipad_mini, sony_a6000 = "10291", "88764", "109949"
+    assert "Canon EOS Rebel T1i" in rows[rebel_t1i]["title"] and "Nikon D7100" in rows[nikon_d7100]["title"]
+    # "Replacement EN-EL14a … Battery For Nikon D5300, D3300, …"
+    assert "made for Nikon, not Canon" in flags(rebel_t1i, "15359").evidence
+    assert "made for Nikon, not Canon" in flags(powershot, "126").evidence  # "EN-EL15 Battery Charger for Nikon 1 V1…"
+    assert any("not this model" in e for e in flags(nikon_d7100, "15359").evidence)
+    assert any("not this model" in e for e in flags(nikon_d7100, "68895").evidence)  # grip for D5000 D5100 D7000 D90
+    # "Fintie iPad Folio Leather Case Cover for iPad 4th Generation …" next to a Samsung Galaxy Tab 3
+    assert "made for Apple, not Samsung" in flags(galaxy_tab3, "152848").evidence
+    assert "made for Canon, not Sony" in flags(sony_a6000, "1701").evidence  # softbox "for Canon Flash Speedlite"
+    for ipad in (ipad_air, ipad_mini):  # "Speck … Case for iPad 2/3/4"
+        assert flags(ipad, "5511").incompatible
+    # correct pairs are never flagged
+    for device, accessory in ((nikon_d7100, "21021"), (nikon_d7100, "126")):  # "… for … D7000, D7100"
+        f = flags(device, accessory)
+        assert f.compatible and not f.incompatible
+    assert not flags(ipad_mini, "55738").incompatible  # "Case for Apple iPad Mini"
+    assert not flags(nikon_d7100, "7796").incompatible  # viewfinder "for Canon EOS, Nikon, Olympus, …"
+    assert not flags("3543", "7796").incompatible  # … six brands: a universal accessory, also for a Fujifilm
+    assert not flags(sony_a6000, "8031").incompatible  # flash "for Canon Nikon Pentax Olympus Camera"
+    assert not flags(powershot, "145854").incompatible  # strap "for Digital and Film SLR Cameras": generic
+    assert not flags(ipad_mini, "13696").incompatible  # speaker "for Kindle, Tablet or Smartphone": hedged
+    assert not flags("135335", "15359").incompatible  # a Canon bag is no device: a Nikon battery is not "for" it
+    assert not flags(powershot, nikon_d7100).incompatible  # two devices, no "for" phrase
+
+
+def test_incompatible_fires_more_outside_bundles(electronic_dir):
+    from eccr.data.bundle_intents import load_bundle_intents
+
+    lp = labelled_pairs(load_bundle_intents(electronic_dir))
+    in_bundle, outside = lp[lp["complementary"]], lp[lp["co_bought_incoherent"]]
+    assert outside["incompatible"].mean() > 1.5 * in_bundle["incompatible"].mean() > 0
+    assert not (lp["compatible"] & lp["incompatible"]).any()  # compatible always wins
+
+
+def test_explanations_never_give_evidence_against_the_pair_as_a_reason():
+    flags = PairFlags(complementary=True, incompatible=True, evidence=["made for Nikon, not Canon"])
+    text = grounded_explanation(ROW["cam"], ROW["bat2"], flags)
+    assert "Nikon, not Canon" not in text

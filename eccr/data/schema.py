@@ -240,3 +240,14 @@ class Dataset:
         if not frames:
             return empty_pairs().rows
         return pd.concat(frames, ignore_index=True)
+
+    def with_item_prefix(self, prefix: str) -> Dataset:
+        """The same data with every item id written `prefix + id`: ids are local to a source (item 10675 of one
+        domain is unrelated to item 10675 of another), so data of two sources can share one catalogue."""
+        items = self.catalog.items.assign(item_id=prefix + self.catalog.items["item_id"])
+        events = self.behaviour.events.assign(item_id=prefix + self.behaviour.events["item_id"])
+        bundles = self.bundles.rows.assign(item_id=prefix + self.bundles.rows["item_id"])
+        pairs = self.pairs.rows.assign(source=prefix + self.pairs.rows["source"],
+                                       target=prefix + self.pairs.rows["target"])
+        return Dataset(self.name, Catalog(items), Behaviour(events), Bundles(bundles), ComplementPairs(pairs),
+                       self.dropped, self.source)

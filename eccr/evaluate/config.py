@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from eccr.data.candidate_lists import CandidateListConfig
+
 PROTOCOLS = ("eccr", "retrieval", "sampled")
 
 
@@ -18,17 +20,12 @@ class BootstrapConfig:
 
 
 @dataclass
-class EccrProtocolConfig:
-    """Candidate lists for the ECCR paper's protocol: a positive pair among 20 hard and random negatives."""
+class EccrProtocolConfig(CandidateListConfig):
+    """The ECCR paper's protocol: a positive pair among 20 negatives, on the honest lists of
+    eccr.data.candidate_lists (whose fields are inherited: negatives, max_cobought, max_same_leaf, max_pairs,
+    history_length, seed)."""
 
-    negatives: int = 20                 # negatives per positive pair (ECCR paper: 20, i.e. 21 candidates)
-    max_cobought: int = 5               # at most this many "co-bought but incoherent" negatives (same session)
-    max_substitutes: int = 7            # at most this many substitutes of the query or the positive
-    near_duplicate_threshold: float = 0.5  # text similarity at/above which a title counts as a near-duplicate
     cutoff: int = 5                     # K of HR@K and NDCG@K (ECCR paper reports @5)
-    max_pairs: int | None = None        # cap on positive pairs (after a seeded shuffle); None = all
-    history_length: int = 50            # most recent earlier items of the user passed as `history`
-    seed: int = 0                       # seeds the query shuffle and every negative draw
 
 
 @dataclass

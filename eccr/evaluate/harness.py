@@ -8,11 +8,10 @@ from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, temporal_split
 from eccr.evaluate.config import EvaluationConfig
 from eccr.evaluate.metrics import paired_bootstrap
+from eccr.data.candidate_lists import load_or_build_candidate_lists
 from eccr.evaluate.protocols import (
     ProtocolResult,
-    TextSimilarity,
     depth_ablation,
-    load_or_build_eccr_candidates,
     run_eccr_protocol,
     run_retrieval_protocol,
     run_sampled_protocol,
@@ -64,14 +63,12 @@ def compare_to_main(results: Sequence[ProtocolResult], main_system: str, config:
 
 def evaluate_systems(dataset_or_split: Dataset | TemporalSplit, systems: Mapping[str, Scorer],
                      protocols: Sequence[str] | None = None, config: EvaluationConfig | None = None,
-                     similarity: TextSimilarity | None = None,
                      depth_factory: Callable[[int], Scorer] | None = None,
                      depth_hops: Sequence[int] = (1, 2, 4, 10)) -> EvaluationResults:
     """Run the chosen protocols (default: config.protocols) for every system on config.part of the split.
 
-    A Dataset is split with temporal_split(config.valid_fraction, config.test_fraction). `similarity` feeds the
-    ECCR substitutes (token Jaccard when None). With `depth_factory` (hops -> Scorer) the Figure-4 depth
-    ablation is added.
+    A Dataset is split with temporal_split(config.valid_fraction, config.test_fraction). With `depth_factory`
+    (hops -> Scorer) the Figure-4 depth ablation is added.
     """
     config = config or EvaluationConfig()
     if not systems:
@@ -87,7 +84,7 @@ def evaluate_systems(dataset_or_split: Dataset | TemporalSplit, systems: Mapping
     results: list[ProtocolResult] = []
     info = {"dataset": part.name, "part": config.part, "config": config.to_dict(), "systems": list(systems)}
     if "eccr" in protocols:
-        cands = load_or_build_eccr_candidates(split, config.eccr, config.candidates_path, similarity, config.part)
+        cands = load_or_build_candidate_lists(split, config.part, config.eccr, config.candidates_path)
         results += run_eccr_protocol(cands, systems, config.eccr, config.bootstrap).values()
         info["eccr_pairs"] = len(cands.pairs)
         info["eccr_queries"] = len({p.query for p in cands.pairs})

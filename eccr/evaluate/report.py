@@ -17,9 +17,9 @@ import numpy as np
 from eccr.evaluate.harness import EvaluationResults
 from eccr.evaluate.protocols import NEGATIVE_KINDS, ProtocolResult
 
-PROTOCOL_TITLES = {"eccr": "ECCR protocol (positive pair among 20 negatives)",
-                   "retrieval": "Full-catalogue retrieval",
-                   "sampled": "Sampled negatives (Lake et al. §5.3)",
+PROTOCOL_TITLES = {"eccr": "ECCR protocol (positive pair among 20 status-matched negatives)",
+                   "retrieval": "Full-catalogue retrieval (status-stratified, other known complements removed)",
+                   "sampled": "Sampled negatives (Lake et al. §5.3, status-matched)",
                    "depth": "Depth ablation (Lake et al. Fig. 4)"}
 
 
@@ -154,6 +154,23 @@ def _eccr_breakdown(group: list[ProtocolResult]) -> list[str]:
     return lines
 
 
+def _retrieval_shares(group: list[ProtocolResult]) -> list[str]:
+    """What fills each system's top 10: items unseen in train, items of the query's own leaf (look-alikes)."""
+    first = group[0].extra
+    if first.get("positives_unseen_share") is None:
+        return []
+    top = next((k for k in first if k.endswith("_unseen_share") and k.startswith("top")), "top10_unseen_share")
+    leaf = top.replace("unseen", "same_leaf")
+    lines = ["", f"What fills the top {top[3:].split('_')[0]}: share unseen in train and share in the query's leaf "
+             f"(positives: {first['positives_unseen_share']:.3f} unseen, {first['positives_same_leaf_share']:.3f} "
+             "same leaf). Each positive is ranked among the candidates of its own seen status.", "",
+             "| system | unseen | same leaf |", "|---|---|---|"]
+    for r in group:
+        u, s = r.extra.get(top), r.extra.get(leaf)
+        lines.append(f"| {r.system} | {'-' if u is None else f'{u:.3f}'} | {'-' if s is None else f'{s:.3f}'} |")
+    return lines
+
+
 def markdown_report(results: EvaluationResults, plot_files: dict[str, str] | None = None) -> str:
     info = results.info
     lines = [f"# Evaluation: {info.get('dataset', '?')} ({info.get('part', 'test')} part)", "",
@@ -170,6 +187,8 @@ def markdown_report(results: EvaluationResults, plot_files: dict[str, str] | Non
         lines += _verdict(protocol, setting, group, results)
         if protocol == "eccr":
             lines += _eccr_breakdown(group)
+        if protocol == "retrieval":
+            lines += _retrieval_shares(group)
     if plot_files:
         lines += ["", "## Figures", ""] + [f"![{name}]({file})" for name, file in plot_files.items()]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""`eccr evaluate --run DIR`: every system of a run on the run's own temporal split, all three protocols."""
+"""`eccr evaluate --run DIR`: every system of a run on the run's own temporal split, all three protocols; with
+`--data OTHER`, on another dataset's split the run has never seen (its items enter as cold items)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,39 +9,46 @@ from pathlib import Path
 
 from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig, SampledProtocolConfig
 from eccr.evaluate.harness import evaluate_systems
-from eccr.evaluate.protocols import vector_similarity
 from eccr.evaluate.report import write_report
 
 
 def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, ...] = ("eccr", "retrieval", "sampled"),
                  with_lm: bool = False, max_pairs: int | None = None, lm_max_pairs: int = 200,
                  depth_ablation: bool = False, depth_max_seconds: float | None = None, out: str | Path | None = None, explanations: int = 0,
-                 max_queries: int | None = 400) -> Path:
-    """Writes the report folder (metrics.json, report.md, PNGs) and returns the path of report.md."""
+                 max_queries: int | None = 400, data: str | None = None) -> Path:
+    """Writes the report folder (metrics.json, report.md, PNGs) and returns the path of report.md.
+
+    `data`: evaluate on that dataset's temporal split instead of the run's own (cross-domain transfer): its
+    items get ids `<dataset>:<id>` and are added to the run as cold items (vectors from their text), nothing is
+    fitted on it, and its train part only decides which items count as seen."""
     from eccr.evaluate.systems import build_systems
     from eccr.pipeline import Recommender
     from eccr.train import Run, split_dataset
 
     run = Run(run_dir)
     rec = Recommender.from_run(run_dir, use_lm=with_lm)
-    _, split = split_dataset(rec.run_config)
+    if data is None:
+        _, split = split_dataset(rec.run_config)
+        tag = part
+    else:
+        split, tag = _foreign_split(rec, data), f"{part}-on-{Path(str(data)).name}"
     systems = build_systems(rec, with_lm=with_lm)
-    out_dir = Path(out) if out else run / f"report-{part}"
+    out_dir = Path(out) if out else run / f"report-{tag}"
     config = EvaluationConfig(protocols=protocols, part=part, main_system="eccr",
                               valid_fraction=rec.run_config.data.valid_fraction,
                               test_fraction=rec.run_config.data.test_fraction,
-                              candidates_path=str(run / f"eccr_candidates_{part}.json"),
+                              candidates_path=str(run / f"eccr_candidates_{tag}.json"),
                               eccr=EccrProtocolConfig(max_pairs=max_pairs, seed=rec.run_config.data.seed),
                               sampled=SampledProtocolConfig(max_queries=max_queries, seed=rec.run_config.data.seed))
     lm_systems = {k: v for k, v in systems.items() if k.endswith("+lm")}
     fast = {k: v for k, v in systems.items() if k not in lm_systems}
-    results = evaluate_systems(split, fast, config=config, similarity=vector_similarity(rec.text),
+    results = evaluate_systems(split, fast, config=config,
                                depth_factory=_depth_factory(rec, split, depth_max_seconds) if depth_ablation else None)
     if lm_systems and "eccr" in protocols:  # the LM scores ~20 candidates per pair: a capped, seeded sample
         lm_config = dataclasses.replace(config, protocols=("eccr",), candidates_path=None,
                                         eccr=dataclasses.replace(config.eccr, max_pairs=lm_max_pairs))
         both = {"eccr": systems["eccr"], **lm_systems}
-        lm_results = evaluate_systems(split, both, config=lm_config, similarity=vector_similarity(rec.text))
+        lm_results = evaluate_systems(split, both, config=lm_config)
         for r in lm_results.results:
             r.setting = {**r.setting, "pairs": f"first {lm_max_pairs}"}
         results.results.extend(lm_results.results)
@@ -52,9 +60,22 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
         (out_dir / "explanations.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
         with Path(paths["markdown"]).open("a") as fh:
             fh.write("\n" + explanation_markdown(report))
-    if part == "test" and out is None:  # the run's headline (shown by the demo) is the default full report
+    if part == "test" and out is None and data is None:  # the run's headline (shown by the demo) is the default full report
         shutil.copy(paths["metrics"], run / "metrics.json")
     return Path(paths["markdown"])
+
+
+def _foreign_split(rec, data: str):
+    """Another dataset's temporal split (the run's fractions), its items added to the recommender as cold items."""
+    from eccr.data.load import load_dataset
+    from eccr.data.splits import temporal_split
+
+    other = load_dataset(data)
+    other = other.with_item_prefix(f"{Path(str(data)).name}:")
+    added = rec.add_items(other.catalog)
+    if not added:
+        raise ValueError(f"{data}: no titled item to add; is it the run's own dataset?")
+    return temporal_split(other, rec.run_config.data.valid_fraction, rec.run_config.data.test_fraction)
 
 
 def explanation_markdown(report: dict) -> str:

@@ -4,6 +4,7 @@
 - eccr_bought_together: the same pipeline ranked by its "bought_together" blend (fitted on retrieval lists)
 - attention_cf:    the attention-CF ranker alone (Lake et al.) over the fused item vectors
 - directed:        the directed complement score s(query)·t(candidate) alone
+- complement:      the listwise complement scorer over frozen text vectors alone (eccr/rank/complement.py)
 - baselines:       popularity, last-item cosine, weighted sum (CMA-ES-tuned by `eccr train`'s baselines stage;
                    untuned defaults in runs without it), DAN (trained by that stage), co-occurrence, text cosine,
                    category-pair prior (P(candidate leaf | query leaf) from train pairs)
@@ -55,11 +56,19 @@ class PipelineScorer:
             self.rec.config.lm_weight, self.rec.config.ranking = saved
 
     def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
+        """The pipeline's own final scores (ties stay ties, so the protocol counts them against the system);
+        with the LM, its re-ranking of the top `lm_top` as `Recommender.recommend` does it."""
         history = [h for h in map(str, history) if self.rec.is_titled(h)]
+        candidates = [str(c) for c in candidates]
         with self._system_setting():
-            rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", list(candidates))
-        rank_of = {item.item_id: len(rec.items) - n for n, item in enumerate(rec.items)}
-        return Scores(np.array([float(rank_of.get(str(c), -np.inf)) for c in candidates]))
+            if not self.with_lm:
+                query_id = self.rec.resolve_item(str(query[-1]))
+                known = [c for c in candidates if c in self.rec._rows and c != query_id]
+                by_id = dict(zip(known, self.rec.score_pool(query_id, history, known))) if known else {}
+                return Scores(np.array([by_id.get(c, -np.inf) for c in candidates], dtype=np.float64))
+            rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", candidates)
+        rank_of = {item.item_id: item.score for item in rec.items}
+        return Scores(np.array([float(rank_of.get(c, -np.inf)) for c in candidates]))
 
     def retrieve(self, query: list[str], k: int):
         """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
@@ -86,6 +95,7 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     systems.update({
         "attention_cf": AttentionCFScorer(rec.ranker.model, rec.fused, max_memory=rec.run_config.ranker.max_memory),
         "directed": DirectedScorer(rec),
+        **({"complement": rec.complement} if rec.complement is not None else {}),
         "text_cosine": text,
         "category_prior": CategoryPairPrior(category_of_items(rec.catalog.items), rec.train_pairs, text=text),
         "co_occurrence": rec.baselines["co-occurrence"],

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("ranker", "directed", "category_prior", "co_occurrence", "text_cosine", "fused_cosine", "popularity",
+FEATURES = ("complement", "ranker", "directed", "category_prior", "co_occurrence", "text_cosine", "fused_cosine", "popularity",
             "same_leaf", "relevant", "compatible", "incompatible")
 
 # Used before a blend is fitted (and as the documented prior): the two learned models, equally.

@@ -71,3 +71,20 @@ class RetrievalConfig(_JsonConfig):
     ivf_lists: int = 0             # IVF cells; 0 = 4 * sqrt(n_items)
     ivf_probe: int = 16            # IVF cells visited per query
     normalize: bool = True         # L2-normalise vectors so inner product = cosine
+
+
+@dataclass
+class ComplementConfig(_JsonConfig):
+    """The listwise complement scorer over frozen text vectors (eccr/rank/complement.py)."""
+
+    hidden: int = 256              # width of the MLP over [q; c; q*c]
+    dropout: float = 0.1           # dropout on the MLP's input and hidden layer
+    lr: float = 3e-3               # AdamW learning rate
+    weight_decay: float = 0.01     # AdamW weight decay
+    batch_size: int = 128          # candidate lists per update
+    list_draws: int = 4            # train-part lists are drawn this many times with fresh negatives; epochs cycle
+    max_epochs: int = 12           # passes over one draw of the train lists
+    patience: int = 3              # epochs without a better valid HR@5 before stopping (best epoch kept)
+    max_seconds: float = 600.0     # wall-clock cap on training
+    threads: int = 1               # torch intra-op threads
+    seed: int = 0                  # seeds the list draws, init and batch order

@@ -556,8 +556,10 @@ def _camera_products() -> list[Product]:
     out = []
     for brand, model, kind, mp, sensor, mounts, battery, cards, release in CAMERAS:
         lens_mount = MOUNT_NAMES[mounts[0]]
+        # titles state the mounts, as sellers' titles often do, so title-only coherence rules can check a lens
+        mount_text = lens_mount + "".join("/" + MOUNT_NAMES[m].removeprefix(f"{brand} ") for m in mounts[1:])
         card_text = " and ".join(CARD_NAMES[c] for c in cards)
-        p = _device("camera", brand, f"{model} {mp:g}MP {sensor} {kind} (Body Only)",
+        p = _device("camera", brand, f"{model} {mp:g}MP {sensor} {kind} (Body Only, {mount_text} Mount)",
                     f"{mp:g} megapixel {sensor} {kind} with a {lens_mount} lens mount; "
                     f"takes the {battery} battery and records to {card_text} cards.",
                     [f"mount:{m}" for m in mounts] + [f"battery:{battery}"] + [f"card:{c}" for c in cards],
@@ -576,8 +578,7 @@ def _camera_products() -> list[Product]:
                                   f"Third-party {code} replacement battery; fits {fits_text}.",
                                   {f"battery:{code}"}))
     for brand, name, mount, release in LENSES:
-        suffix = "" if brand in MOUNT_NAMES[mount] else f" for {MOUNT_NAMES[mount]} Mount"
-        out.append(_accessory("lens", brand, f"{brand} {name}{suffix}",
+        out.append(_accessory("lens", brand, f"{brand} {name} for {MOUNT_NAMES[mount]} Mount",
                               f"Interchangeable lens with a {MOUNT_NAMES[mount]} mount.", {f"mount:{mount}"},
                               release))
     for brand, name, card in MEMORY_CARDS:
