@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pandas as pd
 
@@ -30,15 +30,13 @@ from eccr.data.schema import Catalog, Dataset
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\+/\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _COMPAT_PHRASE = re.compile(
-    r"\b(?:for|fits|fit|compatible with|works with|designed for|replacement for|replaces)\b\s+(.+)", re.I)
+    r"\b(?:for|fits|fit|compatible with|works with|designed for|replacement for|replaces)\b\s+(.+)", re.IGNORECASE)
 _PHRASE_END = re.compile(r"\s(?:-|–|\||with)\s|\(|\[")
 # spec tokens that contain digits but are not model names: 64GB, 400W, 1600mah, 25FT, 3.0, 2-Pack, 30x …
 _UNIT = re.compile(
     r"^\d+(?:\.\d+)?(?:-?(?:gb|mb|tb|kb|mm|cm|m|w|mah|ah|ft|mp|x|hz|mhz|ghz|in|inch|v|k|p|pack|pk|bit|bits|"
-    r"mbps|gbps|oz|lb|lbs|g|kg|ml|l|pcs|pc|piece|port|ports|rpm|db|ohm|th|nd|rd|st|ch|way|ms))?$", re.I)
-_STOPWORDS = frozenset("""a an and or the of for with to in on by from at as is are new black white blue red
-gray grey silver pink green orange purple yellow brown gold case cover pack set kit size small large medium
-us retail package packaging edition version model series""".split())
+    r"mbps|gbps|oz|lb|lbs|g|kg|ml|l|pcs|pc|piece|port|ports|rpm|db|ohm|th|nd|rd|st|ch|way|ms))?$", re.IGNORECASE)
+_STOPWORDS = frozenset(["a", "an", "and", "or", "the", "of", "for", "with", "to", "in", "on", "by", "from", "at", "as", "is", "are", "new", "black", "white", "blue", "red", "gray", "grey", "silver", "pink", "green", "orange", "purple", "yellow", "brown", "gold", "case", "cover", "pack", "set", "kit", "size", "small", "large", "medium", "us", "retail", "package", "packaging", "edition", "version", "model", "series"])
 
 # ---------------------------------------------------------------- vocabularies of the incompatible rule
 # Product lines whose name stands for their maker in titles ("Case for iPhone 14" is made for an Apple phone).
@@ -56,53 +54,50 @@ PRODUCT_LINE_BRANDS = {
 # device noun and no accessory word: "Digital SLR Cameras", "Cell Phones", "LED TVs", but not "Camera Cases")…
 _DEVICE_LEAF = re.compile(r"\b(?:cameras|camcorders|camera bundles|phones|smartphones|tablets|laptops|notebooks|"
                           r"netbooks|desktops|consoles|headphones|earbuds|headsets|televisions|tvs|monitors|"
-                          r"printers|projectors|players|readers|gps)\b", re.I)
+                          r"printers|projectors|players|readers|gps)\b", re.IGNORECASE)
 # … else by the head of its title (before " for ", " with ", " - ", "(", ","), which names a device noun or one
 # of the product lines above ("Apple iPad mini MD528LL/A") and no accessory noun.
 _DEVICE_WORD = re.compile(r"\b(?:cameras?|camcorders?|dslr|slr|(?:smart)?phones?|tablets?|laptops?|notebooks?|"
                           r"netbooks?|ultrabooks?|chromebooks?|desktops?|consoles?|headphones|earphones|earbuds|"
                           r"headsets?|hdtvs?|tvs?|televisions?|monitors?|printers?|projectors?|players?|"
-                          r"e-?readers?|gps)\b", re.I)
+                          r"e-?readers?|gps)\b", re.IGNORECASE)
 _ACCESSORY_WORD = re.compile(r"\b(?:accessor(?:y|ies)|cases?|covers?|bags?|backpacks?|batter(?:y|ies)|chargers?|"
                              r"adapters?|cables?|cords?|mounts?|stands?|protectors?|protection|skins?|sleeves?|"
                              r"straps?|grips?|hoods?|caps?|filters?|remotes?|docks?|holders?|lens|lenses|cards?|"
                              r"replacement|earpads?|cushions?|cleaning|cleaners?|cloths?|tripods?|flash|lights?|"
                              r"brackets?|films?|decals?|stylus|keyboards?|mice|mouse|housings?|parts?|warranty|"
-                             r"plan)\b", re.I)
-_TITLE_HEAD_END = re.compile(r"\s(?:for|with|fits|compatible)\s|\s[-–|]\s|\(|\[|,", re.I)
+                             r"plan)\b", re.IGNORECASE)
+_TITLE_HEAD_END = re.compile(r"\s(?:for|with|fits|compatible)\s|\s[-–|]\s|\(|\[|,", re.IGNORECASE)
 # Phrases that do not restrict what the accessory fits: "for Kindle, Tablet or Smartphone", "for iPhone and
 # Android phones", "and other Qi phones", "Sony, etc.".
 _HEDGE = re.compile(r"\b(?:other|others|most|all|any|universal|android|etc)\b|(?:\bor\b|\band\b|&|,)\s+"
                     r"(?:(?:smart|mobile|digital|usb-c|usb|bluetooth|compatible|similar)\s+)?"
                     r"(?:smart\s?phones?|phones?|tablets?|devices?|cameras?|laptops?|notebooks?|computers?|pcs?)\b",
-                    re.I)
-_MARKETING_FOR = re.compile(r"\b(?:licensed|ideal|perfect|great|suitable|good)\s+for\b", re.I)
+                    re.IGNORECASE)
+_MARKETING_FOR = re.compile(r"\b(?:licensed|ideal|perfect|great|suitable|good)\s+for\b", re.IGNORECASE)
 # A cable or charger with a standard connector (a Lightning cable, a MagSafe or Qi charger) fits every model with
 # that connector; the models its title lists are examples, so "another model" is not claimed for it.
-_CONNECTOR = re.compile(r"\b(?:usb[\s-]?c|type[\s-]?c|lightning|micro[\s-]?usb|mini[\s-]?usb|magsafe|qi)\b", re.I)
-_POWER_OR_CABLE = re.compile(r"\b(?:cables?|cords?|chargers?|charging|adapters?|power)\b", re.I)
+_CONNECTOR = re.compile(r"\b(?:usb[\s-]?c|type[\s-]?c|lightning|micro[\s-]?usb|mini[\s-]?usb|magsafe|qi)\b", re.IGNORECASE)
+_POWER_OR_CABLE = re.compile(r"\b(?:cables?|cords?|chargers?|charging|adapters?|power)\b", re.IGNORECASE)
 # "… and more", "+ More!!": the list of models is incomplete (another brand is still another brand)
-_MORE = re.compile(r"(?:\band|\+)\s*more\b", re.I)
+_MORE = re.compile(r"(?:\band|\+)\s*more\b", re.IGNORECASE)
 # Interchangeable-lens mounts, as titles write them before "Mount" ("for Canon EF-S/EF Mount", "Sony E-mount").
 # One-letter mounts count only after a camera brand ("Nikon Z Mount"), so a "Tripod Mount" or "TV Wall Mount"
 # never names one.
 _MOUNT_ALIASES = {"EF": "EF", "EF-S": "EF-S", "EFS": "EF-S", "EF-M": "EF-M", "RF": "RF", "RF-S": "RF-S",
                   "FE": "E", "E": "E", "F": "F", "Z": "Z", "X": "X", "K": "K", "L": "L", "MFT": "Micro Four Thirds",
                   "M4/3": "Micro Four Thirds"}
-_MOUNT_BRANDS = frozenset("canon nikon sony fujifilm fuji pentax leica panasonic olympus".split())
-_MOUNT_WORD = re.compile(r"\bmount\b", re.I)
-_MFT = re.compile(r"\bmicro\s+(?:four\s+thirds|4/3)\b", re.I)
+_MOUNT_BRANDS = frozenset(["canon", "nikon", "sony", "fujifilm", "fuji", "pentax", "leica", "panasonic", "olympus"])
+_MOUNT_WORD = re.compile(r"\bmount\b", re.IGNORECASE)
+_MFT = re.compile(r"\bmicro\s+(?:four\s+thirds|4/3)\b", re.IGNORECASE)
 # "iPhone 14", "Galaxy Tab 2", "Pixel 7a", "OnePlus 11", "iPad 2/3/4": a product-line word and a number form a
 # model name; "Pro"/"Max"/"Plus"/"Mini"/"Ultra"/"Lite" after it belong to the name ("iPhone 14 Pro").
 _LINE_MODEL = re.compile(r"\b([A-Za-z][A-Za-z\-]*[A-Za-z])\s+(\d{1,4}(?:/\d{1,4})*[A-Za-z]?)(?![\w.\-/+])")
 _NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
 _NEXT_NUMBER = re.compile(r"\s*(?:&|,|/|\band\b|\bor\b)?\s*(\d{1,4}[A-Za-z]?)(?![\w.\-/+])")  # "Hero 2 & 3", "iPad 4 3 2"
-_MODIFIERS = frozenset("pro max plus mini ultra lite".split())
-_NOT_A_LINE = _STOPWORDS | frozenset("""pack gen generation class type cat category usb hdmi mark rev step level
-grade windows up over under than only about approx nikon canon sony""".split())
-_AFTER_NUMBER_UNITS = frozenset("""inch inches in ft feet foot pack pk pcs pieces piece port ports gb tb mb mm cm
-m x w watt watts v volt volts mah cell year years month months hour hours day days min pin pins meter meters
-channel way""".split())
+_MODIFIERS = frozenset(["pro", "max", "plus", "mini", "ultra", "lite"])
+_NOT_A_LINE = _STOPWORDS | frozenset(["pack", "gen", "generation", "class", "type", "cat", "category", "usb", "hdmi", "mark", "rev", "step", "level", "grade", "windows", "up", "over", "under", "than", "only", "about", "approx", "nikon", "canon", "sony"])
+_AFTER_NUMBER_UNITS = frozenset(["inch", "inches", "in", "ft", "feet", "foot", "pack", "pk", "pcs", "pieces", "piece", "port", "ports", "gb", "tb", "mb", "mm", "cm", "m", "x", "w", "watt", "watts", "v", "volt", "volts", "mah", "cell", "year", "years", "month", "months", "hour", "hours", "day", "days", "min", "pin", "pins", "meter", "meters", "channel", "way"])
 
 
 def words(text: str) -> list[str]:

@@ -38,6 +38,7 @@ from eccr.represent.vectors import ItemVectors
 from eccr.train import Run, load_run_config
 
 log = logging.getLogger("eccr.pipeline")
+INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion, not a weight
 
 
 @dataclass
@@ -53,6 +54,8 @@ class RecommenderConfig:
     max_per_type: int = 0          # > 0: at most this many items of one leaf category before any item of another
     #                                type moves up (battery, battery, card, bag ... instead of four batteries); a
     #                                reordering, nothing is dropped. 0 (off) in evaluation; the demo uses 2
+    demote_incompatible: bool = True  # candidates made for another brand, model or lens mount than the query
+    #                                (eccr.coherence.pair_flags' `incompatible`) rank below every other candidate
     ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
     #                                down) or "bought_together" (what shoppers bundle, similar items included)
     explain: str = "lm"            # "lm" (LM sentence, grounded fallback), "grounded" (template only), "none"
@@ -116,7 +119,7 @@ class Recommender:
         if (self.run.complement / "complement.json").exists():
             from eccr.rank.complement import ComplementScorer
 
-            self.complement = ComplementScorer.from_pretrained(self.run.complement, self.text)
+            self.complement = ComplementScorer.from_pretrained(self.run.complement, self.text, self.catalog)
         from eccr.rank.baselines import CategoryPairPrior, Popularity, category_of_items
         from eccr.rank.blend import Blend
 
@@ -241,7 +244,14 @@ class Recommender:
 
     def score_pool(self, query: str, history: Sequence[str], pool: Sequence[str]) -> np.ndarray:
         """The final score of `config.ranking`'s blend for each candidate (no LM), in pool order."""
-        return self.blend.score(self.features(query, history, pool)[0])
+        return self.final_scores(self.features(query, history, pool)[0])
+
+    def final_scores(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        """The blend of `config.ranking`, with incompatible candidates moved to the bottom when configured."""
+        final = self.blend.score(feats)
+        if self.config.demote_incompatible:
+            final = final - INCOMPATIBLE_PENALTY * np.asarray(feats["incompatible"], dtype=np.float64)
+        return final
 
     def _leaf(self, item_id: str) -> str:
         category = self._rows[item_id]["category"]
@@ -359,7 +369,7 @@ class Recommender:
             memory_ids = scores.extra.get("memory", [])
             if scores.attention is not None and scores.attention.size:
                 attention = scores.attention.mean(axis=1)
-            final = self.blend.score(feats)  # the blend of config.ranking
+            final = self.final_scores(feats)
             timings["rank"] = time.perf_counter() - t
             if self.lm is not None and self.config.lm_top > 0 and self.config.lm_weight > 0:
                 t = time.perf_counter()
@@ -482,8 +492,6 @@ class Recommender:
 
         self.ranker = AttentionCFScorer(self.ranker.model, self.fused, max_memory=self.run_config.ranker.max_memory)
         self.baselines["text-cosine"] = TextCosine(self.text)
-        if self.complement is not None:
-            self.complement = self.complement.with_vectors(self.text)
         if self.table is not None:
             self.table.add_items(fused.ids, fused.vectors, self.quantizer)
             if self.lm is not None:
@@ -493,6 +501,8 @@ class Recommender:
                     self.lm.resize_token_embeddings(len(self.tokenizer))
             self._tasks = None
         self.catalog = Catalog(pd.concat([self.catalog.items, cat.items], ignore_index=True))
+        if self.complement is not None:
+            self.complement = self.complement.with_items(self.text, self.catalog)
         for r in cat.items.itertuples(index=False):
             self._rows[r.item_id] = r._asdict()
             self.titled.append(r.item_id)

@@ -15,8 +15,8 @@ or a product line such as iPad -> Apple) that is not a category word ("Digital",
 items of the test part of the temporal split (`temporal_split(ds, 0.1, 0.2)`, bundle queries of its test part);
 with fewer than --min-queries of them, every such device of the catalogue is a query instead (the report says so).
 
-Per system ("eccr"; "eccr-no-flag", eccr whose blend ignores the `incompatible` feature, since the blend uses the
-very flag measured here; "text-cosine"; "co-occurrence") the share of the top-k items that are errors, beside two
+Per system ("eccr"; "eccr-no-flag", eccr whose blend ignores the `incompatible` feature and does not demote the
+items it flags, since the product uses the very flag measured here; "text-cosine"; "co-occurrence") the share of the top-k items that are errors, beside two
 references: the shoppers' own bundle partners of device items (every bundle of the dataset: each branded device
 in a bundle and each other titled item of that bundle), and k random titled items per query (seeded). Writes
 brand_errors.json and brand_errors.png to --out.
@@ -33,13 +33,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from eccr.coherence import AttributeExtractor, pair_flags  # noqa: E402
-from eccr.data.load import load_dataset  # noqa: E402
-from eccr.data.splits import heldout_queries, temporal_split  # noqa: E402
+from eccr.coherence import AttributeExtractor, pair_flags
+from eccr.data.load import load_dataset
+from eccr.data.splits import heldout_queries, temporal_split
 
 SYSTEMS = ("eccr", "eccr-no-flag", "text-cosine", "co-occurrence")
-# "eccr-no-flag" is eccr with the blend weight of the `incompatible` feature set to 0: the blend uses the very flag
-# measured here, so "eccr" alone would partly measure the detector against itself.
+# "eccr-no-flag" is eccr with the blend weight of the `incompatible` feature set to 0 and no demotion: the product
+# uses the very flag measured here, so "eccr" alone would partly measure the detector against itself.
 
 
 def error_kind(evidence: list[str]) -> str:
@@ -130,15 +130,16 @@ def main() -> None:
     results: dict[str, dict] = {}
     for system in [s for s in args.systems.split(",") if s]:
         tally, t = Tally(), time.perf_counter()
-        weights = rec.blend.weights
+        weights, demote = rec.blend.weights, rec.config.demote_incompatible
         if system == "eccr-no-flag":
             rec.blend.weights = {**weights, "incompatible": 0.0}
+            rec.config.demote_incompatible = False
         try:
             for q in queries:
                 recommendation = rec.recommend(q, k=args.k, explain=False, system=system.removesuffix("-no-flag"))
                 tally.add_query(rows[q], [rows[i.item_id] for i in recommendation.items], extractor, args.examples)
         finally:
-            rec.blend.weights = weights
+            rec.blend.weights, rec.config.demote_incompatible = weights, demote
         results[system] = {**tally.summary(), "seconds": round(time.perf_counter() - t, 1),
                            **({"blend_weight_incompatible": weights.get("incompatible")} if system == "eccr" else {})}
 

@@ -1,9 +1,19 @@
 import pandas as pd
 import pytest
 
-from eccr.coherence import (AttributeExtractor, PairFlags, compatibility_phrase, grounded_explanation,
-                            labelled_pairs, lens_mounts, looks_like_device, model_names, model_tokens, pair_flags,
-                            short_name)
+from eccr.coherence import (
+    AttributeExtractor,
+    PairFlags,
+    compatibility_phrase,
+    grounded_explanation,
+    labelled_pairs,
+    lens_mounts,
+    looks_like_device,
+    model_names,
+    model_tokens,
+    pair_flags,
+    short_name,
+)
 from eccr.data.schema import Catalog
 
 

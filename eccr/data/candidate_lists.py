@@ -186,6 +186,34 @@ def _take(rng: np.random.Generator, rows: np.ndarray, count: int) -> list[int]:
     return [int(r) for r in rng.permutation(rows)[:count]] if count > 0 and len(rows) else []
 
 
+def _negatives(index: CatalogueIndex, q: str, p: str, complements: set[str], bought_with_q: set[str],
+               config: CandidateListConfig, rng: np.random.Generator) -> tuple[list[int], list[str]]:
+    """(negative rows, their kinds) for the pair (q, p), in the mix of the module docstring."""
+    qr, pr = index.position[q], index.position[p]
+    eligible = index.seen == index.seen[pr]
+    known = [qr, pr] + [index.position[c] for c in complements if c in index.position]
+    eligible[[r for k in known for r in index.same_title(k)] + known] = False  # and their exact-title copies
+    negatives: list[int] = []
+    kinds: list[str] = []
+
+    def add(rows, kind: str) -> None:
+        rows = [int(r) for r in rows][:config.negatives - len(negatives)]
+        negatives.extend(rows)
+        kinds.extend([kind] * len(rows))
+        eligible[rows] = False
+
+    bought = np.array([index.position[c] for c in sorted(bought_with_q) if c in index.position], dtype=np.int64)
+    add(_take(rng, bought[eligible[bought]], config.max_cobought), "co_bought")
+    add(_take(rng, np.flatnonzero(eligible & index.leaf_mask(pr)), config.max_same_leaf), "same_leaf")
+    short = config.max_same_leaf - kinds.count("same_leaf")
+    if short > 0:  # the closest items in the category tree, at random within a level
+        shared = index.shared_levels(pr)
+        near = np.flatnonzero(eligible & (shared >= 2))
+        add(near[np.lexsort((rng.random(len(near)), -shared[near]))][:short], "near_category")
+    add(_take(rng, np.flatnonzero(eligible), config.negatives - len(negatives)), "random")
+    return negatives, kinds
+
+
 def build_candidate_lists(split: TemporalSplit, part: str = "test", config: CandidateListConfig | None = None
                           ) -> CandidateLists:
     """Honest lists for every ordered pair (q, p) of the part's bundles (see the module docstring)."""
@@ -207,37 +235,12 @@ def build_candidate_lists(split: TemporalSplit, part: str = "test", config: Cand
         q, p = str(row.query), str(row.positive)
         if q not in index.position or p not in index.position:
             continue
-        rng = np.random.default_rng([config.seed, number])
-        qr, pr = index.position[q], index.position[p]
-        eligible = index.seen == index.seen[pr]
-        known = [qr, pr] + [index.position[c] for c in complements.get(q, ()) if c in index.position]
-        excluded = [r for k in known for r in index.same_title(k)] + known  # and their exact-title copies
-        eligible[excluded] = False
-
-        negatives: list[int] = []
-        kinds: list[str] = []
-
-        def add(rows: list[int], kind: str) -> None:
-            rows = rows[:config.negatives - len(negatives)]
-            negatives.extend(rows)
-            kinds.extend([kind] * len(rows))
-            eligible[rows] = False
-
-        bought_with = np.array([index.position[c] for c in cobought.get(q, ()) if c in index.position], np.int64)
-        add(_take(rng, bought_with[eligible[bought_with]] if len(bought_with) else bought_with,
-                  config.max_cobought), "co_bought")
-        same_leaf = np.flatnonzero(eligible & index.leaf_mask(pr))
-        add(_take(rng, same_leaf, config.max_same_leaf), "same_leaf")
-        short = config.max_same_leaf - kinds.count("same_leaf")
-        if short > 0:  # the closest items in the category tree, at random within a level
-            shared = index.shared_levels(pr)
-            near = np.flatnonzero(eligible & (shared >= 2))
-            order = np.lexsort((rng.random(len(near)), -shared[near]))
-            add([int(r) for r in near[order][:short]], "near_category")
-        add(_take(rng, np.flatnonzero(eligible), config.negatives - len(negatives)), "random")
+        negatives, kinds = _negatives(index, q, p, complements.get(q, set()), cobought.get(q, set()), config,
+                                      np.random.default_rng([config.seed, number]))
         lists.append(CandidateList(q, p, str(row.bundle_id), str(row.session_id),
                                    histories.before(str(row.session_id), int(row.timestamp), config.history_length),
-                                   [str(index.ids[r]) for r in negatives], kinds, bool(index.seen[pr])))
+                                   [str(index.ids[r]) for r in negatives], kinds,
+                                   bool(index.seen[index.position[p]])))
     return CandidateLists(dataset.name, part, asdict(config), lists)
 
 

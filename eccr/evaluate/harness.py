@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from eccr.data.candidate_lists import load_or_build_candidate_lists
 from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, temporal_split
 from eccr.evaluate.config import EvaluationConfig
 from eccr.evaluate.metrics import paired_bootstrap
-from eccr.data.candidate_lists import load_or_build_candidate_lists
 from eccr.evaluate.protocols import (
     ProtocolResult,
     depth_ablation,

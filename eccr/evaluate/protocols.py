@@ -49,6 +49,7 @@ from eccr.evaluate.config import (
 from eccr.evaluate.metrics import MetricSummary, bootstrap_ci, metrics_from_ranks, pad_ranks, positive_ranks
 from eccr.rank.base import Scorer
 
+
 # ----------------------------------------------------------------------------------------------- results
 @dataclass
 class ProtocolResult:

@@ -82,7 +82,14 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     import json
 
     from eccr.rank.attention_cf import AttentionCFScorer
-    from eccr.rank.baselines import DAN, CategoryPairPrior, DANScorer, LastItemCosine, WeightedSum, category_of_items
+    from eccr.rank.baselines import (
+        DAN,
+        CategoryPairPrior,
+        DANScorer,
+        LastItemCosine,
+        WeightedSum,
+        category_of_items,
+    )
 
     rec = recommender  # its fitted baselines are reused: same train sequences, fitted once
     text = rec.baselines["text-cosine"]

@@ -4,10 +4,12 @@ Most items recommended later are cold (never in a training session), and text si
 substitutes. This model reads only the query's and the candidate's frozen sentence vectors (title, category
 path, brand: eccr/represent/text.py), so it scores a cold item exactly like a warm one:
 
-    score(q → c) = α · cos(q, c) + MLP([q ; c ; q ⊙ c])
+    score(q → c) = α · cos(q, c) + MLP([q ; c ; q ⊙ c]) + mean_w∈q u_w · mean_w∈c v_w
 
 α starts at the value that makes cosine a sensible prior; the MLP learns the directed correction (camera →
-battery, not camera → camera; which battery goes with which camera). It is trained with a softmax over the honest
+battery, not camera → camera); the last term is a directed bilinear model over the items' words (title words and
+category names, with separate source and target embeddings), which keeps exact words such as model numbers,
+brands and product types that a sentence vector blurs. Cold items are scored from the same inputs. It is trained with a softmax over the honest
 candidate lists of the TRAIN part (eccr/data/candidate_lists.py: a bundle partner among items bought with q but
 not bundled, items of the partner's leaf category and random items, all of the training period), the lists drawn
 `list_draws` times with fresh negatives, early-stopped on the VALID part's lists (HR@5). The same construction is
@@ -20,7 +22,9 @@ is a pair scorer because the candidate lists are short.
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
+from eccr.data.schema import Catalog
 from eccr.data.splits import TemporalSplit
 from eccr.rank.base import Scores
 from eccr.rank.config import ComplementConfig
@@ -38,32 +43,81 @@ from eccr.represent.vectors import ItemVectors
 MISSING_SCORE = -1e4  # a candidate without a text vector (nothing is known about it) ranks last
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def item_words(title: str, category) -> list[str]:
+    """The words the token part reads: lower-cased title words and one `cat:<name>` per category level."""
+    return list(dict.fromkeys(_WORD.findall(str(title).lower()) + [f"cat:{c}" for c in category or []]))
+
+
+@dataclass
+class WordTable:
+    """Word ids per item, rows aligned with the scorer's text vectors (0 = padding or unknown word)."""
+
+    vocabulary: dict[str, int]
+    max_words: int = 48
+
+    @classmethod
+    def fit(cls, catalog: Catalog, min_count: int, max_words: int) -> WordTable:
+        counts = Counter(w for t, c in zip(catalog.items["title"], catalog.items["category"]) for w in item_words(t, c))
+        words = sorted(w for w, n in counts.items() if n >= min_count)
+        return cls({w: i + 1 for i, w in enumerate(words)}, max_words)
+
+    def rows(self, catalog: Catalog, ids: list[str]) -> np.ndarray:
+        items = catalog.items.set_index("item_id")
+        out = np.zeros((len(ids), self.max_words), dtype=np.int64)
+        for r, item in enumerate(ids):
+            if item in items.index:
+                found = [self.vocabulary[w] for w in item_words(items.at[item, "title"], items.at[item, "category"])
+                         if w in self.vocabulary][:self.max_words]
+                out[r, :len(found)] = found
+        return out
+
+
 class ComplementNet(nn.Module):
-    def __init__(self, dim: int, config: ComplementConfig):
+    def __init__(self, dim: int, n_words: int, config: ComplementConfig):
         super().__init__()
         self.mlp = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(3 * dim, config.hidden), nn.GELU(),
                                  nn.Dropout(config.dropout), nn.Linear(config.hidden, 1))
         self.alpha = nn.Parameter(torch.tensor(5.0))
+        self.source_words = nn.Embedding(n_words + 1, config.word_dim, padding_idx=0)
+        self.target_words = nn.Embedding(n_words + 1, config.word_dim, padding_idx=0)
+        nn.init.normal_(self.source_words.weight, std=0.01)
+        nn.init.normal_(self.target_words.weight, std=0.01)
+        self.word_dropout = nn.Dropout(config.word_dropout)
 
-    def forward(self, query: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """query (b, d), candidates (b, n, d), both L2-normalised -> scores (b, n)."""
+    def _mean_words(self, table: nn.Embedding, words: torch.Tensor) -> torch.Tensor:
+        mask = (words > 0).float().unsqueeze(-1)
+        return (self.word_dropout(table(words)) * mask).sum(-2) / mask.sum(-2).clamp(min=1.0)
+
+    def forward(self, query: torch.Tensor, candidates: torch.Tensor, query_words: torch.Tensor,
+                candidate_words: torch.Tensor) -> torch.Tensor:
+        """query (b, d), candidates (b, n, d) L2-normalised; word ids (b, w), (b, n, w) -> scores (b, n)."""
         q = query.unsqueeze(1).expand_as(candidates)
-        return self.alpha * (q * candidates).sum(-1) + self.mlp(torch.cat([q, candidates, q * candidates], -1)
-                                                                ).squeeze(-1)
+        directed = (self._mean_words(self.source_words, query_words).unsqueeze(1)
+                    * self._mean_words(self.target_words, candidate_words)).sum(-1)
+        return (self.alpha * (q * candidates).sum(-1) + directed
+                + self.mlp(torch.cat([q, candidates, q * candidates], -1)).squeeze(-1))
 
 
 @dataclass
 class ComplementScorer:
-    """The trained net plus the text vectors it reads; implements eccr.rank.base.Scorer."""
+    """The trained net plus the text vectors and word ids it reads; implements eccr.rank.base.Scorer."""
 
     net: ComplementNet
     vectors: ItemVectors            # L2-normalised text vectors (items added at run time are appended)
+    words: WordTable
+    word_rows: np.ndarray           # (len(vectors), max_words) word ids, aligned with vectors.ids
     config: ComplementConfig
     history: list[dict] = field(default_factory=list)
     name: str = "complement"
 
-    def with_vectors(self, vectors: ItemVectors) -> ComplementScorer:
-        return ComplementScorer(self.net, vectors.normalized(), self.config, self.history, self.name)
+    def with_items(self, vectors: ItemVectors, catalog: Catalog) -> ComplementScorer:
+        """The same model reading `vectors` (e.g. with items added at run time); words from `catalog`."""
+        vectors = vectors.normalized()
+        return ComplementScorer(self.net, vectors, self.words, self.words.rows(catalog, vectors.ids), self.config,
+                                self.history, self.name)
 
     def score_candidates(self, query, candidates, history=()) -> Scores:
         candidates = [str(c) for c in candidates]
@@ -75,9 +129,10 @@ class ComplementScorer:
             return Scores(out)
         self.net.eval()
         with torch.no_grad():
-            q = torch.from_numpy(self.vectors.vectors[qpos]).unsqueeze(0)
-            c = torch.from_numpy(self.vectors.vectors[cpos[ok]]).unsqueeze(0)
-            out[ok] = self.net(q, c)[0].numpy()
+            out[ok] = self.net(torch.from_numpy(self.vectors.vectors[[qpos]]),
+                               torch.from_numpy(self.vectors.vectors[cpos[ok]]).unsqueeze(0),
+                               torch.from_numpy(self.word_rows[[qpos]]),
+                               torch.from_numpy(self.word_rows[cpos[ok]]).unsqueeze(0))[0].numpy()
         return Scores(out)
 
     def save_pretrained(self, folder: str | Path) -> None:
@@ -87,10 +142,11 @@ class ComplementScorer:
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(folder / "complement.safetensors"))
         (folder / "complement.json").write_text(json.dumps(
-            {"config": asdict(self.config), "dim": int(self.vectors.dim), "history": self.history}, indent=1))
+            {"config": asdict(self.config), "dim": int(self.vectors.dim), "history": self.history,
+             "max_words": self.words.max_words, "vocabulary": self.words.vocabulary}, indent=1))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, vectors: ItemVectors) -> ComplementScorer:
+    def from_pretrained(cls, folder: str | Path, vectors: ItemVectors, catalog: Catalog) -> ComplementScorer:
         from safetensors.torch import load_file
 
         folder = Path(folder)
@@ -98,9 +154,11 @@ class ComplementScorer:
         config = ComplementConfig.from_dict(info["config"])
         if int(info["dim"]) != vectors.dim:
             raise ValueError(f"{folder}: the scorer reads {info['dim']}-d text vectors, these are {vectors.dim}-d")
-        net = ComplementNet(vectors.dim, config)
+        words = WordTable({str(k): int(v) for k, v in info["vocabulary"].items()}, int(info["max_words"]))
+        net = ComplementNet(vectors.dim, len(words.vocabulary), config)
         net.load_state_dict(load_file(str(folder / "complement.safetensors")))
-        return cls(net, vectors.normalized(), config, info.get("history", []))
+        vectors = vectors.normalized()
+        return cls(net, vectors, words, words.rows(catalog, vectors.ids), config, info.get("history", []))
 
 
 def _list_tensors(lists: CandidateLists, vectors: ItemVectors) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,12 +174,12 @@ def _list_tensors(lists: CandidateLists, vectors: ItemVectors) -> tuple[torch.Te
     return torch.tensor(np.array(queries, dtype=np.int64)), torch.tensor(np.array(candidates, dtype=np.int64))
 
 
-def hit_rate(net: ComplementNet, table: torch.Tensor, queries: torch.Tensor, candidates: torch.Tensor,
-             k: int = 5) -> float:
+def hit_rate(net: ComplementNet, table: torch.Tensor, words: torch.Tensor, queries: torch.Tensor,
+             candidates: torch.Tensor, k: int = 5) -> float:
     """HR@k with the positive in column 0, ties against the model."""
     net.eval()
     with torch.no_grad():
-        scores = net(table[queries], table[candidates])
+        scores = net(table[queries], table[candidates], words[queries], words[candidates])
     rank = 1 + (scores[:, 1:] >= scores[:, :1]).sum(1)
     return float((rank <= k).float().mean())
 
@@ -135,13 +193,16 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
     torch.manual_seed(config.seed)
     vectors = text.normalized()
     table = torch.from_numpy(vectors.vectors.astype(np.float32))
+    vocabulary = WordTable.fit(split.train.catalog, config.word_min_count, config.max_words)
+    word_rows = vocabulary.rows(split.train.catalog, vectors.ids)
+    words = torch.from_numpy(word_rows)
     draws = [_list_tensors(build_candidate_lists(split, "train", CandidateListConfig(**{
         **asdict(lists), "seed": config.seed + k})), vectors) for k in range(max(config.list_draws, 1))]
     if not len(draws[0][0]):
         raise ValueError(f"{split.train.name}: no complete candidate lists in the train part to fit the "
                          "complement scorer (too few bundles)")
     valid = _list_tensors(build_candidate_lists(split, "valid", lists), vectors) if len(split.valid.bundles) else None
-    net = ComplementNet(vectors.dim, config)
+    net = ComplementNet(vectors.dim, len(vocabulary.vocabulary), config)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     history, best, best_state, stale, start = [], -1.0, None, 0, time.perf_counter()
@@ -152,7 +213,8 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
         total = 0.0
         for b in range(0, len(order), config.batch_size):
             idx = order[b:b + config.batch_size]
-            logits = net(table[queries[idx]], table[candidates[idx]])
+            q, c = queries[idx], candidates[idx]
+            logits = net(table[q], table[c], words[q], words[c])
             loss = F.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.long))
             optimiser.zero_grad()
             loss.backward()
@@ -161,7 +223,7 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
         record = {"epoch": epoch + 1, "loss": round(total / len(order), 4),
                   "seconds": round(time.perf_counter() - start, 1)}
         if valid is not None and len(valid[0]):
-            record["valid_hr@5"] = round(hit_rate(net, table, *valid), 4)
+            record["valid_hr@5"] = round(hit_rate(net, table, words, *valid), 4)
             if record["valid_hr@5"] > best:
                 best, stale = record["valid_hr@5"], 0
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -173,4 +235,4 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
-    return ComplementScorer(net, vectors, config, history)
+    return ComplementScorer(net, vectors, vocabulary, word_rows, config, history)

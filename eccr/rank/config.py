@@ -78,8 +78,12 @@ class ComplementConfig(_JsonConfig):
     """The listwise complement scorer over frozen text vectors (eccr/rank/complement.py)."""
 
     hidden: int = 256              # width of the MLP over [q; c; q*c]
+    word_dim: int = 64             # size of the source / target word embeddings of the bilinear word part
+    word_min_count: int = 2        # words in fewer catalogue items are ignored
+    max_words: int = 48            # words read per item (title words, then category names)
+    word_dropout: float = 0.2      # dropout on the word embeddings
     dropout: float = 0.1           # dropout on the MLP's input and hidden layer
-    lr: float = 3e-3               # AdamW learning rate
+    lr: float = 2e-3               # AdamW learning rate
     weight_decay: float = 0.01     # AdamW weight decay
     batch_size: int = 128          # candidate lists per update
     list_draws: int = 4            # train-part lists are drawn this many times with fresh negatives; epochs cycle

@@ -5,7 +5,6 @@ import pytest
 
 from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
 from eccr.evaluate.config import (
-    EccrProtocolConfig,
     EvaluationConfig,
     RetrievalProtocolConfig,
     SampledProtocolConfig,

@@ -41,7 +41,7 @@ def planted(seed: int = 0, per_type: int = 60, dim: int = 16):
                             "timestamp": day * 86400})
     ds = Dataset("planted", Catalog(pd.DataFrame(rows)), Behaviour(pd.DataFrame(events)), Bundles(pd.DataFrame(bundles)))
     vecs = ItemVectors([r["item_id"] for r in rows], np.array(vectors, dtype=np.float32))
-    return temporal_split(ds, 0.15, 0.2), vecs
+    return temporal_split(ds, 0.15, 0.2), vecs, ds.catalog
 
 
 def hr5(scorer, lists) -> float:
@@ -54,8 +54,8 @@ def hr5(scorer, lists) -> float:
 
 @pytest.mark.slow
 def test_learns_complement_types_and_ranks_cold_items(tmp_path):
-    split, vectors = planted()
-    model = fit_complement_scorer(vectors, split, ComplementConfig(max_epochs=60, patience=60, hidden=32, batch_size=32, list_draws=2),
+    split, vectors, catalog = planted()
+    model = fit_complement_scorer(vectors, split, ComplementConfig(max_epochs=40, patience=40, hidden=32, batch_size=32, list_draws=2),
                                   CandidateListConfig(negatives=10))
     test = build_candidate_lists(split, "test", CandidateListConfig(negatives=10))
     cold = [p for p in test.pairs if not p.positive_seen]
@@ -74,10 +74,11 @@ def test_learns_complement_types_and_ranks_cold_items(tmp_path):
           f"chance {5 / 11:.3f}; valid history {model.history[-1]}")
     assert ours > 0.85 and ours_cold > 0.85 and ours > text + 0.2
     model.save_pretrained(tmp_path / "complement")
-    again = ComplementScorer.from_pretrained(tmp_path / "complement", vectors)
+    again = ComplementScorer.from_pretrained(tmp_path / "complement", vectors, catalog)
     q, cands = test.pairs[0].query, [test.pairs[0].positive, *test.pairs[0].negatives]
     np.testing.assert_allclose(again.score_candidates([q], cands).scores, learned([q], cands), rtol=1e-5)
     # an item the scorer has no vector for ranks last instead of failing
     assert again.score_candidates([q], ["nope", cands[0]]).scores[0] < again.score_candidates([q], [cands[0]]).scores[0]
     with pytest.raises(ValueError, match="reads 16-d text vectors"):
-        ComplementScorer.from_pretrained(tmp_path / "complement", ItemVectors(vectors.ids, np.zeros((len(vectors), 8))))
+        ComplementScorer.from_pretrained(tmp_path / "complement", ItemVectors(vectors.ids, np.zeros((len(vectors), 8))),
+                                         catalog)
