@@ -50,6 +50,11 @@ def row(label: str, metrics: dict) -> dict:
             "best_hr5": max(hr, key=lambda s: hr[s]["mean"]) if hr else None}
 
 
+def p_text(p: float | None) -> str:
+    """Bootstrap p-values are multiples of 1/resamples: 0 means below that."""
+    return "–" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3g}")
+
+
 def cell(summary: dict | None) -> str:
     return "–" if not summary else f"{summary['mean']:.3f} [{summary['ci_low']:.3f}, {summary['ci_high']:.3f}]"
 
@@ -85,7 +90,7 @@ def main() -> int:
              "eccr Recall@50 | text cosine Recall@50 |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['setting']} | {r['pairs']} | {cell(r['eccr_hr5'])} | {cell(r['text_hr5'])} | "
-                     f"{r['ratio']:.2f}× | {'–' if r['p_value'] is None else format(r['p_value'], '.3g')} | "
+                     f"{r['ratio']:.2f}× | {p_text(r['p_value'])} | "
                      f"{cell(r['eccr_recall50'])} | {cell(r['text_recall50'])} |")
     table = "\n".join(lines)
     print(table)

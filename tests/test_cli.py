@@ -46,6 +46,18 @@ def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
         "No baseline beats" in (tmp_path / "report" / "report.md").read_text()
 
 
+def test_evaluate_on_a_domain_the_run_never_saw(tiny_run, tmp_path):
+    assert main(["data", "synth", "--items", "400", "--users", "300", "--out", str(tmp_path / "other")]) == 0
+    out = tmp_path / "cross"
+    assert main(["evaluate", "--run", str(tiny_run), "--data", str(tmp_path / "other"), "--protocols", "eccr",
+                 "retrieval", "--max-pairs", "60", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["info"]["dataset"].startswith("synth") and metrics["info"]["eccr_pairs"] == 60
+    lists = json.loads((tiny_run / "eccr_candidates_test-on-other.json").read_text())
+    assert all(p["query"].startswith("other:") for p in lists["pairs"])  # foreign ids never collide with the run's
+    assert not (tiny_run / "metrics.json").exists()
+
+
 def test_explain_batch_with_cold_catalog(tiny_run, tmp_path, capsys):
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"query_id": "a", "title": "iPhone 15 Pro"}\nnot json\n'
