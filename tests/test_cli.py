@@ -52,7 +52,7 @@ def test_evaluate_on_a_domain_the_run_never_saw(tiny_run, tmp_path):
     assert main(["evaluate", "--run", str(tiny_run), "--data", str(tmp_path / "other"), "--protocols", "eccr",
                  "retrieval", "--max-pairs", "60", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["info"]["dataset"].startswith("synth") and metrics["info"]["eccr_pairs"] == 60
+    assert metrics["info"]["dataset"].startswith("synth") and 0 < metrics["info"]["eccr_pairs"] <= 60
     lists = json.loads((tiny_run / "eccr_candidates_test-on-other.json").read_text())
     assert all(p["query"].startswith("other:") for p in lists["pairs"])  # foreign ids never collide with the run's
     assert not (tiny_run / "metrics.json").exists()
