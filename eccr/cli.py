@@ -133,6 +133,51 @@ def _load_extra_catalog(path: str):
         "brand": frame.get("brand", ""), "text": frame.get("text", "")}))
 
 
+def _resolves(rec, item: str) -> bool:
+    try:
+        rec.resolve_item(item)
+        return True
+    except KeyError:
+        return False
+
+
+def _cold_id(title: str) -> str:
+    import hashlib
+
+    return "title:" + hashlib.sha1(title.strip().lower().encode()).hexdigest()[:12]
+
+
+def _add_unmatched_titles(rec, batch: list[dict]) -> None:
+    """Queries given by a free-text title that matches no catalogue item are answered as new (cold) items from
+    their text, like `--catalog` items: they get an id `title:<hash>` and vectors at once, for the whole batch."""
+    import pandas as pd
+
+    from eccr.data.schema import Catalog
+
+    new = {}
+    for q in batch:
+        if not q["item_id"] and q["title"] and q["title"].strip() and not _resolves(rec, q["title"]):
+            q["item_id"] = _cold_id(q["title"])
+            new.setdefault(q["item_id"], q["title"].strip())
+    new = {i: t for i, t in new.items() if not rec.is_titled(i)}
+    if new:
+        rec.add_items(Catalog(pd.DataFrame({"item_id": list(new), "title": list(new.values()),
+                                            "category": [[] for _ in new], "brand": "", "text": ""})))
+
+
+def _query_problem(rec, q: dict) -> str | None:
+    """Why one query of a batch cannot be answered (its own error line; the batch goes on), or None."""
+    key = q["item_id"] or q["title"]
+    if not _resolves(rec, key):
+        return f"no catalogue item matches {key!r}; give an item id or a title"
+    unknown = [b for b in q["basket"] if not _resolves(rec, b)]
+    if unknown:
+        return f"basket item(s) not in the catalogue: {unknown[:3]}"
+    if q["candidates"] and not any(rec.is_titled(c) for c in q["candidates"]):
+        return f"none of the {len(q['candidates'])} candidates is in the catalogue"
+    return None
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from eccr.serve.batch import BatchConfig, run_batch
 
@@ -142,14 +187,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"added {len(added)} new items from {args.catalog} (cold start)", file=sys.stderr)
 
     def answer(batch: list[dict]) -> list[dict]:
+        _add_unmatched_titles(rec, batch)
         good, out = [], {}
         for q in batch:
-            try:
-                rec.resolve_item(q["item_id"] or q["title"])
-                good.append(q)
-            except KeyError as err:
-                out[q["query_id"]] = {"query_id": q["query_id"], "error": str(err).strip("'\""), "ranked": [],
+            problem = _query_problem(rec, q)
+            if problem:
+                out[q["query_id"]] = {"query_id": q["query_id"], "error": problem, "ranked": [],
                                       "recommendations": []}
+            else:
+                good.append(q)
         results = rec.recommend_many([{"item": q["item_id"] or q["title"], "basket": q["basket"],
                                        "candidates": q["candidates"]} for q in good], k=args.k, system=args.system)
         for q, r in zip(good, results):

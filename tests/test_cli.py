@@ -62,16 +62,24 @@ def test_explain_batch_with_cold_catalog(tiny_run, tmp_path, capsys):
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"query_id": "a", "title": "iPhone 15 Pro"}\nnot json\n'
                        '{"query_id": "b", "item_id": "D0001", "candidates": ["X1", "D0363"]}\n'
-                       '{"query_id": "c", "title": "no such product qqq"}\n')
+                       '{"query_id": "c", "title": "no such product qqq"}\n'
+                       '{"query_id": "d", "item_id": "D0001", "basket": ["nope"]}\n'
+                       '{"query_id": "e", "item_id": "D0001", "candidates": ["nope1", "nope2"]}\n'
+                       '{"query_id": "f", "item_id": "no-such-id"}\n')
     extra = tmp_path / "extra.csv"
     extra.write_text("item_id,title,category\nX1,Wasabi LP-E10 Battery for Canon EOS Rebel T7,Electronics > Batteries\n")
     out = tmp_path / "answers.jsonl"
     assert main(["explain", "--run", str(tiny_run), "--input", str(queries), "--out", str(out), "--catalog",
                  str(extra), "-k", "2", "--no-lm"]) == 0
     lines = [json.loads(l) for l in out.read_text().splitlines()]
-    assert [l["query_id"] for l in lines] == ["a", "b", "c"]
+    assert [l["query_id"] for l in lines] == ["a", "b", "c", "d", "e", "f"]
     assert set(lines[1]["ranked"]) == {"X1", "D0363"}
-    assert "error" in lines[2] and lines[2]["ranked"] == []
+    # a title that matches nothing is answered as a new cold item from its text
+    assert "error" not in lines[2] and len(lines[2]["ranked"]) == 2
+    # an unknown basket item, all-unknown candidates, an unknown id: one error line each, the batch goes on
+    assert "basket item(s) not in the catalogue: ['nope']" in lines[3]["error"] and lines[3]["ranked"] == []
+    assert "none of the 2 candidates" in lines[4]["error"]
+    assert "no catalogue item matches 'no-such-id'" in lines[5]["error"]
     assert "malformed input lines skipped: 1" in capsys.readouterr().out
 
 
