@@ -2,18 +2,16 @@
 share.
 
 1. Retrieve: FAISS over the items' directed *target* vectors, queried with the query's *source* vector (and
-   the basket's), so candidates are things that go with the item, not look-alikes (`retrieve_k` of them).
-2. Rank: the attention-CF model (Lake et al.) scores each candidate against the memory = basket + query item;
-   its per-hop attention says which basket item drove each recommendation.
-3. LM: the LoRA-tuned LM scores each of the top `lm_top` candidates' semantic-ID tokens as the answer of the
-   "recommend" prompt (teacher forcing; only real items can be scored, so nothing is invented).
-4. Final score = the blend (eccr/rank/blend.py: a logistic regression over the ranker logit, s·t, category prior,
-   co-occurrence, text and fused cosine, popularity and coherence flags, fitted on the valid part)
+   the basket's), plus the nearest items in the fused and in the text space and past co-purchases
+   (`retrieve_k`, `retrieve_near_k`, `retrieve_text_k`).
+2. Features: the complement scorer (eccr/rank/complement.py), the attention-CF model (Lake et al.; its per-hop
+   attention says which basket item drove each recommendation), s·t, category prior, co-occurrence, text and
+   fused cosine, popularity, same leaf and the coherence flags (eccr/coherence.py).
+3. Final score = the blend (eccr/rank/blend.py: a logistic regression over those features, fitted on honest lists
+   of the valid part; "coherent" by default, "bought_together" on request), with candidates flagged
+   `incompatible` (made for another brand, model or lens mount) moved to the bottom (`demote_incompatible`)
    + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by default; see RecommenderConfig).
-   Two blends are fitted: "coherent" (the default; positives among co-bought-but-incoherent, substitute and
-   random items, as the ECCR task asks) and "bought_together" (positives among the retrieved pool: what shoppers
-   bundle, look-alikes included); `RecommenderConfig.ranking` picks one.
-5. Explain: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding check
+4. Explain: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding check
    (names both items, no brand/model/number absent from both titles) is replaced by the grounded template
    composed from titles, categories and matched attributes (`explanation_source` says which).
 """
