@@ -36,7 +36,7 @@ _RUN_SECTIONS = ("data", "text", "behaviour", "directed", "fusion", "complement"
 
 def _run_config_from_args(args: argparse.Namespace):
     from eccr.config import config_from_arguments
-    from eccr.train import RunConfig, quick
+    from eccr.run import RunConfig, quick
 
     cfg = RunConfig()
     if getattr(args, "quick", False):
@@ -224,7 +224,8 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not (run / "config.json").exists() or not (run / "train_summary.json").exists():
-        from eccr.train import RunConfig, quick, train_run
+        from eccr.run import RunConfig, quick
+        from eccr.train import train_run
 
         print(f"no trained run in {run}: training the quick demo run first (a few minutes on a CPU)")
         cfg = quick(RunConfig())
@@ -264,7 +265,7 @@ def _cmd_human_eval_import(args: argparse.Namespace) -> int:
 
 def _add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
     from eccr.config import add_config_arguments
-    from eccr.train import RunConfig
+    from eccr.run import RunConfig
 
     defaults = RunConfig()
     for section in _RUN_SECTIONS:

@@ -33,7 +33,7 @@ from eccr.data.schema import Catalog
 from eccr.evaluate.explanations import grounding
 from eccr.recommendation import Recommendation, RecommendedItem
 from eccr.represent.vectors import ItemVectors
-from eccr.train import Run, load_run_config
+from eccr.run import Run, load_run_config
 
 log = logging.getLogger("eccr.pipeline")
 INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion, not a weight

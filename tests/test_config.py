@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 
 from eccr.config import add_config_arguments, config_from_arguments, config_from_dict
-from eccr.train import RunConfig
+from eccr.run import RunConfig
 
 
 @dataclass

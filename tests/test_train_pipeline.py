@@ -7,7 +7,8 @@ import pytest
 from eccr.data.schema import Catalog
 from eccr.pipeline import Recommender
 from eccr.quantize.semantic_ids import SemanticIDTable
-from eccr.train import Run, load_run_config, train_run
+from eccr.run import Run, load_run_config
+from eccr.train import train_run
 
 
 def test_run_directory_has_every_stage(tiny_run):

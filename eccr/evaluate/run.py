@@ -23,7 +23,7 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
     fitted on it, and its train part only decides which items count as seen."""
     from eccr.evaluate.systems import build_systems
     from eccr.pipeline import Recommender
-    from eccr.train import Run, split_dataset
+    from eccr.run import Run, split_dataset
 
     run = Run(run_dir)
     rec = Recommender.from_run(run_dir, use_lm=with_lm)

@@ -320,30 +320,6 @@ def read_done(path: str | Path) -> set[tuple[str, str]]:
     return done
 
 
-def read_distilled(path: str | Path) -> dict[tuple[str, str], str]:
-    """(source, target) -> explanation from an `eccr distill` file (the last line wins for a repeated pair);
-    only lines flagged grounded (the others are kept in the file for auditing, never trained on)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"distilled explanations not found: {path} (write them with `eccr distill`)")
-    out: dict[tuple[str, str], str] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            key, text, ok = (str(rec["source"]), str(rec["target"])), str(rec["explanation"]), rec["grounded"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            if line_no == len(lines):  # a torn last line of an interrupted run
-                break
-            raise DataError("want JSON with source, target, explanation, grounded", file=path,
-                            line=line_no) from None
-        if text.strip() and ok is True:
-            out[key] = text.strip()
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- the job
 @dataclass
 class DistillReport:
@@ -416,7 +392,7 @@ def distill_run(run_dir: str | Path, teacher: Teacher | str, out_path: str | Pat
     """`eccr distill`: the run's training-split bundle pairs (by default the same sample TaskBuilder takes)."""
     from dataclasses import replace
 
-    from eccr.train import Run, load_run_config, split_dataset
+    from eccr.run import Run, load_run_config, split_dataset
 
     cfg = config or DistillConfig()
     if isinstance(teacher, str):

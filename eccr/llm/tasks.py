@@ -13,6 +13,7 @@ Prompts stay short on purpose (truncated titles, ID tokens): a SmolLM2 LoRA step
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
-from eccr.data.schema import Dataset
+from eccr.data.schema import DataError, Dataset
 from eccr.data.splits import UserHistories
 from eccr.evaluate.explanations import grounding
 from eccr.quantize.history import BasketWeigher, ordered_history
@@ -104,8 +105,6 @@ class TaskBuilder:
         self.rng = np.random.default_rng(self.cfg.seed)
         self.distilled: dict[tuple[str, str], str] = {}
         if self.cfg.distilled_path:
-            from eccr.llm.distill import read_distilled
-
             self.distilled = read_distilled(self.cfg.distilled_path)
 
     def _title(self, item_id: str) -> str:
@@ -195,3 +194,27 @@ class TaskBuilder:
                              "completion": " " + self._title(item)})
         order = self.rng.permutation(len(examples))
         return [examples[i] for i in order]
+
+
+def read_distilled(path: str | Path) -> dict[tuple[str, str], str]:
+    """(source, target) -> explanation from an `eccr distill` file (the last line wins for a repeated pair);
+    only lines flagged grounded (the others are kept in the file for auditing, never trained on)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"distilled explanations not found: {path} (write them with `eccr distill`)")
+    out: dict[tuple[str, str], str] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            key, text, ok = (str(rec["source"]), str(rec["target"])), str(rec["explanation"]), rec["grounded"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            if line_no == len(lines):  # a torn last line of an interrupted run
+                break
+            raise DataError("want JSON with source, target, explanation, grounded", file=path,
+                            line=line_no) from None
+        if text.strip() and ok is True:
+            out[key] = text.strip()
+    return out

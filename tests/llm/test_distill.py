@@ -19,11 +19,10 @@ from eccr.llm.distill import (
     check_teacher_spec,
     clean_sentence,
     distill_dataset,
-    read_distilled,
     redact_spec,
     select_pairs,
 )
-from eccr.llm.tasks import TaskBuilder, TaskConfig
+from eccr.llm.tasks import TaskBuilder, TaskConfig, read_distilled
 
 CAMERA = "Canon EOS 60D Digital SLR Camera Body"
 BATTERY = "Wasabi Battery for Canon LP-E6 and EOS 60D"
@@ -316,7 +315,7 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
 @pytest.mark.slow
 def test_distill_run_on_tiny_run(tiny_run, server, tmp_path):
     from eccr.llm.distill import distill_run
-    from eccr.train import load_run_config, split_dataset
+    from eccr.run import load_run_config, split_dataset
 
     srv = server()
     out = tmp_path / "expl.jsonl"

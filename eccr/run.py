@@ -1,0 +1,108 @@
+"""The bottom of the job layer: what one `eccr train` is configured with (RunConfig, saved as config.json), the
+layout of a run directory (Run) and the run's temporal split. Library code that reads a run (the Recommender, the
+distillation job) imports this module, never the trainer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eccr.config import DataConfig, config_from_dict
+from eccr.data.schema import Dataset
+from eccr.data.splits import TemporalSplit, temporal_split
+from eccr.llm.config import LoraSftConfig, ModelConfig
+from eccr.llm.tasks import TaskConfig
+from eccr.quantize.config import QuantizerConfig
+from eccr.rank.config import ComplementConfig, DANConfig, RankerConfig, RetrievalConfig
+from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig
+
+STAGES = ("represent", "complement", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
+
+
+@dataclass
+class RunConfig:
+    """Everything one `eccr train` uses; saved as config.json in the run directory."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    directed: DirectedConfig = field(default_factory=DirectedConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    complement: ComplementConfig = field(default_factory=ComplementConfig)  # the listwise text complement scorer
+    # null_slot: with a one-item memory (a single query product) the paper's attention is a convex combination
+    # over that one item, so every query gets the same ranking; a learned "attend nowhere" slot fixes it
+    # (measured on a planted task: AUC 0.50 -> 1.00; see eccr/rank/attention_cf.py).
+    ranker: RankerConfig = field(default_factory=lambda: RankerConfig(null_slot=True))
+    dan: DANConfig = field(default_factory=DANConfig)  # the DAN baseline; trained like the ranker (same config)
+    weighted_sum_evaluations: int = 60  # CMA-ES evaluations tuning the weighted-sum baseline on the valid part
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sft: LoraSftConfig = field(default_factory=LoraSftConfig)
+    blend_max_pairs: int = 3000       # valid-part pairs used to fit the final-score blend
+    stages: tuple[str, ...] = STAGES  # stages to run; drop "lm" for a ranker-only run
+
+
+def quick(config: RunConfig) -> RunConfig:
+    """The demo preset: minutes on a laptop CPU instead of an hour (short ranker run, 40 LoRA steps)."""
+    r = dataclasses.replace
+    return r(config,
+             ranker=r(config.ranker, hops=4, max_epochs=40, max_seconds=900.0, eval_every=50),
+             directed=r(config.directed, epochs=15, max_seconds=900.0),
+             tasks=r(config.tasks, max_pairs=600, max_alignment_items=400),
+             sft=r(config.sft, max_steps=40, per_device_batch_size=4, max_length=128, save_steps=20,
+                   learning_rate=5e-4))
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: not a run directory (no config.json); train one with `eccr train`")
+    return config_from_dict(RunConfig, json.loads(path.read_text()))
+
+
+class Run:
+    """Paths inside a run directory (one place that knows the layout)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.root / name
+
+    vectors = property(lambda self: self.root / "vectors")
+    text = property(lambda self: self.root / "vectors" / "text")
+    behaviour = property(lambda self: self.root / "vectors" / "behaviour")
+    source = property(lambda self: self.root / "vectors" / "directed_source")
+    target = property(lambda self: self.root / "vectors" / "directed_target")
+    fused = property(lambda self: self.root / "vectors" / "fused")
+    directed_model = property(lambda self: self.root / "directed")
+    complement = property(lambda self: self.root / "complement")
+    ranker = property(lambda self: self.root / "ranker")
+    ranker_checkpoints = property(lambda self: self.root / "checkpoints" / "ranker")
+    dan = property(lambda self: self.root / "baselines" / "dan")
+    dan_checkpoints = property(lambda self: self.root / "checkpoints" / "dan")
+    weighted_sum = property(lambda self: self.root / "baselines" / "weighted_sum.json")
+    index = property(lambda self: self.root / "index" / "targets.faiss")
+    fused_index = property(lambda self: self.root / "index" / "fused.faiss")
+    text_index = property(lambda self: self.root / "index" / "text.faiss")
+    semantic_ids = property(lambda self: self.root / "semantic_ids.json")
+    quantizer = property(lambda self: self.root / "quantizer")
+    sft_data = property(lambda self: self.root / "sft_data.jsonl")
+    lm_checkpoints = property(lambda self: self.root / "checkpoints" / "lm")
+    adapter = property(lambda self: self.root / "lm")
+    summary = property(lambda self: self.root / "train_summary.json")
+    catalog = property(lambda self: self.root / "catalog.parquet")
+    blend = property(lambda self: self.root / "blend.json")
+    retrieval_blend = property(lambda self: self.root / "blend_bought_together.json")
+    train_sequences = property(lambda self: self.root / "train_sequences.json")
+
+
+def split_dataset(config: RunConfig) -> tuple[Dataset, TemporalSplit]:
+    from eccr.data.load import load_dataset
+
+    ds = load_dataset(config.data.source)
+    return ds, temporal_split(ds, config.data.valid_fraction, config.data.test_fraction)
