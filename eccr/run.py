@@ -98,6 +98,7 @@ class Run:
     catalog = property(lambda self: self.root / "catalog.parquet")
     blend = property(lambda self: self.root / "blend.json")
     retrieval_blend = property(lambda self: self.root / "blend_bought_together.json")
+    valid_lists = property(lambda self: self.root / "candidates_valid.json")
     train_sequences = property(lambda self: self.root / "train_sequences.json")
 
 

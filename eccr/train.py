@@ -165,7 +165,7 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
     else:
         out["dan"] = "kept"
     if force or not run.weighted_sum.exists():
-        cands = _valid_lists(config, split)
+        cands = _valid_lists(run, config, split)
         instances = [([p.query], p.history, [p.positive], p.negatives) for p in cands.pairs]
         weighted = WeightedSum(fused)
         tuned = weighted.tune(instances, max_evaluations=config.weighted_sum_evaluations, seed=config.data.seed) \
@@ -224,16 +224,18 @@ def _add_features(columns: dict[str, list], feats: dict) -> None:
         columns.setdefault(name, []).extend(values.tolist())
 
 
-def _valid_lists(config: RunConfig, split: TemporalSplit):
-    """The honest candidate lists of the VALID part that the weighted sum and the coherent blend are fitted on."""
-    from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
+def _valid_lists(run: Run, config: RunConfig, split: TemporalSplit):
+    """The honest candidate lists of the VALID part that the weighted sum and the coherent blend are fitted on
+    (built once per run and kept in it)."""
+    from eccr.data.candidate_lists import CandidateListConfig, load_or_build_candidate_lists
 
-    return build_candidate_lists(split, "valid", CandidateListConfig(max_pairs=config.blend_max_pairs,
-                                                                     seed=config.data.seed))
+    return load_or_build_candidate_lists(split, "valid", CandidateListConfig(max_pairs=config.blend_max_pairs,
+                                                                             seed=config.data.seed),
+                                         run.valid_lists)
 
 
 def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
-    cands = _valid_lists(config, split)
+    cands = _valid_lists(rec.run, config, split)
     columns: dict[str, list] = {}
     labels: list[int] = []
     for pair in cands.pairs:
@@ -356,6 +358,8 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
         if old.get("data") != new.get("data"):
             raise ValueError(f"{run.root} was trained on other data ({old.get('data')}); use another --out or "
                              "--force")
+    if force:  # lists kept from an earlier run may come from other data
+        run.valid_lists.unlink(missing_ok=True)
     save_json(dataclasses.asdict(config), previous)
     summary: dict = {"run": str(run.root), "stages": {}, "seconds": {}}
     start = time.perf_counter()

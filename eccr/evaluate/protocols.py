@@ -4,7 +4,7 @@ tuning) of a temporal split; anything learned (popularity, seen status) comes fr
 Every protocol is built so that a system cannot score by a construction artefact (eccr.data.candidate_lists says
 why each rule is there): negatives have the positive's seen/unseen status, substitutes are drawn from the
 positive's leaf at random, never by a system's vectors, candidates are shuffled and ties count against the system.
-tests/evaluate/test_artefacts.py plants the artefacts (a scorer that only prefers unseen items, one that inverts
+tests/evaluate/test_real_data.py plants the artefacts (a scorer that only prefers unseen items, one that inverts
 text cosine) and checks they get no credit on any protocol.
 
 a. ECCR protocol (Li et al., 'ECCR: Explainable and coherent complement recommendation based on LLMs', 2024):
@@ -187,9 +187,9 @@ def run_retrieval_protocol(split: TemporalSplit, systems: Mapping[str, Scorer],
         removed = {c for c in complements.get(q, ()) if c not in positives} | {q}
         rows.append((q, positives, removed,
                      histories.before(str(r.session_id), int(r.timestamp), config.history_length)))
+    query_leaf = {q: index.leaf_mask(index.position[q]) for q, _, _, _ in rows}
     positive_rows = [index.position[p] for _, positives, _, _ in rows for p in positives]
-    positive_leaf = [bool(index.leaf_mask(index.position[q])[index.position[p]])
-                     for q, positives, _, _ in rows for p in positives]
+    positive_leaf = [bool(query_leaf[q][index.position[p]]) for q, positives, _, _ in rows for p in positives]
     top = min(10, depth)
     results = {}
     for system, scorer in systems.items():
@@ -205,12 +205,12 @@ def run_retrieval_protocol(split: TemporalSplit, systems: Mapping[str, Scorer],
             head = np.asarray([index.position[i] for i in ranked[:top]], dtype=np.int64)
             if len(head):
                 unseen_top.append(float(np.mean(~index.seen[head])))
-                leaf_top.append(float(np.mean(index.leaf_mask(index.position[q])[head])))
+                leaf_top.append(float(np.mean(query_leaf[q][head])))
         padded, counts = pad_ranks(ranks, [len(r[1]) for r in rows])
         per_query = metrics_from_ranks(padded, counts, metric_names)
         extra = {"queries": len(rows), "used_retrieve": retrieves,
-                 f"top{top}_unseen_share": float(np.mean(unseen_top)) if unseen_top else None,
-                 f"top{top}_same_leaf_share": float(np.mean(leaf_top)) if leaf_top else None,
+                 "top_k": top, "top_unseen_share": float(np.mean(unseen_top)) if unseen_top else None,
+                 "top_same_leaf_share": float(np.mean(leaf_top)) if leaf_top else None,
                  "positives_unseen_share": float(np.mean(~index.seen[positive_rows])) if positive_rows else None,
                  "positives_same_leaf_share": float(np.mean(positive_leaf)) if positive_leaf else None}
         results[system] = ProtocolResult("retrieval", system, {"candidates": len(titled) - 1},
@@ -252,15 +252,15 @@ def _ranked_by_retrieval(scorer, system, q, positives, removed, depth, index: Ca
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(ids) != len(scores):
         raise ValueError(f"system {system!r}: retrieve returned {len(ids)} ids but {len(scores)} scores")
-    seen, keep = set(), []
+    taken, keep = set(), []
     for i, item in enumerate(ids):
-        if item not in removed and item in index.position and item not in seen:
-            seen.add(item)
+        if item not in removed and item in index.position and item not in taken:
+            taken.add(item)
             keep.append(i)
     kept_ids = [ids[i] for i in keep]
     relevant = np.isin(np.asarray(kept_ids, dtype=object), positives)
-    seen = index.seen[[index.position[i] for i in kept_ids]] if kept_ids else np.zeros(0, dtype=bool)
-    found = _ranks_within_status(scores[keep], relevant, seen)
+    kept_seen = index.seen[[index.position[i] for i in kept_ids]] if kept_ids else np.zeros(0, dtype=bool)
+    found = _ranks_within_status(scores[keep], relevant, kept_seen)
     found = found[found <= depth]  # a positive below the depth of its stratum is a miss, as for full scoring
     return kept_ids, np.concatenate([found, np.full(len(positives) - len(found), np.inf)])
 

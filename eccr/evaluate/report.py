@@ -159,14 +159,12 @@ def _retrieval_shares(group: list[ProtocolResult]) -> list[str]:
     first = group[0].extra
     if first.get("positives_unseen_share") is None:
         return []
-    top = next((k for k in first if k.endswith("_unseen_share") and k.startswith("top")), "top10_unseen_share")
-    leaf = top.replace("unseen", "same_leaf")
-    lines = ["", f"What fills the top {top[3:].split('_')[0]}: share unseen in train and share in the query's leaf "
+    lines = ["", f"What fills the top {first['top_k']}: share unseen in train and share in the query's leaf "
              f"(positives: {first['positives_unseen_share']:.3f} unseen, {first['positives_same_leaf_share']:.3f} "
              "same leaf). Each positive is ranked among the candidates of its own seen status.", "",
              "| system | unseen | same leaf |", "|---|---|---|"]
     for r in group:
-        u, s = r.extra.get(top), r.extra.get(leaf)
+        u, s = r.extra["top_unseen_share"], r.extra["top_same_leaf_share"]
         lines.append(f"| {r.system} | {'-' if u is None else f'{u:.3f}'} | {'-' if s is None else f'{s:.3f}'} |")
     return lines
 

@@ -31,7 +31,8 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
         _, split = split_dataset(rec.run_config)
         tag = part
     else:
-        split, tag = _foreign_split(rec, data), f"{part}-on-{Path(str(data)).name}"
+        domain = Path(str(data)).name
+        split, tag = _foreign_split(rec, data, domain), f"{part}-on-{domain}"
     systems = build_systems(rec, with_lm=with_lm)
     out_dir = Path(out) if out else run / f"report-{tag}"
     config = EvaluationConfig(protocols=protocols, part=part, main_system="eccr",
@@ -65,13 +66,13 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
     return Path(paths["markdown"])
 
 
-def _foreign_split(rec, data: str):
-    """Another dataset's temporal split (the run's fractions), its items added to the recommender as cold items."""
+def _foreign_split(rec, data: str, domain: str):
+    """Another dataset's temporal split (the run's fractions), its items added to the recommender as cold items
+    with ids `<domain>:<id>`."""
     from eccr.data.load import load_dataset
     from eccr.data.splits import temporal_split
 
-    other = load_dataset(data)
-    other = other.with_item_prefix(f"{Path(str(data)).name}:")
+    other = load_dataset(data).with_item_prefix(f"{domain}:")
     added = rec.add_items(other.catalog)
     if not added:
         raise ValueError(f"{data}: no titled item to add; is it the run's own dataset?")

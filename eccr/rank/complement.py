@@ -25,7 +25,7 @@ import json
 import re
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -114,10 +114,14 @@ class ComplementScorer:
     name: str = "complement"
 
     def with_items(self, vectors: ItemVectors, catalog: Catalog) -> ComplementScorer:
-        """The same model reading `vectors` (e.g. with items added at run time); words from `catalog`."""
-        vectors = vectors.normalized()
-        return ComplementScorer(self.net, vectors, self.words, self.words.rows(catalog, vectors.ids), self.config,
-                                self.history, self.name)
+        """The same model reading `vectors`, which extend the current ones with items added at run time (their
+        words come from `catalog`; the known items' word rows are kept, not recomputed)."""
+        known = len(self.vectors)
+        if vectors.ids[:known] != self.vectors.ids:
+            raise ValueError("with_items expects the current vectors followed by the new items' vectors")
+        rows = np.concatenate([self.word_rows, self.words.rows(catalog, vectors.ids[known:])])
+        return ComplementScorer(self.net, vectors.normalized(), self.words, rows, self.config, self.history,
+                                self.name)
 
     def score_candidates(self, query, candidates, history=()) -> Scores:
         candidates = [str(c) for c in candidates]
@@ -196,8 +200,8 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
     vocabulary = WordTable.fit(split.train.catalog, config.word_min_count, config.max_words)
     word_rows = vocabulary.rows(split.train.catalog, vectors.ids)
     words = torch.from_numpy(word_rows)
-    draws = [_list_tensors(build_candidate_lists(split, "train", CandidateListConfig(**{
-        **asdict(lists), "seed": config.seed + k})), vectors) for k in range(max(config.list_draws, 1))]
+    draws = [_list_tensors(build_candidate_lists(split, "train", replace(lists, seed=config.seed + k)), vectors)
+             for k in range(max(config.list_draws, 1))]
     if not len(draws[0][0]):
         raise ValueError(f"{split.train.name}: no complete candidate lists in the train part to fit the "
                          "complement scorer (too few bundles)")
