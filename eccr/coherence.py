@@ -16,6 +16,11 @@
 
 Everything here reads titles, categories and brands only, and every flag carries the evidence that set it
 (e.g. "fits 60D"), so a recommendation can say why it is called coherent and explanations stay grounded.
+
+Grounding check for explanations (`grounding`): an explanation is grounded when it names both items (shares a
+brand, a model token or a content word of 4+ letters with each title) and mentions no brand, model name or number
+that is absent from both titles, their category paths and the bundle intent (when one is given). Serving uses it to
+reject an LM sentence, distillation to flag a teacher's sentence, and evaluation to report the hallucination rate.
 """
 from __future__ import annotations
 
@@ -501,6 +506,47 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "") -
     if intent and intent.strip():
         sentence += f" Shoppers bought them together for \"{intent.strip()}\"."
     return sentence
+
+
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+@dataclass
+class Grounding:
+    """Result of the grounding check: which items the sentence names and the facts it adds from nowhere."""
+
+    names_query: bool
+    names_target: bool
+    unsupported: list[str]  # model tokens, numbers and brands absent from everything the sentence may use
+
+    @property
+    def grounded(self) -> bool:
+        return self.names_query and self.names_target and not self.unsupported
+
+
+def _significant(text: str) -> set[str]:
+    return {w.lower() for w in words(text) if len(w) >= 4 and w.lower() not in _STOPWORDS}
+
+
+def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
+              intent: str = "", context: str = "") -> Grounding:
+    """Check that `explanation` names both items and adds no brand, model or number (see the module docstring).
+
+    `context`: other facts from the data the sentence may use (e.g. the two category paths)."""
+    text_words = {w.lower() for w in words(explanation)}
+    known = f"{query_title} {target_title} {intent} {context}"
+    allowed = {w.lower() for w in words(known)}
+    allowed_models = model_tokens(known)
+    explanation_models = model_tokens(explanation)
+
+    def names(title: str) -> bool:
+        return bool(_significant(title) & _significant(explanation)) or bool(model_tokens(title) & explanation_models)
+
+    unsupported = sorted(m for m in explanation_models if m not in allowed_models)
+    unsupported += sorted(w for w in text_words if _NUMBER.match(w) and w not in allowed)
+    if extractor is not None:
+        unsupported += sorted(b for b in extractor.brands_in(explanation) if b not in allowed)
+    return Grounding(names(query_title), names(target_title), sorted(set(unsupported)))
 
 
 def labelled_pairs(ds: Dataset, extractor: AttributeExtractor | None = None) -> pd.DataFrame:

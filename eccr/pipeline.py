@@ -28,9 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eccr.coherence import AttributeExtractor, grounded_explanation, pair_flags
+from eccr.coherence import AttributeExtractor, grounded_explanation, grounding, pair_flags
 from eccr.data.schema import Catalog
-from eccr.evaluate.explanations import grounding
 from eccr.recommendation import Recommendation, RecommendedItem
 from eccr.represent.vectors import ItemVectors
 from eccr.run import Run, load_run_config

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -6,6 +9,7 @@ from eccr.coherence import (
     PairFlags,
     compatibility_phrase,
     grounded_explanation,
+    grounding,
     labelled_pairs,
     lens_mounts,
     looks_like_device,
@@ -265,3 +269,31 @@ def test_explanations_never_give_evidence_against_the_pair_as_a_reason():
     flags = PairFlags(complementary=True, incompatible=True, evidence=["made for Nikon, not Canon"])
     text = grounded_explanation(ROW["cam"], ROW["bat2"], flags)
     assert "Nikon, not Canon" not in text
+
+
+CAM_T7 = "Canon EOS Rebel T7 DSLR Camera"
+BAT_T7 = "Wasabi Power LP-E10 Battery for Canon EOS Rebel T7"
+
+
+def test_grounding_flags_facts_absent_from_both_titles():
+    rows = [("a", CAM_T7), ("b", BAT_T7), ("c", "Nikon D7100 DSLR"), ("d", "Nikon EN-EL15 Battery"), ("e", "Sony A7 IV")]
+    ex = AttributeExtractor(_catalog([(i, t, [], "") for i, t in rows]))
+    good = grounding("The Wasabi LP-E10 battery fits the Canon EOS Rebel T7.", CAM_T7, BAT_T7, ex)
+    assert good.grounded
+    wrong_model = grounding("The Wasabi battery fits the Canon Rebel T8i and lasts 1200 shots.", CAM_T7, BAT_T7, ex)
+    assert not wrong_model.grounded and {"T8I", "1200"} <= set(wrong_model.unsupported)
+    wrong_brand = grounding("The Wasabi battery also fits Nikon cameras like the Canon T7.", CAM_T7, BAT_T7, ex)
+    assert "nikon" in wrong_brand.unsupported
+    one_item = grounding("A great battery pack from Wasabi.", CAM_T7, BAT_T7, ex)
+    assert one_item.names_target and not one_item.names_query and not one_item.grounded
+    from_category = grounding("The Wasabi battery (usb 3.0 gear) goes with the Canon T7.", CAM_T7, BAT_T7, ex,
+                              context="Electronics USB 3.0 gear")
+    assert from_category.grounded
+
+
+def test_serving_code_does_not_import_evaluation():
+    """The grounding check lives here so that the Recommender, the batch job and the demo UI never load eccr.evaluate."""
+    code = ("import sys, eccr.pipeline, eccr.serve.batch, eccr.serve.ui, eccr.llm.distill; "
+            "print(sorted(m for m in sys.modules if m.startswith('eccr.evaluate')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

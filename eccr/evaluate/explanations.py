@@ -1,54 +1,14 @@
-"""Explanation quality: grounding (no hallucinated facts), overlap with references (BLEU-4, ROUGE-1/2/L) and
-diversity.
+"""Explanation quality: overlap with references (BLEU-4, ROUGE-1/2/L) and diversity.
 
-Grounding (our definition, used both to report the hallucination rate and to reject an LM sentence at
-inference): an explanation is grounded when it names both items (shares a brand, a model token or a content
-word of 4+ letters with each title) and mentions no brand, model name or number that is absent from both
-titles, their category paths and the bundle intent (when one is given).
+The grounding check (no hallucinated facts) lives in eccr.coherence.grounding: serving uses it too, and serving
+never imports evaluation code.
 """
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from dataclasses import dataclass
 
-from eccr.coherence import _STOPWORDS, AttributeExtractor, model_tokens, words
-
-_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
-
-
-@dataclass
-class Grounding:
-    names_query: bool
-    names_target: bool
-    unsupported: list[str]
-
-    @property
-    def grounded(self) -> bool:
-        return self.names_query and self.names_target and not self.unsupported
-
-
-def _significant(text: str) -> set[str]:
-    return {w.lower() for w in words(text) if len(w) >= 4 and w.lower() not in _STOPWORDS}
-
-
-def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
-              intent: str = "", context: str = "") -> Grounding:
-    """`context`: other facts from the data the sentence may use (e.g. the two category paths)."""
-    text_words = {w.lower() for w in words(explanation)}
-    known = f"{query_title} {target_title} {intent} {context}"
-    allowed = {w.lower() for w in words(known)}
-    allowed_models = model_tokens(known)
-
-    def names(title: str) -> bool:
-        return bool(_significant(title) & _significant(explanation)) or bool(model_tokens(title) & model_tokens(explanation))
-
-    unsupported = sorted(m for m in model_tokens(explanation) if m not in allowed_models)
-    unsupported += sorted(w for w in text_words if _NUMBER.match(w) and w not in allowed)
-    if extractor is not None:
-        unsupported += sorted(b for b in extractor.brands_in(explanation) if b not in allowed)
-    return Grounding(names(query_title), names(target_title), sorted(set(unsupported)))
+from eccr.coherence import words
 
 
 def _ngrams(tokens: list[str], n: int) -> Counter:

@@ -101,8 +101,8 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     references, the grounding (hallucination) rate of the raw LM sentences and of what is shown, diversity."""
     import numpy as np
 
-    from eccr.coherence import grounded_explanation, pair_flags
-    from eccr.evaluate.explanations import explanation_metrics, grounding
+    from eccr.coherence import grounded_explanation, grounding, pair_flags
+    from eccr.evaluate.explanations import explanation_metrics
 
     pairs = split.test.bundles.directed_pairs().drop_duplicates(["source", "target"])
     pairs = pairs[[rec.is_titled(a) and rec.is_titled(b) for a, b in zip(pairs["source"], pairs["target"])]]

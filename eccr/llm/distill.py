@@ -14,7 +14,7 @@ style, and asks for ONE sentence using only those facts.
 
 Output, one JSON line per directed bundle pair of the run's training split:
     {"source", "target", "explanation", "teacher", "grounded"}
-`grounded` is eccr.evaluate.explanations.grounding: ungrounded sentences are kept but flagged. TaskBuilder uses
+`grounded` is eccr.coherence.grounding: ungrounded sentences are kept but flagged. TaskBuilder uses
 the grounded ones as explain targets when `TaskConfig.distilled_path` points at the file.
 
 Resuming: lines are appended and flushed per batch; a restart skips the pairs already in the file and drops a
@@ -38,9 +38,8 @@ from typing import Protocol
 import pandas as pd
 from tqdm import tqdm
 
-from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
+from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
 from eccr.data.schema import DataError, Dataset
-from eccr.evaluate.explanations import grounding
 from eccr.llm.tasks import select_pairs, truncate_title
 
 API_KEY_ENV = "ECCR_TEACHER_API_KEY"

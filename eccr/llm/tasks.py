@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
+from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
 from eccr.data.schema import DataError, Dataset
 from eccr.data.splits import UserHistories
-from eccr.evaluate.explanations import grounding
 from eccr.quantize.history import BasketWeigher, ordered_history
 
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
