@@ -33,7 +33,7 @@ class RunConfig:
     complement: ComplementConfig = field(default_factory=ComplementConfig)  # the listwise text complement scorer
     # null_slot: with a one-item memory (a single query product) the paper's attention is a convex combination
     # over that one item, so every query gets the same ranking; a learned "attend nowhere" slot fixes it
-    # (measured on a planted task: AUC 0.50 -> 1.00; see eccr/rank/attention_cf.py).
+    # (eccr/rank/attention_cf.py; tests/rank/test_attention_cf.py shows both cases).
     ranker: RankerConfig = field(default_factory=lambda: RankerConfig(null_slot=True))
     dan: DANConfig = field(default_factory=DANConfig)  # the DAN baseline; trained like the ranker (same config)
     weighted_sum_evaluations: int = 60  # CMA-ES evaluations tuning the weighted-sum baseline on the valid part

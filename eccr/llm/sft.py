@@ -21,9 +21,8 @@ Multi-GPU (data parallel; each process loads the model on its own GPU):
 QLoRA on one GPU: load with `load_causal_lm(spec, quantization="4bit")`; train_sft then runs
 `prepare_model_for_kbit_training` before adding the adapter.
 
-bf16 autocast on this CPU (2 cores, avx512_bf16, shared, load average ~7): a LoRA step (4 x 128 tokens) took
-24.6 s fp32 vs 72.1 s bf16 for SmolLM2 and 0.18 s vs 0.29 s for the tiny model (scripts/bench_generate.py
---quick), so bf16 is off by default (`LoraSftConfig.bf16`); turn it on for CUDA.
+bf16 autocast is off by default (`LoraSftConfig.bf16`): on CPU it was slower than fp32 (README, Benchmarks;
+`scripts/bench_generate.py`); turn it on for CUDA.
 """
 from __future__ import annotations
 

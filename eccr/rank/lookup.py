@@ -20,8 +20,8 @@ class VectorLookup:
     def __init__(self, item_vectors: ItemVectors, unknown_vector_fn: UnknownVectorFn | None = None):
         self.item_vectors = item_vectors
         self.unknown_vector_fn = unknown_vector_fn
-        # A plain dict: ItemVectors.position converts its Arrow-backed index on every call (~50 ms at 100k
-        # items with pandas 3), far too slow per request.
+        # A plain dict: ItemVectors.position converts its Arrow-backed index on every call, which is too slow
+        # per request on a large catalogue.
         self._row = {item_id: row for row, item_id in enumerate(item_vectors.ids)}
 
     def rows(self, item_ids: Sequence[str]) -> np.ndarray:

@@ -43,12 +43,11 @@ class DirectedConfig:
     text_prior: float = 1.0           # initial β: s·t = β·cos_text + tower part (learned; 0 = towers only)
     temperature: float = 0.1          # softmax temperature on cosine(s, t)
     random_negatives: int = 32        # uniform random items per positive pair
-    substitute_negatives: int = 2     # per positive: items of the source's category path. Valid (electronic):
-    #                                   0 → HR@10 .210 but 44% of the top-10 in the query's own category; 2 → .171
-    #                                   and 12% (bundle partners: 12%). 8 → .12
+    substitute_negatives: int = 2     # per positive: items of the source's category path, so look-alikes rank
+    #                                   below partners (trade-off against HR@10: README, "Choices behind defaults")
     substitute_pool: int = 20         # size of each item's substitute pool (same category path first)
-    substitute_text_share: float = 0.0  # share of the pool from nearest titles (valid HR drops: they are often
-    #                                   complements of the same product line); paths without peers use them anyway
+    substitute_text_share: float = 0.0  # share of the pool from nearest titles (often complements of the same
+    #                                   product line, so off by default); paths without peers use them anyway
     direction_weight: float = 1.0     # weight of the pairwise direction loss (Bradley-Terry on s·t asymmetry)
     direction_sharpness: float = 4.0  # label(A->B) = sigmoid(sharpness * (accessory(B) - accessory(A)))
     reverse_floor: float = 0.5        # retrieval loss weight of the less likely direction of an unordered pair
@@ -62,11 +61,11 @@ class DirectedConfig:
     #                                   towers must score warm items alone, as they must for cold ones
     epochs: int = 30                  # maximum passes over the positive pairs
     batch_size: int = 1024            # positive pairs per step (the towers run on every candidate once)
-    lr: float = 3e-4                  # AdamW learning rate (3e-3 overfits the small bundle data in 1 epoch)
+    lr: float = 3e-4                  # AdamW learning rate (small: the bundle data are small and overfit fast)
     weight_decay: float = 0.05        # AdamW weight decay
     patience: int = 3                 # early stopping on validation HR@10 (only when valid pairs are given)
     max_seconds: float = 60.0         # wall-clock cap for training
-    threads: int = 1                  # torch intra-op threads; 1 is ~10x faster than 2 on a shared 2-core box
+    threads: int = 1                  # torch intra-op threads (small matmuls: more threads mostly add overhead)
     seed: int = 0                     # seeds torch and numpy for the whole fit
 
 
