@@ -22,6 +22,14 @@ class ModelConfig:
 
 @dataclass
 class LoraSftConfig:
+    """LoRA settings plus the `trl.SFTConfig` arguments eccr gives its own defaults (CPU-sized).
+
+    Every field after the LoRA block is passed to `trl.SFTConfig` under its own name, or under the TRL name in
+    `SFT_ARGUMENT_NAMES` for the four short ones; `trl_args` reaches any other SFTConfig argument by its TRL name
+    (https://huggingface.co/docs/trl/sft_trainer#trl.SFTConfig), parsed the way TRL's own CLI parses it:
+    `--sft.trl_args gradient_checkpointing=false optim=adamw_torch_fused`. `eccr.llm.sft.sft_arguments` builds
+    the SFTConfig."""
+
     # LoRA (Hu et al., 2021) on the attention and MLP projections of a Llama-style block
     lora_r: int = 16                # rank of the update
     lora_alpha: int = 32            # scale = alpha / r
@@ -30,25 +38,37 @@ class LoraSftConfig:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )                               # module names (Llama/Gemma naming); "all-linear" also works
     train_new_token_rows: bool = True  # also train the embedding rows of added semantic-ID tokens (only those)
-    # optimisation
-    learning_rate: float = 2e-4     # AdamW peak learning rate (LoRA usually wants 1e-4..5e-4)
+    # trl.SFTConfig arguments: optimisation
+    learning_rate: float = 2e-4     # AdamW peak learning rate (LoRA usually wants 1e-4..5e-4; TRL: 2e-5)
     num_train_epochs: float = 1.0   # used when max_steps <= 0
     max_steps: int = -1             # > 0 overrides epochs
-    per_device_batch_size: int = 4  # sequences per device per step
-    grad_accumulation: int = 1      # effective batch = batch size * accumulation * devices
-    warmup_ratio: float = 0.03      # linear warm-up share of the schedule
-    lr_scheduler: str = "linear"    # transformers scheduler name: "linear", "cosine", "constant" …
+    per_device_batch_size: int = 4  # sequences per device per step (per_device_train_batch_size)
+    grad_accumulation: int = 1      # effective batch = batch size * this * devices (gradient_accumulation_steps)
+    warmup_ratio: float = 0.03      # linear warm-up share of the schedule (warmup_steps: < 1 is a ratio)
+    lr_scheduler: str = "linear"    # scheduler name: "linear", "cosine", "constant" … (lr_scheduler_type)
     weight_decay: float = 0.0       # AdamW weight decay on LoRA weights
     max_grad_norm: float = 1.0      # gradient clipping (0 = off)
     max_length: int = 256           # tokens per example (prompt + completion); longer ones are truncated
-    bf16: bool = False              # bf16 autocast (CPU with avx512_bf16 or CUDA); see sft.py for measurements
-    seed: int = 0                   # data order, LoRA init and dropout
-    # bookkeeping
+    bf16: bool = False              # bf16 autocast (CPU with avx512_bf16 or CUDA); off: slower on CPU (README)
+    seed: int = 0                   # data order, LoRA init and dropout (also data_seed)
+    # trl.SFTConfig arguments: bookkeeping
     output_dir: str = "runs/llm"    # checkpoints go here; the final adapter in <output_dir>/adapter
     save_steps: int = 200           # checkpoint every N optimiser steps (resumable)
     save_total_limit: int = 2       # keep the newest N checkpoints
     logging_steps: int = 10         # log the loss every N steps
     report_to: str = "none"         # "none", "tensorboard", "wandb" …
+    # any other trl.SFTConfig argument, as NAME=VALUE (TRL's names and value syntax), e.g. "optim=adamw_torch_fused"
+    trl_args: list[str] = field(default_factory=list)
+
+
+# fields of LoraSftConfig whose trl.SFTConfig argument has a longer name; every other non-LoRA field keeps its name
+SFT_ARGUMENT_NAMES = {
+    "per_device_batch_size": "per_device_train_batch_size",
+    "grad_accumulation": "gradient_accumulation_steps",
+    "warmup_ratio": "warmup_steps",  # transformers 5: a float < 1 is a ratio of the total steps
+    "lr_scheduler": "lr_scheduler_type",
+}
+LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "target_modules", "train_new_token_rows")
 
 
 @dataclass

@@ -26,15 +26,18 @@ bf16 autocast is off by default (`LoraSftConfig.bf16`): on CPU it was slower tha
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import os
+import shlex
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eccr.llm.config import LoraSftConfig
+from eccr.llm.config import LORA_FIELDS, SFT_ARGUMENT_NAMES, LoraSftConfig
 from eccr.llm.models import load_causal_lm, render_prompt
 from eccr.llm.tokens import trainable_token_indices
 
@@ -99,6 +102,60 @@ def _model_device(model) -> str:
     return str(next(model.parameters()).device)
 
 
+def sft_arguments(config: LoraSftConfig, on_cpu: bool = False) -> dict:
+    """Keyword arguments of `trl.SFTConfig` for `config`: its non-LoRA fields (TRL names from SFT_ARGUMENT_NAMES),
+    eccr's choices for a few more, then `config.trl_args` parsed by TRL's own argument parser. A `trl_args`
+    entry may override eccr's choices but not a field of `config` (set that field instead)."""
+    from transformers import HfArgumentParser
+    from trl import SFTConfig
+
+    skip = set(LORA_FIELDS) | {"trl_args"}
+    args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in skip}
+    own_field = {SFT_ARGUMENT_NAMES.get(name, name): name for name in args}  # TRL name -> field of `config`
+    args = {SFT_ARGUMENT_NAMES.get(name, name): value for name, value in args.items()}
+    args.update(
+        data_seed=config.seed,
+        use_cpu=on_cpu,
+        save_strategy="steps",
+        completion_only_loss=True,  # loss on the answer only (TRL masks the prompt tokens)
+        packing=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    extra = _parse_trl_args(config.trl_args)
+    clash = sorted(n for n in extra if n in own_field)
+    if clash:
+        flags = ", ".join(f"--sft.{own_field[n]}" for n in clash)
+        raise ValueError(f"sft.trl_args sets {clash}, which LoraSftConfig has as its own field(s): use {flags}")
+    known = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+    unknown = sorted(set(extra) - known)
+    if unknown:
+        hints = {n: difflib.get_close_matches(n, known, n=1) for n in unknown}
+        raise ValueError("sft.trl_args: not trl.SFTConfig arguments: "
+                         + ", ".join(n + (f" (did you mean {h[0]}?)" if h else "") for n, h in hints.items()))
+    parser = HfArgumentParser(SFTConfig)
+
+    def fail(message: str):
+        raise ValueError(f"sft.trl_args: {message}")
+
+    parser.error = fail  # argparse would print the whole usage and exit
+    tokens = [t for name, value in extra.items() for t in (f"--{name}", *shlex.split(value))]
+    parsed = parser.parse_args(tokens)
+    return {**args, **{name: getattr(parsed, name) for name in extra}}
+
+
+def _parse_trl_args(entries: Sequence[str]) -> dict[str, str]:
+    """["optim=adamw_torch_fused", "gradient_checkpointing=false"] -> {name: value text}."""
+    out = {}
+    for entry in entries:
+        name, sep, value = str(entry).partition("=")
+        name = name.strip().removeprefix("--")
+        if not sep or not name:
+            raise ValueError(f"sft.trl_args: expected NAME=VALUE, got {entry!r}")
+        out[name] = value.strip()
+    return out
+
+
 def build_trainer(model, tokenizer, dataset, config: LoraSftConfig, new_token_ids: Sequence[int] = ()):
     """An SFTTrainer over a LoRA-wrapped `model` (completion-only loss). Exposed so tests and callers can
     inspect the tokenized data and collator before training."""
@@ -106,37 +163,11 @@ def build_trainer(model, tokenizer, dataset, config: LoraSftConfig, new_token_id
     from trl import SFTConfig
 
     check_sft_dataset(dataset)
+    args = SFTConfig(**sft_arguments(config, on_cpu=_model_device(model) == "cpu"))  # fails before wrapping
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(model)
     if not isinstance(model, PeftModel):
         model = get_peft_model(model, lora_config(config, model, new_token_ids))
-    on_cpu = _model_device(model) == "cpu"
-    args = SFTConfig(
-        output_dir=config.output_dir,
-        per_device_train_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.grad_accumulation,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        warmup_steps=config.warmup_ratio,
-        lr_scheduler_type=config.lr_scheduler,  # a float < 1 is a ratio of the total steps (transformers 5)
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        max_length=config.max_length,
-        bf16=config.bf16,
-        use_cpu=on_cpu,
-        seed=config.seed,
-        data_seed=config.seed,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        report_to=config.report_to,
-        completion_only_loss=True,
-        packing=False,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
     trainer_class = _trainer_class()  # defined lazily: importing eccr.llm.sft must not import TRL
     return trainer_class(
         model=model, args=args, train_dataset=_render_dataset(dataset, tokenizer), processing_class=tokenizer

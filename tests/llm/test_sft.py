@@ -9,7 +9,14 @@ from datasets import Dataset
 
 from eccr.llm.config import LoraSftConfig
 from eccr.llm.models import render_prompt
-from eccr.llm.sft import build_trainer, check_sft_dataset, last_checkpoint, load_finetuned, train_sft
+from eccr.llm.sft import (
+    build_trainer,
+    check_sft_dataset,
+    last_checkpoint,
+    load_finetuned,
+    sft_arguments,
+    train_sft,
+)
 
 
 def test_dataset_validation_names_the_problem():
@@ -19,6 +26,30 @@ def test_dataset_validation_names_the_problem():
         check_sft_dataset(Dataset.from_list([{"prompt": "p", "completion": "c"}, {"prompt": "p", "completion": " "}]))
     counts = check_sft_dataset(Dataset.from_list([{"prompt": "p", "completion": "c", "task": "explain"}] * 2))
     assert counts == {"explain": 2}
+
+
+def test_every_trl_sft_config_argument_is_reachable(tmp_path):
+    from trl import SFTConfig
+
+    config = LoraSftConfig(output_dir=str(tmp_path), per_device_batch_size=3, lr_scheduler="cosine", trl_args=[
+        "gradient_checkpointing=false", "optim=adamw_torch_fused", "adam_beta2=0.95", "packing=true"])
+    args = SFTConfig(**sft_arguments(config, on_cpu=True))
+    assert args.per_device_train_batch_size == 3 and args.lr_scheduler_type == "cosine"  # eccr names, TRL names
+    assert args.max_length == 256 and args.learning_rate == 2e-4 and args.completion_only_loss is True
+    assert args.gradient_checkpointing is False and args.optim == "adamw_torch_fused" and args.adam_beta2 == 0.95
+    assert args.packing is True  # eccr's choices give way to trl_args
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("optimizer=sgd", "did you mean optim"),
+    ("max_steps=5", "--sft.max_steps"),
+    ("gradient_accumulation_steps=2", "--sft.grad_accumulation"),
+    ("optim=nope", "invalid choice"),
+    ("gradient_checkpointing", "NAME=VALUE"),
+])
+def test_trl_args_errors_name_the_fix(entry, message):
+    with pytest.raises(ValueError, match=message):
+        sft_arguments(LoraSftConfig(trl_args=[entry]))
 
 
 def test_loss_is_on_the_completion_only(tiny_with_ids, tmp_path, toy):
