@@ -240,7 +240,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_human_eval_export(args: argparse.Namespace) -> int:
-    from eccr.serve.human_eval import export_human_eval
+    from eccr.evaluate.human_eval import export_human_eval
 
     systems = {}
     for spec in args.system:
@@ -255,7 +255,7 @@ def _cmd_human_eval_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_human_eval_import(args: argparse.Namespace) -> int:
-    from eccr.serve.human_eval import import_human_eval, summary_markdown
+    from eccr.evaluate.human_eval import import_human_eval, summary_markdown
 
     summary = import_human_eval(args.answers, args.key, args.out, seed=args.seed)
     print(summary_markdown(summary))

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from eccr.data.schema import DataError
-from eccr.serve.human_eval import (
+from eccr.evaluate.human_eval import (
     ANSWER_FIELDS,
-    _same_id,
     bootstrap_ratio,
     export_human_eval,
     import_human_eval,
     krippendorff_alpha,
     load_system_answers,
 )
+from eccr.evaluate.human_eval.validate import _same_id
 
 # Distinctive names so "no system name in rater files" cannot pass or fail by accident of ordinary words.
 GOOD, BAD, MID = "sysgoodzq", "sysbadzq", "sysmidzq"
