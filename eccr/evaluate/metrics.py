@@ -10,7 +10,8 @@ Everything is computed from the 1-based ranks of each query's positives:
   (Lake et al. §5.3, Figure 2).
 - MRR: 1 / rank of the best-ranked positive.
 A positive that was never ranked (outside a retrieved top-k list) has rank +inf: it counts as a miss.
-Per-query values are macro-averaged (each query weighs the same); intervals are percentile bootstraps over queries.
+Per-query values are macro-averaged (each query weighs the same); intervals are percentile bootstraps over queries
+from `bootstrap_ratios`, the one bootstrap of the project (the human evaluation resamples queries with it too).
 """
 from __future__ import annotations
 
@@ -125,19 +126,44 @@ class MetricSummary:
         return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
 
-def _bootstrap_means(values: np.ndarray, resamples: int, seed: int, max_cells: int = 4_000_000) -> np.ndarray:
-    """Means of `resamples` resamples (with replacement) of `values` along axis 0, in memory-bounded blocks.
+def bootstrap_ratios(sums, counts=None, resamples: int = 1000, seed: int = 0,
+                     max_cells: int = 4_000_000) -> np.ndarray:
+    """Bootstrap replicates of sum(sums) / sum(counts) over units (queries) drawn with replacement.
 
-    `values` may be (n,) or (n, m) (m systems resampled with the same query indices: a paired bootstrap).
+    The one bootstrap of the project: ranking metrics (a macro mean is the ratio with `counts` = 1 per query) and
+    the human evaluation (a rate over a query's rated pairs) both resample queries with it. `sums` (and
+    `counts`, same shape, default 1 per unit) may be (n,) or (n, m): m statistics resampled with the same unit
+    indices (a paired bootstrap). Returns (resamples,) or (resamples, m); a resample whose counts add up to 0
+    gives NaN. The same seed and n give the same resampled units, whatever `sums` holds, so statistics computed
+    in separate calls are paired too. Indices are drawn in memory-bounded blocks of at most `max_cells` cells.
     """
+    sums = np.asarray(sums, dtype=np.float64)
+    counts = None if counts is None else np.asarray(counts, dtype=np.float64)
+    if counts is not None and counts.shape != sums.shape:
+        raise ValueError(f"sums {sums.shape} and counts {counts.shape} must have the same shape")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
     rng = np.random.default_rng(seed)
-    n = values.shape[0]
-    block = max(1, max_cells // max(n, 1))
+    n = sums.shape[0]
+    block = max(1, max_cells // max(sums.size, 1))
     out = []
     for start in range(0, resamples, block):
         idx = rng.integers(0, n, size=(min(block, resamples - start), n))
-        out.append(values[idx].mean(axis=1))
+        if counts is None:
+            out.append(sums[idx].mean(axis=1))
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out.append(sums[idx].sum(axis=1) / counts[idx].sum(axis=1))
     return np.concatenate(out, axis=0)
+
+
+def percentile_interval(replicates, confidence: float = 0.95) -> tuple:
+    """Two-sided percentile interval of bootstrap replicates along axis 0 (NaN replicates ignored)."""
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be in (0, 1)")
+    alpha = (1 - confidence) / 2
+    low, high = np.nanquantile(np.asarray(replicates, dtype=np.float64), [alpha, 1 - alpha], axis=0)
+    return low, high
 
 
 def bootstrap_ci(values, resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> MetricSummary:
@@ -145,11 +171,7 @@ def bootstrap_ci(values, resamples: int = 1000, confidence: float = 0.95, seed: 
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or v.size == 0:
         raise ValueError("bootstrap_ci needs a non-empty 1-D array of per-query values")
-    if not 0 < confidence < 1:
-        raise ValueError("confidence must be in (0, 1)")
-    means = _bootstrap_means(v, resamples, seed)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
+    low, high = percentile_interval(bootstrap_ratios(v, resamples=resamples, seed=seed), confidence)
     return MetricSummary(float(v.mean()), float(low), float(high), int(v.size))
 
 
@@ -178,8 +200,7 @@ def paired_bootstrap(values_a, values_b, resamples: int = 1000, confidence: floa
     a, b = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise ValueError(f"paired comparison needs equal-length non-empty 1-D arrays, got {a.shape} and {b.shape}")
-    diffs = _bootstrap_means(a - b, resamples, seed)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    diffs = bootstrap_ratios(a - b, resamples=resamples, seed=seed)
+    low, high = percentile_interval(diffs, confidence)
     p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
     return PairedComparison(float((a - b).mean()), float(low), float(high), p, int(a.size))

@@ -159,9 +159,10 @@ def _retrieval_shares(group: list[ProtocolResult]) -> list[str]:
     first = group[0].extra
     if first.get("positives_unseen_share") is None:
         return []
-    lines = ["", f"What fills the top {first['top_k']}: share unseen in train and share in the query's leaf "
-             f"(positives: {first['positives_unseen_share']:.3f} unseen, {first['positives_same_leaf_share']:.3f} "
-             "same leaf). Each positive is ranked among the candidates of its own seen status.", "",
+    lines = ["", (f"What fills the top {first['top_k']}: share unseen in train and share in the query's leaf "
+                  f"(positives: {first['positives_unseen_share']:.3f} unseen, "
+                  f"{first['positives_same_leaf_share']:.3f} same leaf). Each positive is ranked among the "
+                  "candidates of its own seen status."), "",
              "| system | unseen | same leaf |", "|---|---|---|"]
     for r in group:
         u, s = r.extra["top_unseen_share"], r.extra["top_same_leaf_share"]

@@ -5,9 +5,11 @@ import pytest
 
 from eccr.evaluate.metrics import (
     bootstrap_ci,
+    bootstrap_ratios,
     metrics_from_ranks,
     pad_ranks,
     paired_bootstrap,
+    percentile_interval,
     positive_ranks,
     ranking_metrics,
 )
@@ -109,3 +111,23 @@ def test_paired_bootstrap():
     assert noisy.ci_low < 0 < noisy.ci_high and noisy.p_value > 0.05  # same distribution: no difference
     with pytest.raises(ValueError, match="equal-length"):
         paired_bootstrap(a, a[:10])
+
+
+def test_one_bootstrap_for_means_ratios_and_paired_columns():
+    rng = np.random.default_rng(0)
+    values, counts = rng.random(50), rng.integers(0, 4, 50).astype(float)
+    means = bootstrap_ratios(values, resamples=300, seed=5)
+    # a mean is the ratio with one count per unit; the same seed resamples the same units
+    assert np.allclose(means, bootstrap_ratios(values, np.ones(50), resamples=300, seed=5))
+    # columns are resampled together (paired) and match separate calls with the same seed
+    both = bootstrap_ratios(np.stack([values * counts, counts], 1), np.stack([counts, np.ones(50)], 1), 300, 5)
+    assert np.allclose(both[:, 0], bootstrap_ratios(values * counts, counts, 300, 5))
+    assert np.allclose(both[:, 1], bootstrap_ratios(counts, resamples=300, seed=5))
+    # memory-bounded blocks give the same replicates as one block
+    assert np.allclose(means, bootstrap_ratios(values, resamples=300, seed=5, max_cells=120))
+    # the interval of bootstrap_ci is the percentile interval of these replicates
+    summary = bootstrap_ci(values, resamples=300, confidence=0.9, seed=5)
+    assert (summary.ci_low, summary.ci_high) == tuple(percentile_interval(means, 0.9))
+    # a resample with no counted unit is NaN and ignored by the interval
+    sparse = bootstrap_ratios(np.array([1.0, 0.0]), np.array([1.0, 0.0]), resamples=200, seed=1)
+    assert np.isnan(sparse).any() and percentile_interval(sparse) == (1.0, 1.0)

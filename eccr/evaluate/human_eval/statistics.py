@@ -13,19 +13,17 @@ import pandas as pd
 
 from eccr.evaluate.human_eval.agreement import rater_agreement
 from eccr.evaluate.human_eval.validate import RaterAnswer
+from eccr.evaluate.metrics import bootstrap_ratios, percentile_interval
 
 
-def bootstrap_ratio(sums: np.ndarray, counts: np.ndarray, resamples: np.ndarray,
+def bootstrap_ratio(sums: np.ndarray, counts: np.ndarray, resamples: int = 2000, seed: int = 0,
                     confidence: float = 0.95) -> dict:
-    """Point estimate sum(sums)/sum(counts) and percentile CI over resampled units (rows of `resamples` hold
-    unit indices). Units with count 0 contribute nothing."""
+    """Point estimate sum(sums)/sum(counts) and its percentile CI over resampled units (queries), by
+    eccr.evaluate.metrics.bootstrap_ratios. Units with count 0 contribute nothing."""
     total = counts.sum()
     if total == 0:
         return {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = sums[resamples].sum(axis=1) / counts[resamples].sum(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.nanpercentile(boot, [tail, 100 - tail])
+    low, high = percentile_interval(bootstrap_ratios(sums, counts, resamples, seed), confidence)
     return {"value": float(sums.sum() / total), "ci_low": float(low), "ci_high": float(high), "n": int(total)}
 
 
@@ -55,45 +53,44 @@ def _per_row(frame: pd.DataFrame) -> pd.DataFrame:
     return per_row
 
 
-def _system_stats(per_row: pd.DataFrame, queries: list[str], resamples: np.ndarray) -> dict:
-    query_index = {q: i for i, q in enumerate(queries)}
+def _per_query(rows: pd.DataFrame, column: str, queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(sums, counts) of a per-row column by query, in `queries` order; rows where it is missing are left out."""
+    valid = rows[rows[column].notna()]
+    idx = valid["query_id"].map({q: i for i, q in enumerate(queries)}).to_numpy(dtype=int)
+    sums, counts = np.zeros(len(queries)), np.zeros(len(queries))
+    np.add.at(sums, idx, valid[column].to_numpy())
+    np.add.at(counts, idx, 1.0)
+    return sums, counts
+
+
+def _system_stats(per_row: pd.DataFrame, queries: list[str], resamples: int, seed: int) -> dict:
     stats = {}
     for column, name in (("coherent_majority", "coherent_rate"), ("coherent_mean", "coherent_rate_mean_rating"),
                          ("compatible_yes", "compatible_rate"), ("relevant_yes", "relevant_rate"),
                          ("explanation_score", "explanation_score")):
-        valid = per_row[per_row[column].notna()]
-        sums, counts = np.zeros(len(queries)), np.zeros(len(queries))
-        idx = valid["query_id"].map(query_index).to_numpy(dtype=int)
-        np.add.at(sums, idx, valid[column].to_numpy())
-        np.add.at(counts, idx, 1.0)
-        stats[name] = bootstrap_ratio(sums, counts, resamples)
+        stats[name] = bootstrap_ratio(*_per_query(per_row, column, queries), resamples, seed)
     stats["n_pairs"] = len(per_row)
     stats["n_queries"] = int(per_row["query_id"].nunique())
     return stats
 
 
-def _paired_differences(per_row: pd.DataFrame, systems: list[str], queries: list[str],
-                        resamples: np.ndarray) -> list[dict]:
-    """Coherent-rate difference for every pair of systems, CI from the same query resamples (paired)."""
-    query_index = {q: i for i, q in enumerate(queries)}
-    sums, counts = {}, {}
-    for system in systems:
-        rows = per_row[per_row["system"] == system]
-        idx = rows["query_id"].map(query_index).to_numpy(dtype=int)
-        sums[system], counts[system] = np.zeros(len(queries)), np.zeros(len(queries))
-        np.add.at(sums[system], idx, rows["coherent_majority"].to_numpy())
-        np.add.at(counts[system], idx, 1.0)
+def _paired_differences(per_row: pd.DataFrame, systems: list[str], queries: list[str], resamples: int,
+                        seed: int) -> list[dict]:
+    """Coherent-rate difference for every pair of systems; both rates are resampled with the same queries (the
+    same seed also gives the per-system intervals their queries), so the interval is paired."""
+    per_system = {s: _per_query(per_row[per_row["system"] == s], "coherent_majority", queries) for s in systems}
     out = []
     for i, a in enumerate(systems):
         for b in systems[i + 1:]:
-            if counts[a].sum() == 0 or counts[b].sum() == 0:
+            (sums_a, counts_a), (sums_b, counts_b) = per_system[a], per_system[b]
+            if counts_a.sum() == 0 or counts_b.sum() == 0:
                 continue
-            with np.errstate(invalid="ignore", divide="ignore"):
-                boot = (sums[a][resamples].sum(1) / counts[a][resamples].sum(1)
-                        - sums[b][resamples].sum(1) / counts[b][resamples].sum(1))
-            low, high = np.nanpercentile(boot, [2.5, 97.5])
-            out.append({"a": a, "b": b, "coherent_rate_difference": float(sums[a].sum() / counts[a].sum()
-                                                                          - sums[b].sum() / counts[b].sum()),
+            rates = bootstrap_ratios(np.stack([sums_a, sums_b], axis=1), np.stack([counts_a, counts_b], axis=1),
+                                     resamples, seed)
+            low, high = percentile_interval(rates[:, 0] - rates[:, 1], 0.95)
+            out.append({"a": a, "b": b,
+                        "coherent_rate_difference": float(sums_a.sum() / counts_a.sum()
+                                                          - sums_b.sum() / counts_b.sum()),
                         "ci_low": float(low), "ci_high": float(high)})
     return out
 
@@ -107,16 +104,14 @@ def summarize(answers: list[RaterAnswer], key: dict, bootstrap_resamples: int = 
     frame = _answers_frame(answers, key)
     per_row = _per_row(frame)
     queries = list(key["queries"])
-    rng = np.random.default_rng(seed)
-    resamples = rng.integers(0, len(queries), size=(bootstrap_resamples, len(queries)))
     systems = list(key["systems"])
     summary = {
         "export_id": key.get("export_id"), "n_queries": len(queries), "n_rows": len(key["rows"]),
         "n_answers": len(frame),
         "raters": {r: int(n) for r, n in frame["rater"].value_counts().sort_index().items()},
-        "systems": {s: _system_stats(per_row[per_row["system"] == s], queries, resamples)
+        "systems": {s: _system_stats(per_row[per_row["system"] == s], queries, bootstrap_resamples, seed)
                     for s in systems if (per_row["system"] == s).any()},
-        "differences": _paired_differences(per_row, systems, queries, resamples),
+        "differences": _paired_differences(per_row, systems, queries, bootstrap_resamples, seed),
         "agreement": rater_agreement(frame),
         "checks": {"unrated_rows": len(set(key["rows"]) - set(per_row.index)),
                    "single_rated_rows": int((per_row["n_raters"] == 1).sum()),
