@@ -27,7 +27,7 @@ class LoraSftConfig:
     Every field after the LoRA block is passed to `trl.SFTConfig` under its own name, or under the TRL name in
     `SFT_ARGUMENT_NAMES` for the four short ones; `trl_args` reaches any other SFTConfig argument by its TRL name
     (https://huggingface.co/docs/trl/sft_trainer#trl.SFTConfig), parsed the way TRL's own CLI parses it:
-    `--sft.trl_args gradient_checkpointing=false optim=adamw_torch_fused`. `eccr.llm.sft.sft_arguments` builds
+    `--sft.trl_args optim=adamw_torch_fused adam_beta2=0.95`. `eccr.llm.sft.sft_arguments` builds
     the SFTConfig."""
 
     # LoRA (Hu et al., 2021) on the attention and MLP projections of a Llama-style block

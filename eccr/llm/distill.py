@@ -7,8 +7,9 @@ this module distills better sentences:
     eccr distill --run runs/demo --teacher openai:http://127.0.0.1:8000/v1#Qwen2.5-7B-Instruct --out expl.jsonl
 
 The teacher is either a local HF causal-LM folder (or packaged name; greedy, batched generation) or any
-OpenAI-compatible chat endpoint (`openai:URL#MODEL`, e.g. vLLM, llama.cpp server, Ollama; the API key, if any,
-comes from $ECCR_TEACHER_API_KEY and is never written anywhere). Each prompt gives the two titles, their leaf
+OpenAI-compatible chat endpoint (`openai:URL#MODEL`, e.g. vLLM, llama.cpp server, Ollama), called with the
+`openai` client (`pip install 'eccr[teacher]'`); the API key, if any, comes from $ECCR_TEACHER_API_KEY and is
+never written anywhere. Each prompt gives the two titles, their leaf
 categories, the matched evidence (pair_flags), the crowd intent and a few examples in the grounded-template
 style, and asks for ONE sentence using only those facts.
 
@@ -22,14 +23,11 @@ torn last line, so a killed job loses at most one batch and duplicates nothing.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +59,7 @@ class DistillConfig:
     max_new_tokens: int = 80        # cap on the teacher's answer length, in tokens
     max_title_words: int = 30       # titles are cut to this many words in prompts (real titles can be long)
     timeout: float = 60.0           # seconds per HTTP request (endpoint teachers)
-    retries: int = 4                # attempts per request on connection errors, timeouts, 429 and 5xx
-    backoff: float = 1.0            # seconds before the 2nd attempt; doubles after each failure
+    retries: int = 4                # attempts per request on connection errors, timeouts, 408, 409, 429 and 5xx
     seed: int | None = None         # pair sampling seed; None = the run's tasks.seed (the same pairs SFT samples)
     progress: bool = True           # tqdm bar on stderr
 
@@ -100,7 +97,9 @@ def redact_spec(spec: str) -> str:
 
 
 class OpenAITeacher:
-    """An OpenAI-compatible `/chat/completions` endpoint, called with urllib (greedy: temperature 0)."""
+    """An OpenAI-compatible chat endpoint through the `openai` client (greedy: temperature 0). The client retries
+    connection errors, timeouts, 408, 409, 429 and 5xx with exponential backoff (honouring Retry-After); other
+    client errors fail at once."""
 
     def __init__(self, base_url: str, model: str, config: DistillConfig | None = None, api_key: str | None = None):
         self.cfg = config or DistillConfig()
@@ -109,11 +108,17 @@ class OpenAITeacher:
             raise ValueError(f"teacher URL must be http(s)://HOST[:PORT]/v1, got {base_url!r}")
         if not model:
             raise ValueError("an endpoint teacher needs a model name: openai:http://HOST:PORT/v1#MODEL")
+        openai = _import_openai()
         self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
-        self._request_url = base_url.rstrip("/") + "/chat/completions"
-        self.url = redact_url(self._request_url)  # for messages
+        self.url = redact_url(base_url.rstrip("/") + "/chat/completions")  # for messages
         self.name = redact_spec(f"{OPENAI_PREFIX}{base_url}#{model}")
+        # the key is always given, so the client never falls back to $OPENAI_API_KEY (not meant for this server);
+        # servers without authentication ignore the placeholder
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+        self.attempts = max(1, self.cfg.retries)
+        self.client = openai.OpenAI(base_url=base_url, api_key=key or "none", timeout=self.cfg.timeout,
+                                    max_retries=self.attempts - 1)
+        self._errors = openai
 
     def complete(self, conversations: list[Messages]) -> list[str]:
         if len(conversations) <= 1 or self.cfg.batch_size <= 1:
@@ -122,37 +127,34 @@ class OpenAITeacher:
             return list(pool.map(self.complete_one, conversations))
 
     def complete_one(self, messages: Messages) -> str:
-        body = json.dumps({"model": self.model, "messages": messages, "temperature": 0,
-                           "max_tokens": self.cfg.max_new_tokens}).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        attempts = max(1, self.cfg.retries)
-        last = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.cfg.backoff * 2 ** (attempt - 1))
-            request = urllib.request.Request(self._request_url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.cfg.timeout) as response:
-                    return self._content(json.loads(response.read().decode("utf-8")))
-            except urllib.error.HTTPError as err:
-                detail = err.read().decode("utf-8", "replace")[:200]
-                last = f"HTTP {err.code}: {detail}"
-                if err.code != 429 and err.code < 500:  # a client error will not go away by retrying
-                    break
-            except (OSError, http.client.HTTPException) as err:  # refused, reset, timeout, torn response
-                last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
-            except json.JSONDecodeError as err:
-                raise TeacherError(f"teacher {self.url} returned invalid JSON ({err.msg})") from None
-        raise TeacherError(f"teacher {self.url} failed after {attempt + 1} attempt(s): {last}")
-
-    def _content(self, payload: dict) -> str:
+        errors, attempts = self._errors, self.attempts
         try:
-            return str(payload["choices"][0]["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError):
+            response = self.client.chat.completions.create(model=self.model, messages=messages, temperature=0,
+                                                           max_tokens=self.cfg.max_new_tokens)
+        except errors.APIStatusError as err:
+            retried = err.status_code in (408, 409, 429) or err.status_code >= 500
+            tries = f"after {attempts} attempt(s)" if retried else "(a client error is not retried)"
+            raise TeacherError(f"teacher {self.url} failed {tries}: HTTP {err.status_code}: "
+                               f"{err.response.text[:200]}") from None
+        except errors.APIConnectionError as err:  # refused, reset, timeout
+            raise TeacherError(f"teacher {self.url} failed after {attempts} attempt(s): {type(err).__name__}: "
+                               f"{err.__cause__ or err}") from None
+        except errors.APIResponseValidationError as err:
+            raise TeacherError(f"teacher {self.url} returned a malformed response ({err})") from None
+        try:
+            return str(response.choices[0].message.content or "")
+        except (AttributeError, IndexError, TypeError):
             raise TeacherError(f"teacher {self.url} answered without choices[0].message.content: "
-                               f"{json.dumps(payload)[:200]}") from None
+                               f"{str(response)[:200]}") from None
+
+
+def _import_openai():
+    try:
+        import openai
+    except ImportError:
+        raise ImportError("an endpoint teacher (openai:URL#MODEL) needs the openai client: "
+                          "pip install 'eccr[teacher]'") from None
+    return openai
 
 
 class LocalTeacher:
@@ -183,6 +185,7 @@ def check_teacher_spec(spec: str) -> None:
             raise ValueError(f"teacher {redact_spec(spec)!r}: write openai:http://HOST:PORT/v1#MODEL")
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"teacher {redact_spec(spec)!r}: the URL must start with http:// or https://")
+        _import_openai()
         return
     from eccr.llm.models import PACKAGED_MODELS
 

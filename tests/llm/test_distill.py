@@ -2,10 +2,13 @@
 127.0.0.1), grounding flags, resume, and TaskBuilder picking up the grounded sentences."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -28,6 +31,9 @@ CAMERA = "Canon EOS 60D Digital SLR Camera Body"
 BATTERY = "Wasabi Battery for Canon LP-E6 and EOS 60D"
 CARD = "SanDisk Extreme 64GB SDXC Card"
 INTENT = "Canon shooter spares"
+
+needs_openai = pytest.mark.skipif(importlib.util.find_spec("openai") is None,
+                                  reason="the endpoint teacher needs the openai client: pip install 'eccr[teacher]'")
 GOOD = "The Wasabi Battery fits the Canon EOS 60D camera."            # names both, nothing invented
 INVENTED = "The Wasabi Battery also fits the Nikon Z9 with 128GB."  # Z9 and 128GB appear in neither title
 
@@ -143,6 +149,7 @@ def test_ungrounded_output_is_kept_but_flagged(tmp_path):
     assert report.grounded == 1
 
 
+@needs_openai
 def test_resume_skips_done_pairs_and_drops_a_torn_line(tmp_path):
     out = tmp_path / "o.jsonl"
     cfg = DistillConfig(batch_size=2, progress=False)
@@ -238,6 +245,7 @@ def server():
         s.close()
 
 
+@needs_openai
 def test_endpoint_request_body_key_header_and_no_key_in_output(server, tmp_path, monkeypatch):
     secret = "sk-test-secret-4711"
     monkeypatch.setenv(API_KEY_ENV, secret)
@@ -259,31 +267,50 @@ def test_endpoint_request_body_key_header_and_no_key_in_output(server, tmp_path,
     assert sum(r["grounded"] for r in _lines(out)) >= 1
 
 
+@needs_openai
 def test_endpoint_retries_a_500_then_succeeds(server):
     srv = server(failures=2)
-    teacher = OpenAITeacher(srv.url, "m", DistillConfig(retries=3, backoff=0.01))
+    teacher = OpenAITeacher(srv.url, "m", DistillConfig(retries=3))
     assert teacher.complete([[{"role": "user", "content": "hi"}]]) == [GOOD]
     assert len(srv.requests) == 3
 
 
+@needs_openai
 def test_endpoint_gives_up_with_the_url_and_does_not_retry_client_errors(server):
     srv = server(failures=10)
     with pytest.raises(TeacherError, match=r"127\.0\.0\.1.*2 attempt.*HTTP 500"):
-        OpenAITeacher(srv.url, "m", DistillConfig(retries=2, backoff=0.01)).complete_one([])
+        OpenAITeacher(srv.url, "m", DistillConfig(retries=2)).complete_one([])
     bad = server(failures=10, fail_status=400)
     with pytest.raises(TeacherError, match="HTTP 400"):
-        OpenAITeacher(bad.url, "m", DistillConfig(retries=3, backoff=0.01)).complete_one([])
+        OpenAITeacher(bad.url, "m", DistillConfig(retries=3)).complete_one([])
     assert len(bad.requests) == 1
 
 
+@needs_openai
 def test_endpoint_down_is_a_clear_error(tmp_path):
     with socket.socket() as s:  # a port that nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     spec = f"openai:http://127.0.0.1:{port}/v1#m"
     with pytest.raises(TeacherError, match=f"http://127.0.0.1:{port}/v1/chat/completions failed after 2"):
-        distill_dataset(_dataset(), spec, tmp_path / "o.jsonl", DistillConfig(retries=2, backoff=0.01,
-                                                                            progress=False))
+        distill_dataset(_dataset(), spec, tmp_path / "o.jsonl", DistillConfig(retries=2, progress=False))
+
+
+def test_a_missing_openai_package_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openai", None)  # `import openai` now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'eccr\[teacher\]'"):
+        check_teacher_spec("openai:http://127.0.0.1:9/v1#m")
+    with pytest.raises(ImportError, match="eccr\\[teacher\\]"):
+        OpenAITeacher("http://127.0.0.1:9/v1", "m")
+
+
+@needs_openai
+def test_an_answer_without_content_is_a_clear_error():
+    teacher = OpenAITeacher("http://127.0.0.1:9/v1", "m")
+    teacher.client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(
+        create=lambda **kwargs: SimpleNamespace(choices=[]))))  # a mocked client: no network
+    with pytest.raises(TeacherError, match=r"without choices\[0\]\.message\.content"):
+        teacher.complete_one([{"role": "user", "content": "hi"}])
 
 
 # ------------------------------------------------------------------------------------------ TaskBuilder hook
@@ -313,6 +340,7 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
 
 # -------------------------------------------------------------------------------------------- on a real run
 @pytest.mark.slow
+@needs_openai
 def test_distill_run_on_tiny_run(tiny_run, server, tmp_path):
     from eccr.llm.distill import distill_run
     from eccr.run import load_run_config, split_dataset
