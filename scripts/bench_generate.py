@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from eccr.llm.config import LoraSftConfig
-from eccr.llm.generate import build_item_trie, generate_items, score_items
+from eccr.llm.generate import generate_items, score_items
 from eccr.llm.models import (
     autocast_context,
     build_tiny_model,
@@ -34,6 +34,7 @@ from eccr.llm.models import (
 )
 from eccr.llm.sft import lora_config
 from eccr.llm.tokens import add_semantic_tokens, semantic_tokens_from_items
+from eccr.quantize.trie import TokenIdTrie
 
 PAIRS = [("camera", "memory card"), ("laptop", "mouse"), ("tent", "sleeping bag"), ("phone", "screen protector"),
          ("camera", "tripod"), ("running shoes", "socks"), ("board game", "dice"), ("headphones", "case")]
@@ -101,7 +102,7 @@ def bench_constrained(model, tok, repeats: int, n_items: int = 500, beams: int =
     items = [[f"<a_{rng.randrange(64)}>", f"<b_{rng.randrange(16)}>", f"<c_{rng.randrange(7)}>"]
              for _ in range(n_items)]
     items = [list(t) for t in dict.fromkeys(tuple(i) for i in items)]
-    trie = build_item_trie(tok, items)
+    trie = TokenIdTrie.from_tokens(tok, items)
     prompt = "Recommend one complement for a camera."
     enc = tok([render_prompt(tok, prompt)], return_tensors="pt", add_special_tokens=False)
     constrained = timed(lambda: generate_items(model, tok, prompt, trie, num_items=beams), repeats)

@@ -18,62 +18,7 @@ import torch
 
 from eccr.llm.config import GenerationConfig
 from eccr.llm.models import autocast_context, render_prompt
-from eccr.quantize.trie import PrefixTrie
-
-
-# ------------------------------------------------------------------------------------------------- the trie
-class TokenTrie(PrefixTrie):
-    """The item trie of eccr.quantize.trie over token ids, in the form generation needs: `allowed(prefix)` lists
-    the next ids that keep the prefix inside some item, plus `end_id` when the prefix is itself a complete item;
-    `depth` is the longest item, in tokens (the generation budget)."""
-
-    def __init__(self, end_id: int, sequences: Sequence[Sequence[int]] = ()):
-        self.end_id = int(end_id)  # token that closes an item (the tokenizer's eos)
-        self.depth = 0
-        super().__init__(sequences)
-
-    @classmethod
-    def from_sequences(cls, sequences: Sequence[Sequence[int]], end_id: int) -> TokenTrie:
-        trie = cls(end_id, sequences)
-        if trie.depth == 0:
-            raise ValueError("a TokenTrie needs at least one non-empty sequence")
-        return trie
-
-    def insert(self, sequence: Sequence[int]) -> None:
-        if len(sequence) == 0:
-            raise ValueError("empty item sequence")
-        super().insert([int(t) for t in sequence])
-        self.depth = max(self.depth, len(sequence))
-
-    add = insert
-
-    def allowed(self, prefix: Sequence[int]) -> list[int]:
-        prefix = [int(t) for t in prefix]
-        if not self.is_valid_prefix(prefix):
-            return [self.end_id]  # off the trie (cannot happen under the constraint): just stop
-        nxt = list(self.allowed_next(prefix))
-        return nxt + [self.end_id] if self.is_complete(prefix) else nxt
-
-    def __contains__(self, sequence: Sequence[int]) -> bool:
-        return self.is_complete([int(t) for t in sequence])
-
-
-def item_token_ids(tokenizer, items: Sequence[Sequence[str]]) -> list[list[int]]:
-    """Token ids of each item's ID tokens; each token must be a single entry of the vocabulary."""
-    vocab = tokenizer.get_vocab()
-    out = []
-    for i, item in enumerate(items):
-        if len(item) == 0:
-            raise ValueError(f"item {i} has no tokens")
-        missing = [t for t in item if t not in vocab]
-        if missing:
-            raise ValueError(f"item {i}: tokens {missing} are not in the vocabulary (add_semantic_tokens first)")
-        out.append([vocab[t] for t in item])
-    return out
-
-
-def build_item_trie(tokenizer, items: Sequence[Sequence[str]]) -> TokenTrie:
-    return TokenTrie.from_sequences(item_token_ids(tokenizer, items), end_id=tokenizer.eos_token_id)
+from eccr.quantize.trie import TokenIdTrie, item_token_ids
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -169,7 +114,7 @@ def generate_items(
     model,
     tokenizer,
     prompts: str | Sequence[str],
-    items: Sequence[Sequence[str]] | TokenTrie,
+    items: Sequence[Sequence[str]] | TokenIdTrie,
     *,
     num_items: int = 5,
     num_beams: int | None = None,
@@ -180,16 +125,16 @@ def generate_items(
     """Top `num_items` valid items per prompt by constrained beam search: [(id_tokens, log_prob), ...] best first.
 
     Only sequences in the item trie (then eos) can be produced, so every answer is a real item, even for an
-    untrained model. `log_prob` is the summed log-probability of the ID tokens and the closing eos."""
+    untrained model. `items` are token lists (`[["<a_1>", "<b_2>"], ...]`) or a prebuilt trie
+    (eccr.quantize.trie.TokenIdTrie). `log_prob` is the summed log-probability of the ID tokens and the closing eos."""
     single = isinstance(prompts, str)
     prompts = [prompts] if single else list(prompts)
-    trie = items if isinstance(items, TokenTrie) else build_item_trie(tokenizer, items)
+    trie = items if isinstance(items, TokenIdTrie) else TokenIdTrie.from_tokens(tokenizer, items)
+    if len(trie) == 0:
+        raise ValueError("generate_items needs at least one item")
     num_beams = max(num_beams or num_items, num_items)
     enc = _encode_prompts(tokenizer, prompts, render, completion_prefix).to(_device(model))
     prompt_len = enc["input_ids"].shape[1]
-
-    def allowed_tokens(_batch_id: int, input_ids: torch.Tensor) -> list[int]:
-        return trie.allowed(input_ids[prompt_len:].tolist())
 
     with autocast_context(str(_device(model)), bf16):
         out = model.generate(
@@ -200,9 +145,9 @@ def generate_items(
             do_sample=False,
             length_penalty=0.0,           # score = summed log-prob, not length-normalised
             early_stopping=True,
-            prefix_allowed_tokens_fn=allowed_tokens,
+            prefix_allowed_tokens_fn=trie.prefix_allowed_tokens_fn(prompt_len),
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=trie.end_id,
+            eos_token_id=trie.end_token_ids,
             output_scores=True,
             return_dict_in_generate=True,
         )
@@ -212,7 +157,7 @@ def generate_items(
     for p in range(len(prompts)):
         found: dict[tuple[int, ...], float] = {}
         for seq, score in zip(sequences[p * num_beams : (p + 1) * num_beams], scores[p * num_beams : (p + 1) * num_beams]):
-            ids = tuple(_strip_end(seq, trie.end_id, tokenizer.pad_token_id))
+            ids = tuple(_strip_end(seq, trie.end_token_ids, tokenizer.pad_token_id))
             if ids in trie and score > float("-inf") and ids not in found:
                 found[ids] = score
         ranked = sorted(found.items(), key=lambda kv: -kv[1])[:num_items]
@@ -220,10 +165,10 @@ def generate_items(
     return results
 
 
-def _strip_end(seq: list[int], end_id: int, pad_id: int | None) -> list[int]:
+def _strip_end(seq: list[int], end_ids: Sequence[int], pad_id: int | None) -> list[int]:
     out = []
     for tok in seq:
-        if tok == end_id or tok == pad_id:
+        if tok in end_ids or tok == pad_id:
             break
         out.append(tok)
     return out

@@ -2,7 +2,8 @@
 
 `SemanticIDTrie` works on token strings ("<a_12>"); `TokenIdTrie` on a Hugging Face tokenizer's token ids and
 provides the body of `prefix_allowed_tokens_fn` for `model.generate` (the same approach as TIGER / LC-Rec
-constrained beam search). Either can be restricted to a candidate subset, e.g. the ranker's top candidates.
+constrained beam search; eccr.llm.generate.generate_items uses it). Either can be restricted to a candidate
+subset, e.g. the ranker's top candidates.
 """
 from __future__ import annotations
 
@@ -57,6 +58,21 @@ class PrefixTrie:
         return self._size
 
 
+def item_token_ids(tokenizer, items: Iterable[Sequence[str]]) -> list[list[int]]:
+    """Token ids of each item's ID tokens (`[["<a_1>", "<b_2>"], ...]`); every token must be a single entry of the
+    tokenizer's vocabulary (eccr.llm.tokens.add_semantic_tokens puts them there)."""
+    items = [list(item) for item in items]
+    empty = [i for i, item in enumerate(items) if not item]
+    if empty:
+        raise ValueError(f"item {empty[0]} has no tokens")
+    vocab = tokenizer.get_vocab()
+    missing = sorted({t for item in items for t in item if t not in vocab})
+    if missing:
+        raise ValueError(f"{len(missing)} semantic-ID tokens are not in the tokenizer's vocabulary, e.g. "
+                         f"{missing[:3]}; add them first (eccr.llm.tokens.add_semantic_tokens)")
+    return [[vocab[t] for t in item] for item in items]
+
+
 class SemanticIDTrie(PrefixTrie):
     """Trie over the token strings of a table's IDs, optionally only for `item_ids` (candidate subset)."""
 
@@ -66,28 +82,37 @@ class SemanticIDTrie(PrefixTrie):
 
 
 class TokenIdTrie(PrefixTrie):
-    """Trie over tokenizer ids of semantic-ID tokens; `end_token_ids` are allowed once an ID is complete (and
-    returned for an invalid prefix, so generation stops instead of failing)."""
+    """Trie over tokenizer ids of semantic-ID tokens, in the form constrained generation needs:
+    `allowed_next_ids(prefix)` lists the ids that keep `prefix` inside some item, plus `end_token_ids` once it is
+    a complete item (and for an invalid prefix, so generation stops instead of failing); `depth` is the longest
+    item in tokens (the generation budget). eccr.llm.generate.generate_items decodes with it."""
 
     def __init__(self, sequences: Iterable[Sequence[int]], end_token_ids: Sequence[int] = ()):
+        self.depth = 0
         super().__init__(sequences)
         self.end_token_ids = [int(i) for i in end_token_ids]
+
+    def insert(self, sequence: Sequence[int]) -> None:
+        super().insert([int(t) for t in sequence])
+        self.depth = max(self.depth, len(sequence))
+
+    def __contains__(self, sequence: Sequence[int]) -> bool:
+        return self.is_complete([int(t) for t in sequence])
+
+    @classmethod
+    def from_tokens(cls, tokenizer, items: Iterable[Sequence[str]],
+                    end_token_ids: Sequence[int] | None = None) -> TokenIdTrie:
+        """Items given as token strings (`[["<a_1>", "<b_2>"], ...]`); every token must be a single entry of the
+        tokenizer's vocabulary. `end_token_ids` defaults to the tokenizer's eos token."""
+        if end_token_ids is None:
+            end_token_ids = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+        return cls(item_token_ids(tokenizer, items), end_token_ids)
 
     @classmethod
     def from_table(cls, table: SemanticIDTable, tokenizer, item_ids: Iterable[str] | None = None,
                    end_token_ids: Sequence[int] | None = None) -> TokenIdTrie:
-        """`tokenizer` must already contain `table.all_tokens()` as single tokens (tokenizer.add_tokens);
-        `end_token_ids` defaults to the tokenizer's eos token."""
-        sequences = table.token_sequences(item_ids)
-        vocab = {t: tokenizer.convert_tokens_to_ids(t) for t in {t for seq in sequences for t in seq}}
-        unk = getattr(tokenizer, "unk_token_id", None)
-        missing = sorted(t for t, i in vocab.items() if i is None or (unk is not None and i == unk))
-        if missing:
-            raise ValueError(f"{len(missing)} semantic-ID tokens are not in the tokenizer, e.g. {missing[:3]}; "
-                             "call tokenizer.add_tokens(table.all_tokens(), special_tokens=True) first")
-        if end_token_ids is None:
-            end_token_ids = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
-        return cls([[vocab[t] for t in seq] for seq in sequences], end_token_ids)
+        """The table's IDs (or only `item_ids`, e.g. the ranker's top candidates) as token ids."""
+        return cls.from_tokens(tokenizer, table.token_sequences(item_ids), end_token_ids)
 
     def allowed_next_ids(self, prefix_ids: Sequence[int]) -> list[int]:
         """Token ids that may follow the generated `prefix_ids`; end tokens once an ID is complete."""

@@ -5,31 +5,25 @@ import pytest
 import torch
 
 from eccr.llm.config import GenerationConfig
-from eccr.llm.generate import (
-    TokenTrie,
-    build_item_trie,
-    generate_items,
-    generate_texts,
-    item_token_ids,
-    score_items,
-)
+from eccr.llm.generate import generate_items, generate_texts, score_items
+from eccr.quantize.trie import TokenIdTrie, item_token_ids
 
 
 def test_trie_allows_only_item_continuations():
-    trie = TokenTrie.from_sequences([[5, 6, 7], [5, 8], [5, 8, 9]], end_id=0)
-    assert sorted(trie.allowed([])) == [5]
-    assert sorted(trie.allowed([5])) == [6, 8]
-    assert sorted(trie.allowed([5, 8])) == [0, 9]  # [5, 8] is complete and also a prefix
-    assert trie.allowed([5, 6, 7]) == [0] and trie.allowed([4]) == [0]
+    trie = TokenIdTrie([[5, 6, 7], [5, 8], [5, 8, 9]], end_token_ids=[0])
+    assert trie.allowed_next_ids([]) == [5]
+    assert trie.allowed_next_ids([5]) == [6, 8]
+    assert sorted(trie.allowed_next_ids([5, 8])) == [0, 9]  # [5, 8] is complete and also a prefix
+    assert trie.allowed_next_ids([5, 6, 7]) == [0] and trie.allowed_next_ids([4]) == [0]
     assert [5, 8] in trie and [5, 6] not in trie and trie.depth == 3
-    with pytest.raises(ValueError):
-        TokenTrie.from_sequences([], end_id=0)
 
 
 def test_unknown_item_tokens_are_rejected(tiny_with_ids):
     _, tok, _ = tiny_with_ids
-    with pytest.raises(ValueError, match="not in the vocabulary"):
+    with pytest.raises(ValueError, match="not in the tokenizer's vocabulary"):
         item_token_ids(tok, [["<a_1>", "<zz_1>"]])
+    with pytest.raises(ValueError, match="no tokens"):
+        item_token_ids(tok, [["<a_1>"], []])
 
 
 def test_scores_shape_and_prompt_cache_matches_full_batch(tiny_with_ids, toy):
@@ -54,7 +48,9 @@ def test_constrained_generation_emits_only_valid_items_untrained(tiny_with_ids, 
         assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
     many = generate_items(model, tok, "x", toy.items, num_items=10)[0]  # more asked than exist
     assert {item for item, _ in many} == valid
-    trie = build_item_trie(tok, toy.items)
+    trie = TokenIdTrie.from_tokens(tok, toy.items)
+    with pytest.raises(ValueError, match="at least one item"):
+        generate_items(model, tok, "x", [])
     assert generate_items(model, tok, "x", trie, num_items=2)[0] == generate_items(model, tok, "x", toy.items,
                                                                                  num_items=2)[0]
 

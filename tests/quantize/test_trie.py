@@ -72,7 +72,7 @@ def test_token_id_trie_maps_tokens_and_ends_with_eos():
 
 
 def test_token_id_trie_needs_the_tokens_in_the_tokenizer():
-    with pytest.raises(ValueError, match="not in the tokenizer"):
+    with pytest.raises(ValueError, match="not in the tokenizer's vocabulary"):
         TokenIdTrie.from_table(TABLE, tiny_tokenizer([]))
 
 
