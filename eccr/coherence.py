@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from eccr.data.categories import leaf_category
 from eccr.data.schema import Catalog, Dataset
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\+/\.]*[A-Za-z0-9]|[A-Za-z0-9]")
@@ -223,8 +224,8 @@ def looks_like_device(title: str, category: tuple[str, ...] = ()) -> bool:
     "Apple iPad mini MD528LL/A"). Items with a compatibility phrase of their own are accessories."""
     if compatibility_phrase(title):
         return False
-    if len(category) > 2 or (category and _DEVICE_LEAF.search(category[-1])):
-        leaf = category[-1]
+    leaf = leaf_category(category)
+    if len(category) > 2 or (leaf and _DEVICE_LEAF.search(leaf)):
         return bool(_DEVICE_LEAF.search(leaf)) and not _ACCESSORY_WORD.search(leaf)
     head = _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
     if _ACCESSORY_WORD.search(head):
@@ -374,8 +375,7 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     if shared_models and not flags.compatible:
         flags.relevant = True
         flags.evidence.append(f"both name {', '.join(shared_models[:2])}")
-    leaf_a = a.get("category", [])[-1:] if len(a.get("category", [])) else []
-    leaf_b = b.get("category", [])[-1:] if len(b.get("category", [])) else []
+    leaf_a, leaf_b = leaf_category(a.get("category")), leaf_category(b.get("category"))
     if leaf_a and leaf_a == leaf_b and _jaccard(content_words(ta), content_words(tb)) >= substitute_jaccard:
         flags.substitute = True
     return flags

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from eccr.coherence import AttributeExtractor, labelled_pairs, pair_flags
+from eccr.data.categories import leaf_category
 from eccr.data.load import load_dataset
 
 FLAGS = ("relevant", "compatible", "incompatible", "substitute", "coherent", "same_leaf")
@@ -61,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     ds = load_dataset(args.data)
     extractor = AttributeExtractor(ds.catalog)
-    leaf = {r.item_id: (list(r.category) or [""])[-1] for r in ds.catalog.items.itertuples(index=False)}
+    leaf = {r.item_id: leaf_category(r.category) for r in ds.catalog.items.itertuples(index=False)}
     rates = flag_rates(labelled_pairs(ds, extractor), leaf, random_pairs(ds, extractor, args.random_pairs, args.seed))
     print(f"{ds.name}: share of pairs with each flag")
     print(f"{'':<24} {'pairs':>7} " + " ".join(f"{f:>12}" for f in FLAGS))

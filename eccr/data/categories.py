@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 
 _LEVEL_SEPARATOR = re.compile(r",(?! )")
 # a name quoted as Python/JSON writes a list of strings: 'Men\'s' or "Men's"
@@ -57,6 +58,12 @@ def _split_paths(text: str) -> list[str]:
 def parse_category_string(raw: str, separator: str = " > ") -> list[str]:
     """A single path written with a separator, e.g. `Hobbies > Model Trains > Trains`."""
     return [p.strip() for p in (raw or "").split(separator) if p.strip() and p.strip().upper() != "NA"]
+
+
+def leaf_category(path: Sequence[str] | None) -> str:
+    """The last, most specific level of an item's category path ("" when it has none). Items compare by it for
+    "same leaf" (substitutes, the category-pair prior, the explanation facts)."""
+    return str(path[-1]) if path is not None and len(path) else ""
 
 
 def primary_path(paths: list[list[str]]) -> list[str]:

@@ -125,9 +125,6 @@ class Catalog:
     def titled(self) -> "Catalog":
         return Catalog(self.items[self.items["title"].str.len() > 0].copy())
 
-    def leaf_category(self) -> pd.Series:
-        return pd.Series([c[-1] if c else "" for c in self.items["category"]], index=self.items.index)
-
     def get(self, item_id: str) -> dict:
         pos = self.position([item_id])[0]
         if pos < 0:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from eccr.data.categories import leaf_category
 from eccr.rank.attention_cf import NeuralScorer, load_module, save_module
 from eccr.rank.base import Scores
 from eccr.rank.config import DANConfig
@@ -290,7 +291,7 @@ class CategoryPairPrior:
         return Scores(scores, extra=extra)
 
 
-def category_of_items(catalog_items, level: int = -1) -> dict[str, str]:
-    """item_id -> category name at `level` (-1 = leaf) from a Catalog.items frame; '' when the path is empty."""
-    return {str(i): (c[level] if len(c) else "") for i, c in zip(catalog_items["item_id"], catalog_items["category"])}
+def category_of_items(catalog_items) -> dict[str, str]:
+    """item_id -> leaf category (eccr.data.categories.leaf_category) from a Catalog.items frame."""
+    return {str(i): leaf_category(c) for i, c in zip(catalog_items["item_id"], catalog_items["category"])}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from eccr.data.categories import parse_category_paths, parse_category_string, primary_path
+from eccr.data.categories import leaf_category, parse_category_paths, parse_category_string, primary_path
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -28,6 +28,14 @@ from eccr.data.categories import parse_category_paths, parse_category_string, pr
 ])
 def test_parse_category_paths(raw, expected):
     assert parse_category_paths(raw) == expected
+
+
+def test_leaf_category_is_the_last_level():
+    import numpy as np
+
+    assert leaf_category(["Electronics", "Camera & Photo", "Lenses"]) == "Lenses"
+    assert leaf_category(np.array(["Toys", "Trains"], dtype=object)) == "Trains"  # as read from Parquet
+    assert leaf_category([]) == leaf_category(None) == ""
 
 
 def test_primary_path_is_the_first():
