@@ -37,6 +37,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
+from eccr.data.categories import leaf_category
 from eccr.data.schema import DataError, Dataset
 from eccr.llm.tasks import select_pairs, truncate_title
 
@@ -221,8 +222,8 @@ def pair_facts(rows: dict[str, dict], extractor: AttributeExtractor, source: str
                intent: str) -> tuple[PairFacts, PairFlags]:
     a, b = rows[source], rows[target]
     flags = pair_flags(a, b, extractor, complementary=True)
-    leaf = lambda row: (list(row.get("category") or []) or [""])[-1]
-    facts = PairFacts(source, target, a["title"], b["title"], leaf(a), leaf(b), list(flags.evidence),
+    facts = PairFacts(source, target, a["title"], b["title"], leaf_category(a.get("category")),
+                      leaf_category(b.get("category")), list(flags.evidence),
                       (intent or "").strip())
     return facts, flags
 
