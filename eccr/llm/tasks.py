@@ -40,7 +40,7 @@ class TaskConfig:
     negatives_per_pair: int = 1     # coherence task: "no" examples per "yes" example
     max_basket_items: int = 4       # recommend prompt: the shopper's earlier items shown as ID tokens, most
                                     # relevant first (ranker attention when a weigher is given, else most recent)
-    seed: int = 0
+    seed: int = 0                   # seeds the pair sample (the pairs `eccr distill` explains) and negatives
     distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
                                     # a pair (source "distilled") and fall back to the grounded template otherwise
 

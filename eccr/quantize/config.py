@@ -6,7 +6,9 @@ behavior information into LM tokens"; the residual-quantization recipe follows T
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+
+from eccr.config import JsonConfig
 
 QUANTIZER_KINDS = ("kmeans", "rqvae")
 COLLISION_STRATEGIES = ("extra_level", "nearest_free")
@@ -27,7 +29,7 @@ class RQVAEConfig:
 
 
 @dataclass
-class QuantizerConfig:
+class QuantizerConfig(JsonConfig):
     """Which residual quantizer to fit and how IDs are made unique."""
 
     kind: str = "kmeans"          # "kmeans" (residual k-means, FAISS; fast) or "rqvae" (learned, PyTorch)
@@ -44,11 +46,6 @@ class QuantizerConfig:
     rqvae: RQVAEConfig = field(default_factory=RQVAEConfig)
 
     def __post_init__(self) -> None:
-        if isinstance(self.rqvae, dict):
-            raw = dict(self.rqvae)
-            if "hidden" in raw:
-                raw["hidden"] = tuple(raw["hidden"])
-            self.rqvae = RQVAEConfig(**raw)
         if self.kind not in QUANTIZER_KINDS:
             raise ValueError(f"QuantizerConfig.kind must be one of {QUANTIZER_KINDS}, got {self.kind!r}")
         if self.collisions not in COLLISION_STRATEGIES:
@@ -58,10 +55,3 @@ class QuantizerConfig:
             raise ValueError(f"QuantizerConfig.levels must be in 1..25 (one letter per level), got {self.levels}")
         if self.codebook_size < 2:
             raise ValueError(f"QuantizerConfig.codebook_size must be >= 2, got {self.codebook_size}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> QuantizerConfig:
-        return cls(**raw)

@@ -1,28 +1,18 @@
 """Configuration of the ranking stage: the attention-CF model, its training loop, the DAN baseline and retrieval.
 
 Defaults follow Lake et al., "Large-scale Collaborative Filtering with Product Embeddings" (§4.3) unless a
-comment says otherwise. Every config is a plain dataclass that round-trips through JSON (`asdict` / `from_dict`).
+comment says otherwise. Every config is a plain dataclass that round-trips through JSON (`to_dict` / `from_dict`,
+the one scheme of eccr/config.py).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
-
-class _JsonConfig:
-    def to_dict(self) -> dict:
-        return asdict(self)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_dict(cls, values: dict):
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown keys {unknown}; known keys are {sorted(known)}")
-        return cls(**values)
+from eccr.config import JsonConfig
 
 
 @dataclass
-class RankerConfig(_JsonConfig):
+class RankerConfig(JsonConfig):
     # --- model (§4.1) ---
     hops: int = 10                 # K; depth 2 -> 4 helps most, deeper gives diminishing gains (Fig. 4)
     hidden: int = 128              # d', width of f^k, g^k, h
@@ -53,7 +43,7 @@ class RankerConfig(_JsonConfig):
 
 
 @dataclass
-class DANConfig(_JsonConfig):
+class DANConfig(JsonConfig):
     """Deep Averaging Network baseline (Lake et al. §5.2; Iyyer et al. 2015)."""
 
     hidden: int = 128              # width of the two ReLU layers
@@ -62,7 +52,7 @@ class DANConfig(_JsonConfig):
 
 
 @dataclass
-class RetrievalConfig(_JsonConfig):
+class RetrievalConfig(JsonConfig):
     flat_max_items: int = 50_000   # exact IndexFlatIP up to this many items; an approximate index above
     large_index: str = "hnsw"      # "hnsw" (IndexHNSWFlat) or "ivf" (IndexIVFFlat) for large catalogues
     hnsw_m: int = 32               # HNSW graph degree
@@ -74,7 +64,7 @@ class RetrievalConfig(_JsonConfig):
 
 
 @dataclass
-class ComplementConfig(_JsonConfig):
+class ComplementConfig(JsonConfig):
     """The listwise complement scorer over frozen text vectors (eccr/rank/complement.py)."""
 
     hidden: int = 256              # width of the MLP over [q; c; q*c]

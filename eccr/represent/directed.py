@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from eccr.config import config_from_dict
 from eccr.data.schema import Catalog, Dataset
 from eccr.represent.config import DirectedConfig
 from eccr.represent.vectors import ItemVectors
@@ -304,7 +305,7 @@ class DirectedModel:
 
         folder = Path(folder)
         info = json.loads((folder / "directed.json").read_text())
-        config = DirectedConfig(**info["config"])
+        config = config_from_dict(DirectedConfig, info["config"])
         vocab = FeatureVocab(info["category_tokens"], info["brands"])
         state = load_file(str(folder / "directed.safetensors"))
         towers = DirectedTowers(info["text_dim"], len(vocab.category_tokens), len(vocab.brands),
