@@ -53,7 +53,7 @@ def encode_sequences(sequences: Sequence[Sequence[str]], item_vectors: ItemVecto
     return encoded
 
 
-def popularity_counts(encoded: Sequence[np.ndarray], n_items: int) -> np.ndarray:
+def sequences_per_item(encoded: Sequence[np.ndarray], n_items: int) -> np.ndarray:
     """Number of sequences each item occurs in (the count in eq. 5)."""
     counts = np.zeros(n_items, dtype=np.float64)
     for seq in encoded:
@@ -63,7 +63,7 @@ def popularity_counts(encoded: Sequence[np.ndarray], n_items: int) -> np.ndarray
 
 def negative_sampler(encoded: Sequence[np.ndarray], n_items: int, gamma: float, seed: int) -> AliasSampler:
     """P_gamma over all `n_items` from popularity + 1 (so cold items can be negatives)."""
-    return AliasSampler.from_counts(popularity_counts(encoded, n_items) + 1.0, gamma=gamma, seed=seed)
+    return AliasSampler.from_counts(sequences_per_item(encoded, n_items) + 1.0, gamma=gamma, seed=seed)
 
 
 def split_sequence(seq: np.ndarray, rng: np.random.Generator, ordered: bool,

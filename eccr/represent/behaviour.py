@@ -25,7 +25,7 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(str(text).encode())
 
 
-def user_sequences(behaviour: Behaviour) -> list[list[str]]:
+def skipgram_sentences(behaviour: Behaviour) -> list[list[str]]:
     """One item sequence per user, sessions in time order (a session keeps its file order), length ≥ 2."""
     sequences = behaviour.user_sequences()
     return [list(seq) for seq in sequences if len(seq) >= 2]
@@ -40,7 +40,7 @@ def behaviour_vectors(behaviour: Behaviour, config: BehaviourConfig | None = Non
     from gensim.models import Word2Vec
 
     config = config or BehaviourConfig()
-    sequences = user_sequences(behaviour)
+    sequences = skipgram_sentences(behaviour)
     if not sequences:
         raise ValueError("no user has two or more behaviour events: nothing to learn skip-gram vectors from")
     model = Word2Vec(sentences=sequences, vector_size=config.dim, window=config.window, min_count=config.min_count,

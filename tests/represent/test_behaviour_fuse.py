@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from eccr.data.schema import Behaviour
-from eccr.represent.behaviour import behaviour_vectors, user_sequences
+from eccr.represent.behaviour import behaviour_vectors, skipgram_sentences
 from eccr.represent.config import BehaviourConfig, FusionConfig, TextConfig
 from eccr.represent.fuse import DirectedVectors, fuse
 from eccr.represent.text import text_vectors
@@ -25,7 +25,7 @@ def _behaviour() -> Behaviour:
 def test_sequences_are_per_user_in_time_order():
     b = Behaviour(pd.DataFrame({"user_id": ["u", "u", "v"], "session_id": ["2", "1", "3"],
                                 "item_id": ["late", "early", "x"], "timestamp": [20, 10, 5]}))
-    assert user_sequences(b) == [["early", "late"]]
+    assert skipgram_sentences(b) == [["early", "late"]]
 
 
 def test_skipgram_is_deterministic_and_learns_cooccurrence():
