@@ -40,7 +40,7 @@ def ranker_sequences(part: Dataset) -> list[list[str]]:
     return [list(dict.fromkeys(s)) for s in bundles + sessions if len(set(s)) >= 2]
 
 
-def user_sequences(part: Dataset) -> list[list[str]]:
+def ranker_user_sequences(part: Dataset) -> list[list[str]]:
     """Each user's distinct items in time order (first purchase wins), users with two or more items."""
     ev = part.behaviour.events.sort_values(["timestamp", "session_id"], kind="stable")
     out = [list(dict.fromkeys(items)) for items in ev.groupby("user_id", sort=False)["item_id"].agg(list)]
@@ -52,7 +52,7 @@ def ranker_training_data(part: Dataset, instances: str) -> tuple[list[list[str]]
     if instances == "baskets":
         return ranker_sequences(part), False
     if instances == "users":
-        return user_sequences(part), True
+        return ranker_user_sequences(part), True
     raise ValueError(f"ranker.instances must be 'baskets' or 'users', got {instances!r}")
 
 
