@@ -429,12 +429,16 @@ def main(argv: list[str] | None = None) -> int:
         sub = args.command if args.command in ("data", "human-eval") else None
         parser.parse_args(([sub] if sub else []) + ["--help"])
         return 2
+    from eccr.config import ConfigError
     from eccr.data.schema import DataError
 
     try:
         return int(args.func(args) or 0)
     except DataError as err:
         print(f"eccr: data error: {err}", file=sys.stderr)
+        return 2
+    except ConfigError as err:  # e.g. a run's config.json edited by hand: names the file and the field
+        print(f"eccr: config error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -5,11 +5,10 @@ distillation job) imports this module, never the trainer.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eccr.config import DataConfig, config_from_dict
+from eccr.config import DataConfig, load_config
 from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, temporal_split
 from eccr.llm.config import LoraSftConfig, ModelConfig
@@ -61,7 +60,7 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir}: not a run directory (no config.json); train one with `eccr train`")
-    return config_from_dict(RunConfig, json.loads(path.read_text()))
+    return load_config(RunConfig, path)  # a bad value is an error naming the file and the field
 
 
 class Run:

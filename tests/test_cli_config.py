@@ -125,11 +125,15 @@ def _readme_train_commands() -> list[str]:
     return [" ".join(c.split()) for c in commands if "--help" not in c]
 
 
-def test_every_train_command_in_the_readme_parses(trained):
+def test_every_train_command_in_the_readme_parses(trained, tmp_path):
     commands = _readme_train_commands()
-    assert len(commands) >= 3
+    assert len(commands) >= 3 and any("--config" in c for c in commands)
+    saved = tmp_path / "config.json"  # stands in for the saved run a `--config` example names
+    save_json(config_to_dict(RunConfig()), saved)
     for command in commands:
         argv = shlex.split(command)[2:]
+        if "--config" in argv:
+            argv[argv.index("--config") + 1] = str(saved)
         cfg = trained(*argv)
         for flag, value in zip(argv, argv[1:]):
             if flag.startswith("--") and "." in flag and not value.startswith("--"):
@@ -142,3 +146,13 @@ def test_every_dotted_flag_the_readme_names_exists(capsys):
     flags = set(re.findall(r"--([\w.]+)", _train_help(capsys)))
     named = set(re.findall(r"--([a-z_]+\.[a-z_.0-9]*[a-z_0-9])", README.read_text()))
     assert named and not sorted(named - flags)
+
+
+def test_a_run_with_a_bad_config_json_is_a_clear_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"ranker": {"hops": "four"}}))
+    (run / "train_summary.json").write_text("{}")
+    assert cli.main(["recommend", "--run", str(run), "--item", "x", "--no-lm"]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'config.json'}: ranker.hops: expected int, got 'four'" in err

@@ -72,7 +72,7 @@ def _python_token_as_json(match: re.Match) -> str:
 
 
 def _python_literal_as_json(line: str) -> str:
-    """Rewrite a repr()-style dict as JSON text: about 2x faster than ast.literal_eval on the 2014 dumps.
+    """Rewrite a repr()-style dict as JSON text, for json.loads (quicker than ast.literal_eval on the 2014 dumps).
 
     Anything it cannot translate exactly raises ValueError or fails json.loads, and the caller falls back to
     ast.literal_eval."""

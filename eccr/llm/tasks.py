@@ -9,7 +9,8 @@ Tasks, one template each in prompts/:
 - title_to_id, id_to_title: item <-> semantic-ID alignment, so the new ID tokens mean something
 
 Every example keeps its `source` (which data and rule produced its target) so users can audit or filter.
-Prompts stay short on purpose (truncated titles, ID tokens): a SmolLM2 LoRA step costs ~1 s per 128 tokens here.
+Prompts stay short on purpose (truncated titles, ID tokens): a LoRA step's cost grows with its tokens (README,
+Benchmarks: `scripts/bench_generate.py`).
 """
 from __future__ import annotations
 
