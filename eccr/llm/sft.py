@@ -11,6 +11,8 @@ every prompt token, so the loss is on the answer only (checked in tests/llm/test
 `transformers.Trainer`, so checkpoints, resuming, bf16 autocast and multi-GPU come with it. One override: the
 checkpoints save the adapter with `save_embedding_layers=False` -- PEFT's "auto" would otherwise store the whole
 resized embedding matrix (the vocabulary grew), while `trainable_token_indices` already stores the new rows.
+The trainer's arguments are a `trl.SFTConfig` built by `sft_arguments` from LoraSftConfig: its own fields plus
+`trl_args`, through which every other SFTConfig option is reachable (`--sft.trl_args NAME=VALUE ...`).
 
 Adapter layout (standard PEFT, loads with `PeftModel.from_pretrained` on a base whose vocabulary was resized to
 the saved tokenizer -- `load_finetuned` does exactly that):
