@@ -2,6 +2,9 @@
 
 Every loader goes through `read_table`, so missing files, missing columns, a wrong delimiter and non-UTF-8
 bytes are reported the same way everywhere. Only CSV, JSON lines and Parquet are read: no pickles.
+
+The resumable jobs (`eccr explain` shards, `eccr distill` output) read what they already wrote with
+`read_resumable_jsonl`: a torn last line is dropped, a bad line before it is an error.
 """
 from __future__ import annotations
 
@@ -112,6 +115,48 @@ def read_jsonl(path: str | Path, drops: DropLog | None = None) -> pd.DataFrame:
     if not records:
         raise DataError("no records", file=path)
     return pd.DataFrame.from_records(records)
+
+
+def read_resumable_jsonl(path: str | Path, required: tuple[str, ...] = (), repair: bool = False) -> list[dict]:
+    """Records of an append-only JSON-lines file that a killed job may have left mid-write, in file order.
+
+    One rule for every resumable output (`eccr explain` shards, `eccr distill` explanations):
+    - no file yet: no records;
+    - a last line without its newline is torn (the job was killed while writing it): it is dropped, so its
+      record is redone; with `repair` (the resuming writer) it is also cut off the file, so appending goes on
+      from a clean line end;
+    - every complete (newline-terminated) line must be a JSON object holding the `required` fields; anything
+      else raises DataError naming the file, line and field: the file was edited or damaged, and resuming past
+      the line would silently lose or repeat records;
+    - blank lines are skipped.
+    Lines are split on "\n" only, so a U+2028 inside a JSON string (written with ensure_ascii=False) is kept.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    _check_exists(path)
+    raw = path.read_bytes()
+    complete = raw[: raw.rfind(b"\n") + 1]  # up to the last newline; b"" when there is none
+    if repair and len(complete) != len(raw):
+        with path.open("r+b") as fh:
+            fh.truncate(len(complete))
+    records = []
+    for line_no, line in enumerate(_decode_utf8(path, complete).split("\n")[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise DataError(f"malformed JSON before the last line ({err}); fix or remove the line to resume",
+                            file=path, line=line_no) from None
+        if not isinstance(record, dict):
+            raise DataError("a line must hold a JSON object", file=path, line=line_no)
+        missing = [f for f in required if f not in record]
+        if missing:
+            raise DataError(f"missing field; each line needs {', '.join(required)}", file=path, line=line_no,
+                            field=missing[0])
+        records.append(record)
+    return records
 
 
 def read_table(path: str | Path, required: tuple[str, ...] = (), sep: str | None = None,

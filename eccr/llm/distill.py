@@ -37,8 +37,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
+from eccr.data.io import read_resumable_jsonl
 from eccr.data.categories import leaf_category
-from eccr.data.schema import DataError, Dataset
+from eccr.data.schema import Dataset
 from eccr.llm.tasks import select_pairs, truncate_title
 
 API_KEY_ENV = "ECCR_TEACHER_API_KEY"
@@ -300,27 +301,10 @@ def clean_sentence(text: str) -> str:
 
 # ------------------------------------------------------------------------------------------- output file
 def read_done(path: str | Path) -> set[tuple[str, str]]:
-    """(source, target) pairs already in an output file. A torn last line (killed mid-write) is cut off; any
-    other malformed line is an error naming file:line."""
-    path = Path(path)
-    if not path.exists():
-        return set()
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        raw = raw[: raw.rfind(b"\n") + 1]
-        with path.open("r+b") as fh:
-            fh.truncate(len(raw))
-    done = set()
-    for line_no, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            done.add((str(rec["source"]), str(rec["target"])))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise DataError("not a distilled-explanation line (want JSON with source, target)", file=path,
-                            line=line_no) from None
-    return done
+    """(source, target) pairs already in an output file, by eccr.data.io.read_resumable_jsonl: a torn last line
+    (killed mid-write) is cut off the file; any other malformed line is an error naming file:line."""
+    return {(str(r["source"]), str(r["target"]))
+            for r in read_resumable_jsonl(path, required=("source", "target"), repair=True)}
 
 
 # ---------------------------------------------------------------------------------------------- the job

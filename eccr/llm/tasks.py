@@ -14,7 +14,6 @@ Benchmarks: `scripts/bench_generate.py`).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
-from eccr.data.schema import DataError, Dataset
+from eccr.data.io import read_resumable_jsonl
+from eccr.data.schema import Dataset
 from eccr.data.splits import UserHistories
 from eccr.quantize.history import BasketWeigher, ordered_history
 
@@ -198,23 +198,15 @@ class TaskBuilder:
 
 def read_distilled(path: str | Path) -> dict[tuple[str, str], str]:
     """(source, target) -> explanation from an `eccr distill` file (the last line wins for a repeated pair);
-    only lines flagged grounded (the others are kept in the file for auditing, never trained on)."""
+    only lines flagged grounded (the others are kept in the file for auditing, never trained on). Read with
+    eccr.data.io.read_resumable_jsonl: a torn last line of a running or interrupted distill is left out, any
+    other malformed line is an error naming file:line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"distilled explanations not found: {path} (write them with `eccr distill`)")
     out: dict[tuple[str, str], str] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            key, text, ok = (str(rec["source"]), str(rec["target"])), str(rec["explanation"]), rec["grounded"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            if line_no == len(lines):  # a torn last line of an interrupted run
-                break
-            raise DataError("want JSON with source, target, explanation, grounded", file=path,
-                            line=line_no) from None
-        if text.strip() and ok is True:
-            out[key] = text.strip()
+    for rec in read_resumable_jsonl(path, required=("source", "target", "explanation", "grounded")):
+        text = str(rec["explanation"]).strip()
+        if text and rec["grounded"] is True:
+            out[(str(rec["source"]), str(rec["target"]))] = text
     return out

@@ -7,7 +7,8 @@ Output: one JSON line per query, in input order:
      "explanation"}]}
 
 Resuming: answers are appended and flushed every `flush_every` lines to `<out>.partial/<shard>.jsonl`; a restart
-with the same command reads what is there (dropping a torn last line), skips the answered query ids and goes
+with the same command reads what is there with eccr.data.io.read_resumable_jsonl (a torn last line is dropped
+and redone; a bad line before it stops the job with its file and line), skips the answered query ids and goes
 on, so a killed job loses at most the unflushed lines and duplicates none. When all shards are done the parts are
 merged in input order into `out` (JSONL, CSV or Parquet by extension).
 
@@ -21,13 +22,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pandas as pd
 from tqdm import tqdm
 
+from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import DataError
 
 Answer = dict
@@ -60,12 +62,12 @@ class BatchReport:
 
 def shard_info() -> tuple[int, int]:
     """(rank, world_size) from the launcher's environment (accelerate/torchrun set RANK and WORLD_SIZE)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _validate_query(rec: dict, where: str) -> dict:
     if not isinstance(rec, dict):
-        raise ValueError(f"{where}: a query must be a JSON object")
+        raise ValueError(f"{where}: a query must be a JSON object")  # noqa: TRY004 (read_queries reports ValueErrors)
     qid = rec.get("query_id")
     if qid is None or str(qid) == "":
         raise ValueError(f"{where}: missing field 'query_id'")
@@ -121,23 +123,8 @@ def read_queries(path: str | Path, report: BatchReport) -> list[dict]:
 
 
 def _read_done(part: Path) -> set[str]:
-    """Query ids already answered in a shard file; a torn last line (killed mid-write) is cut off."""
-    if not part.exists():
-        return set()
-    raw = part.read_bytes()
-    keep = raw if raw.endswith(b"\n") or not raw else raw[: raw.rfind(b"\n") + 1]
-    done = set()
-    good_bytes = 0
-    for line in keep.splitlines(keepends=True):
-        try:
-            done.add(str(json.loads(line)["query_id"]))
-            good_bytes += len(line)
-        except (json.JSONDecodeError, KeyError):
-            break
-    if good_bytes != len(raw):
-        with part.open("r+b") as fh:
-            fh.truncate(good_bytes)
-    return done
+    """Query ids already answered in a shard file; a torn last line (killed mid-write) is cut off the file."""
+    return {str(rec["query_id"]) for rec in read_resumable_jsonl(part, required=("query_id",), repair=True)}
 
 
 def _batches(items: list[dict], size: int) -> Iterator[list[dict]]:
@@ -191,9 +178,7 @@ def merge_parts(queries: list[dict], parts: Path, world: int, out_path: Path) ->
     """Write every answer once, in input order, to `out_path` (JSONL/CSV/Parquet by extension)."""
     answers: dict[str, dict] = {}
     for r in range(world):
-        part = parts / f"shard-{r:05d}-of-{world:05d}.jsonl"
-        for line in part.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
+        for rec in read_resumable_jsonl(parts / f"shard-{r:05d}-of-{world:05d}.jsonl", required=("query_id",)):
             answers.setdefault(str(rec["query_id"]), rec)
     ordered = [answers[q["query_id"]] for q in queries if q["query_id"] in answers]
     tmp = out_path.with_name(out_path.name + ".tmp")

@@ -9,6 +9,7 @@ import time
 import pandas as pd
 import pytest
 
+from eccr.data.schema import DataError
 from eccr.serve.batch import BatchConfig, BatchReport, read_queries, run_batch
 
 WORKER = r'''
@@ -69,6 +70,19 @@ def test_torn_last_line_is_dropped_and_redone(tmp_path):
     report = run_batch(_echo, queries, out, BatchConfig(progress=False))
     assert report.skipped_done == 1 and report.answered == 4
     assert [json.loads(l)["query_id"] for l in out.read_text().splitlines()] == [f"q{i}" for i in range(5)]
+
+
+def test_bad_middle_line_of_a_shard_stops_the_job_and_keeps_the_answers(tmp_path):
+    queries, out = tmp_path / "q.jsonl", tmp_path / "a.jsonl"
+    _write_queries(queries, 5)
+    parts = tmp_path / "a.jsonl.partial"
+    parts.mkdir()
+    shard = parts / "shard-00000-of-00001.jsonl"
+    answer = json.dumps({"query_id": "q0", "ranked": [], "recommendations": []}) + "\n"
+    shard.write_text(answer + "edited by hand\n" + answer.replace("q0", "q1"))
+    with pytest.raises(DataError, match=f"{shard}:2: malformed JSON"):
+        run_batch(_echo, queries, out, BatchConfig(progress=False))
+    assert shard.read_text().count("\n") == 3 and not out.exists()
 
 
 def test_malformed_lines_are_reported_with_line_numbers_and_skipped(tmp_path):
