@@ -1,85 +1,68 @@
-"""Explanation quality: overlap with references (BLEU-4, ROUGE-1/2/L) and diversity.
+"""Explanation quality: overlap with references (BLEU-4, ROUGE-1/2/L) and diversity, with the standard libraries
+so the figures compare with papers.
+
+- BLEU-4: **sacreBLEU** (Post, "A Call for Clarity in Reporting BLEU Scores", 2018) corpus BLEU with its defaults:
+  tokenizer 13a, case-sensitive, up to 4-grams, brevity penalty over the corpus, 'exp' smoothing; signature
+  `nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.x`. `sentence_bleu4` is sacreBLEU's sentence BLEU
+  (same tokenizer, effective order) for a single pair.
+- ROUGE-1/2/L: Google's **rouge-score** package (the reference reimplementation of Lin 2004), F1 (`fmeasure`),
+  **with Porter stemming** (`use_stemmer=True`, as most papers report it); its tokenizer lower-cases and splits on
+  non-alphanumerics. ROUGE-L is the sentence-level LCS variant (`rougeL`, not `rougeLsum`). Per pair, then averaged.
+- Scale: every score is on the 0-100 scale that sacreBLEU prints and papers report.
 
 The grounding check (no hallucinated facts) lives in eccr.coherence.grounding: serving uses it too, and serving
 never imports evaluation code.
 """
 from __future__ import annotations
 
-import math
-from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
 
-from eccr.coherence import words
+import sacrebleu
+from rouge_score import rouge_scorer
 
-
-def _ngrams(tokens: list[str], n: int) -> Counter:
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
-
-
-def _tokens(text: str) -> list[str]:
-    return [w.lower() for w in words(text)]
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
-def bleu4(hypothesis: str, references: list[str]) -> float:
-    """Sentence BLEU-4 with add-one smoothing of the higher n-gram precisions (Lin & Och 2004) and the brevity
-    penalty against the closest reference length."""
-    hyp = _tokens(hypothesis)
-    refs = [_tokens(r) for r in references if r]
-    if not hyp or not refs:
+@lru_cache(maxsize=1)
+def _rouge() -> rouge_scorer.RougeScorer:
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+
+
+def corpus_bleu4(hypotheses: Sequence[str], references: Sequence[str | Sequence[str]]) -> float:
+    """sacreBLEU corpus BLEU-4 (0-100). `references[i]` is the reference of hypothesis i, or a list of its
+    references (every hypothesis then needs the same number)."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    if not hypotheses:
         return 0.0
-    log_precision = 0.0
-    for n in range(1, 5):
-        counts = _ngrams(hyp, n)
-        max_ref = Counter()
-        for r in refs:
-            max_ref |= _ngrams(r, n)
-        clipped = sum(min(c, max_ref[g]) for g, c in counts.items())
-        total = max(sum(counts.values()), 0)
-        if n == 1:
-            if clipped == 0:
-                return 0.0
-            precision = clipped / total
-        else:
-            precision = (clipped + 1) / (total + 1)
-        log_precision += math.log(precision) / 4
-    closest = min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1]
-    brevity = 1.0 if len(hyp) > closest else math.exp(1 - closest / len(hyp))
-    return brevity * math.exp(log_precision)
+    per_hypothesis = [[r] if isinstance(r, str) else list(r) for r in references]
+    if len({len(r) for r in per_hypothesis}) != 1:
+        raise ValueError("every hypothesis needs the same number of references")
+    streams = [list(stream) for stream in zip(*per_hypothesis)]  # sacreBLEU takes one list per reference set
+    return float(sacrebleu.corpus_bleu(list(hypotheses), streams).score)
 
 
-def _f1(overlap: int, hyp_total: int, ref_total: int) -> float:
-    if overlap == 0 or hyp_total == 0 or ref_total == 0:
-        return 0.0
-    p, r = overlap / hyp_total, overlap / ref_total
-    return 2 * p * r / (p + r)
+def sentence_bleu4(hypothesis: str, references: Sequence[str]) -> float:
+    """sacreBLEU sentence BLEU-4 (0-100) of one hypothesis against its references."""
+    return float(sacrebleu.sentence_bleu(hypothesis, list(references)).score)
 
 
-def rouge_n(hypothesis: str, reference: str, n: int) -> float:
-    h, r = _ngrams(_tokens(hypothesis), n), _ngrams(_tokens(reference), n)
-    return _f1(sum((h & r).values()), sum(h.values()), sum(r.values()))
-
-
-def rouge_l(hypothesis: str, reference: str) -> float:
-    h, r = _tokens(hypothesis), _tokens(reference)
-    if not h or not r:
-        return 0.0
-    prev = [0] * (len(r) + 1)
-    for a in h:
-        cur = [0]
-        for j, b in enumerate(r):
-            cur.append(prev[j] + 1 if a == b else max(prev[j + 1], cur[j]))
-        prev = cur
-    return _f1(prev[-1], len(h), len(r))
+def rouge(hypothesis: str, reference: str) -> dict[str, float]:
+    """rouge-score F1 (0-100, stemmed) as {"ROUGE-1", "ROUGE-2", "ROUGE-L"}."""
+    scores = _rouge().score(reference, hypothesis)  # rouge-score takes (target, prediction)
+    return {f"ROUGE-{t[5:].upper()}": 100.0 * scores[t].fmeasure for t in ROUGE_TYPES}
 
 
 def explanation_metrics(hypotheses: list[str], references: list[str]) -> dict:
-    """Mean BLEU-4 and ROUGE-1/2/L F1 of hypotheses against one reference each, plus distinct-sentence share."""
+    """Corpus BLEU-4 and mean ROUGE-1/2/L F1 (0-100) of hypotheses against one reference each (pairs with an
+    empty reference are left out), plus the share of distinct sentences among all hypotheses."""
     pairs = [(h, r) for h, r in zip(hypotheses, references) if r]
     if not pairs:
         return {"n": 0}
     n = len(pairs)
+    per_pair = [rouge(h, r) for h, r in pairs]
     return {"n": n,
-            "BLEU-4": sum(bleu4(h, [r]) for h, r in pairs) / n,
-            "ROUGE-1": sum(rouge_n(h, r, 1) for h, r in pairs) / n,
-            "ROUGE-2": sum(rouge_n(h, r, 2) for h, r in pairs) / n,
-            "ROUGE-L": sum(rouge_l(h, r) for h, r in pairs) / n,
+            "BLEU-4": corpus_bleu4([h for h, _ in pairs], [r for _, r in pairs]),
+            **{name: sum(p[name] for p in per_pair) / n for name in ("ROUGE-1", "ROUGE-2", "ROUGE-L")},
             "distinct": len(set(hypotheses)) / max(len(hypotheses), 1)}

@@ -82,6 +82,8 @@ def _foreign_split(rec, data: str, domain: str):
 def explanation_markdown(report: dict) -> str:
     rows = [("shown", report["shown"])] + ([("raw LM", report["raw_lm"])] if report.get("raw_lm") else [])
     lines = [f"## Explanations ({report['pairs']} test bundle pairs with an intent)", "",
+             "BLEU-4: sacreBLEU corpus BLEU (13a tokenizer, case-sensitive); ROUGE: rouge-score F1 with Porter "
+             "stemming, mean over pairs; both 0-100.", "",
              "| output | reference | BLEU-4 | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct | grounded | hallucination |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, part in rows:
@@ -89,8 +91,8 @@ def explanation_markdown(report: dict) -> str:
             m, g = part[ref], part["grounding"]
             if not m.get("n"):
                 continue
-            lines.append(f"| {name} | {ref[3:].replace('_', ' ')} | {m['BLEU-4']:.4f} | {m['ROUGE-1']:.4f} | "
-                         f"{m['ROUGE-2']:.4f} | {m['ROUGE-L']:.4f} | {m['distinct']:.3f} | {g['grounded']:.3f} | "
+            lines.append(f"| {name} | {ref[3:].replace('_', ' ')} | {m['BLEU-4']:.2f} | {m['ROUGE-1']:.2f} | "
+                         f"{m['ROUGE-2']:.2f} | {m['ROUGE-L']:.2f} | {m['distinct']:.3f} | {g['grounded']:.3f} | "
                          f"{g['hallucination_rate']:.3f} |")
     lines.append(f"\nShown explanations by source: {report['shown']['sources']}.")
     return "\n".join(lines) + "\n"
