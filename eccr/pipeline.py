@@ -1,25 +1,29 @@
 """`Recommender`: retrieve → rank → LM selects and explains. The one object the CLI, the batch job and the demo
-share.
+share. It composes four parts:
 
-1. Retrieve: FAISS over the items' directed *target* vectors, queried with the query's *source* vector (and
-   the basket's), plus the nearest items in the fused and in the text space and past co-purchases
-   (`retrieve_k`, `retrieve_near_k`, `retrieve_text_k`).
-2. Features: the complement scorer (eccr/rank/complement.py), the attention-CF model (Lake et al.; its per-hop
-   attention says which basket item drove each recommendation), s·t, category prior, co-occurrence, text and
-   fused cosine, popularity, same leaf and the coherence flags (eccr/coherence.py).
-3. Final score = the blend (eccr/rank/blend.py: a logistic regression over those features, fitted on honest lists
-   of the valid part; "coherent" by default, "bought_together" on request), with candidates flagged
-   `incompatible` (made for another brand, model or lens mount) moved to the bottom (`demote_incompatible`)
-   + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by default; see RecommenderConfig).
-4. Explain: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding check
-   (names both items, no brand/model/number absent from both titles) is replaced by the grounded template
-   composed from titles, categories and matched attributes (`explanation_source` says which).
+- item lookup (eccr/data/lookup.py): ids, titles and free text → catalogue rows; items added at run time
+  (`add_items`, cold start) get text, directed and fused vectors, index rows and semantic IDs here;
+- the rank level (eccr/rank/candidates.py, `CandidateRanker`): the candidate pool from the FAISS indexes and
+  past co-purchases, one feature row per candidate, the fitted blend ("coherent" by default, "bought_together"
+  on request) with candidates flagged `incompatible` (made for another brand, model or lens mount) moved to the
+  bottom (`demote_incompatible`). `eccr train` fits the blends on the features of this same object;
+- LM scoring (eccr/llm/item_lm.py): + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by
+  default; see RecommenderConfig);
+- explanations: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding
+  check (names both items, no brand/model/number absent from both titles) is replaced by the grounded template
+  composed from titles, categories and matched attributes (`explanation_source` says which).
+
+A run directory is a model folder: `Recommender.from_pretrained(folder)` loads it, `save_pretrained(folder)`
+writes it with the items added at run time (safetensors, JSON and Parquet; nothing is pickled), and they come
+back on the next load.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,21 +32,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eccr.coherence import AttributeExtractor, grounded_explanation, grounding, pair_flags
+from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
+from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
+from eccr.quantize.history import attention_weigher
+from eccr.quantize.semantic_ids import SemanticIDTable
+from eccr.rank.candidates import CandidateRanker, PoolSize, diversify_by_type
 from eccr.recommendation import Recommendation, RecommendedItem
 from eccr.represent.vectors import ItemVectors
 from eccr.run import Run, load_run_config
 
+__all__ = ["Recommender", "RecommenderConfig", "diversify_by_type"]
+
 log = logging.getLogger("eccr.pipeline")
-INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion, not a weight
+ADDED_ITEMS = "added_items"  # the run-time items a saved model folder carries (catalog.parquet, vectors, IDs)
+_ADDED_VECTORS = ("text", "source", "target", "fused")
 
 
 @dataclass
 class RecommenderConfig:
-    retrieve_k: int = 100          # candidates fetched from the directed FAISS index before ranking
-    retrieve_near_k: int = 50      # + nearest items in the fused (text+behaviour+directed) space
-    retrieve_text_k: int = 100     # + nearest items by text (the complement scorer re-ranks them)
+    retrieve_k: int = PoolSize.k   # candidates fetched from the directed FAISS index before ranking
+    retrieve_near_k: int = PoolSize.near_k  # + nearest items in the fused (text+behaviour+directed) space
+    retrieve_text_k: int = PoolSize.text_k  # + nearest items by text (the complement scorer re-ranks them)
     lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
     lm_weight: float = 0.0         # weight of the z-scored LM log-probability of the candidate's ID. Off by default:
     #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
@@ -71,105 +82,97 @@ def _z(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: int) -> np.ndarray:
-    """Reorder ranked positions so no type fills more than `max_per_type` places before every other type had
-    its turn: items over the cap keep their relative order and follow the rest. Items without a type ("")
-    are never held back."""
-    first, held = [], []
-    seen: dict[str, int] = {}
-    for i in order:
-        t = types[i]
-        if t and seen.get(t, 0) >= max_per_type:
-            held.append(i)
-            continue
-        seen[t] = seen.get(t, 0) + 1
-        first.append(i)
-    return np.asarray(first + held, dtype=np.int64)
+def _on_candidates(name: str, doc: str) -> property:
+    return property(lambda self: getattr(self.candidates, name), doc=doc)
 
 
 class Recommender:
     def __init__(self, run_dir: str | Path, config: RecommenderConfig | None = None):
-        from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
-        from eccr.rank.baselines import CoOccurrence, TextCosine
-        from eccr.rank.retrieval import ItemIndex
-
         self.run = Run(run_dir)
         self.config = config or RecommenderConfig()
         self.run_config = load_run_config(run_dir)
-        items = pd.read_parquet(self.run.catalog)
-        items["category"] = [list(c) for c in items["category"]]
-        self.catalog = Catalog(items)
-        self._rows = {r.item_id: r._asdict() for r in self.catalog.items.itertuples(index=False)}
-        self.extractor = AttributeExtractor(self.catalog)
-        self.text = ItemVectors.load(self.run.text)
-        self.behaviour = ItemVectors.load(self.run.behaviour) if self.run.behaviour.with_suffix(".json").exists() else None
-        self.source = ItemVectors.load(self.run.source)
-        self.target = ItemVectors.load(self.run.target)
-        self.fused = ItemVectors.load(self.run.fused)
-        self.index = ItemIndex.load(self.run.index)
-        self.near_index = ItemIndex.load(self.run.fused_index) if self.run.fused_index.exists() else None
-        self.text_index = ItemIndex.load(self.run.text_index) if self.run.text_index.exists() else None
-        self.fused_unit = self.fused.normalized()
-        self.ranker = AttentionCFScorer(AttentionCF.from_pretrained(self.run.ranker), self.fused,
-                                        max_memory=self.run_config.ranker.max_memory)
-        self.complement = None
-        if (self.run.complement / "complement.json").exists():
-            from eccr.rank.complement import ComplementScorer
-
-            self.complement = ComplementScorer.from_pretrained(self.run.complement, self.text, self.catalog)
-        from eccr.rank.baselines import CategoryPairPrior, Popularity, category_of_items
-        from eccr.rank.blend import Blend
-
+        catalog = read_catalog(self.run.catalog)
         train = json.loads(self.run.train_sequences.read_text())
         self.dataset_name = train["name"]
-        self.train_sequences: list[list[str]] = train["sequences"]
-        self.train_pairs = [(a, b) for seq in self.train_sequences for a in seq for b in seq if a != b]
-        self.baselines = {"text-cosine": TextCosine(self.text),
-                          "co-occurrence": CoOccurrence.fit(self.train_sequences, directed=False)}
-        self.category_prior = CategoryPairPrior(category_of_items(self.catalog.items), self.train_pairs)
-        self.popularity = Popularity.fit(self.train_sequences)
-        self.blends = {"coherent": Blend.load(self.run.blend) if self.run.blend.exists() else Blend()}
-        if self.run.retrieval_blend.exists():
-            self.blends["bought_together"] = Blend.load(self.run.retrieval_blend)
+        self.extractor = AttributeExtractor(catalog)
+        self.candidates = CandidateRanker.from_run(self.run, catalog, self.extractor,
+                                                   max_memory=self.run_config.ranker.max_memory,
+                                                   train_sequences=train["sequences"])
+        self.items: ItemLookup = self.candidates.items
         if self.config.ranking not in self.blends:
             raise ValueError(f"ranking {self.config.ranking!r} is not available in {run_dir}; choose from "
                              f"{sorted(self.blends)} (rerun `eccr train` to fit the bought_together blend)")
         self.table = self.quantizer = None
         if self.run.semantic_ids.exists():
             from eccr.quantize.rq import load_quantizer
-            from eccr.quantize.semantic_ids import SemanticIDTable
 
             self.table = SemanticIDTable.load(self.run.semantic_ids)
             self.quantizer = load_quantizer(self.run.quantizer)
-        self.lm = self.tokenizer = None
-        if self.config.use_lm and (self.run.adapter / "adapter_config.json").exists():
+        self.item_lm = None
+        if self.config.use_lm and self.table is not None and (self.run.adapter / "adapter_config.json").exists():
+            from eccr.llm.item_lm import ItemLM  # lazy: torch/transformers load only for runs with an LM
             from eccr.llm.sft import load_finetuned
 
-            self.lm, self.tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
-        self.titled = [i for i in self.text.ids if self._rows.get(i, {}).get("title")]
-        self._titled_set = set(self.titled)
-        self._title_lower = {self._rows[i]["title"].lower(): i for i in self.titled}
+            lm, tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
+            self.item_lm = ItemLM(lm, tokenizer, self.table, catalog, self.run_config.tasks, self.extractor,
+                                  basket_weigher=attention_weigher(self.ranker))
+        self._added: list[tuple[Catalog, dict[str, ItemVectors]]] = []
+        self._behaviour: ItemVectors | None = None
+        if (self.run.root / ADDED_ITEMS / "catalog.parquet").exists():
+            self._restore_added(self.run.root / ADDED_ITEMS)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, **overrides) -> Recommender:
-        return cls(run_dir, RecommenderConfig(**overrides))
+    def from_pretrained(cls, folder: str | Path, **overrides) -> Recommender:
+        """A trained run directory (or a folder written by `save_pretrained`), with RecommenderConfig overrides."""
+        return cls(folder, RecommenderConfig(**overrides))
 
-    # ------------------------------------------------------------------ catalogue access
+    from_run = from_pretrained
+
+    # ------------------------------------------------------------------ the parts, by their old names
+    text = _on_candidates("text", "text vectors of every known item")
+    source = _on_candidates("source", "directed source vectors")
+    target = _on_candidates("target", "directed target vectors (the FAISS index holds these)")
+    fused = _on_candidates("fused", "fused item vectors (the ranker's input)")
+    index = _on_candidates("index", "FAISS index over the target vectors")
+    ranker = _on_candidates("ranker", "the attention-CF scorer")
+    complement = _on_candidates("complement", "the listwise complement scorer (None in runs without it)")
+    baselines = _on_candidates("baselines", "text-cosine and co-occurrence scorers (also blend features)")
+    popularity = _on_candidates("popularity", "train-part popularity")
+    category_prior = _on_candidates("category_prior", "P(candidate leaf | query leaf) from train pairs")
+    blends = _on_candidates("blends", "ranking name -> fitted Blend")
+    train_sequences = _on_candidates("train_sequences", "the train part's baskets")
+    train_pairs = _on_candidates("train_pairs", "ordered item pairs of the train part's baskets")
+    lm = property(lambda self: self.item_lm.model if self.item_lm is not None else None)
+    tokenizer = property(lambda self: self.item_lm.tokenizer if self.item_lm is not None else None)
+
     @property
     def blend(self):
         return self.blends[self.config.ranking]
 
+    @property
+    def catalog(self) -> Catalog:
+        return self.items.catalog
+
+    @property
+    def _rows(self) -> dict[str, dict]:
+        return self.items.rows
+
+    @property
+    def titled(self) -> list[str]:
+        return self.items.titled
+
+    # ------------------------------------------------------------------ catalogue access
     @property
     def systems(self) -> list[str]:
         return ["eccr", *self.baselines]
 
     @property
     def catalog_size(self) -> int:
-        return len(self.titled)
+        return len(self.items)
 
     def is_titled(self, item_id: str) -> bool:
         """A catalogue item with a title and vectors: the items that can be queried and recommended."""
-        return str(item_id) in self._titled_set
+        return self.items.is_titled(item_id)
 
     @property
     def run_info(self) -> dict:
@@ -187,144 +190,47 @@ class Recommender:
 
     def search_items(self, text: str, limit: int = 20) -> list[tuple[str, str]]:
         """(item_id, title) whose title contains every word of `text` (case-insensitive); "" lists the first."""
-        needle = [w for w in (text or "").lower().split() if w]
-        out = []
-        for item in self.titled:
-            title = self._rows[item]["title"]
-            low = title.lower()
-            if all(w in low for w in needle) or (needle and item == text.strip()):
-                out.append((item, title))
-                if len(out) >= limit:
-                    break
-        return out
+        return self.items.search(text, limit)
 
     def resolve_item(self, item: str) -> str:
         """An item id, an exact title, or the best title match for free text."""
-        item = str(item).strip()
-        if self.is_titled(item):
-            return item
-        if item.lower() in self._title_lower:
-            return self._title_lower[item.lower()]
-        hits = self.search_items(item, limit=1)
-        if hits:
-            return hits[0][0]
-        raise KeyError(f"no catalogue item matches {item!r}; give an item id or a title")
+        return self.items.resolve(item)
 
     def item_row(self, item_id: str) -> dict:
-        return self._rows[item_id]
+        return self.items.row(item_id)
 
-    # ------------------------------------------------------------------ scoring
+    def category_text(self, *items: str) -> str:
+        return self.items.category_text(*items)
+
+    def _leaf(self, item_id: str) -> str:
+        return self.items.leaf(item_id)
+
+    def _semantic_id(self, item_id: str) -> str:
+        return self.table.id_string(item_id) if self.table is not None and item_id in self.table else ""
+
+    # ------------------------------------------------------------------ scoring (the rank level)
+    @property
+    def pool_size(self) -> PoolSize:
+        return PoolSize(self.config.retrieve_k, self.config.retrieve_near_k, self.config.retrieve_text_k)
+
+    def retrieve(self, query: Sequence[str], k: int) -> list[str]:
+        """The candidate pool for `query` (see CandidateRanker.retrieve), `k` from the directed index."""
+        return self.candidates.retrieve(query, dataclasses.replace(self.pool_size, k=k))
+
     def features(self, query: str, history: Sequence[str], pool: Sequence[str]):
-        """Every blend feature (eccr.rank.blend.FEATURES) for the candidates in `pool`, the ranker's Scores (for
-        its attention weights) and each candidate's PairFlags (reused for the recommendation's flags)."""
-        pool = list(pool)
-        scores = self.ranker.score_candidates([query], pool, history=list(history))
-        qrow = self._rows[query]
-        flags = [pair_flags(qrow, self._rows[c], self.extractor) for c in pool]
-        leaf = self._leaf(query)
-        feats = {
-            "complement": (self.complement.score_candidates([query], pool).scores if self.complement is not None
-                           else np.zeros(len(pool))),
-            "ranker": scores.scores,
-            "directed": self._directed(query, pool),
-            "category_prior": self.category_prior.score_candidates([query], pool).extra["prior"],
-            "co_occurrence": np.log1p(self.baselines["co-occurrence"].score_candidates([query], pool, history).scores),
-            "text_cosine": self.baselines["text-cosine"].score_candidates([query], pool).scores,
-            "fused_cosine": self._fused_cosine(query, pool),
-            "popularity": np.log1p(self.popularity.score_candidates([query], pool).scores),
-            "same_leaf": np.array([float(bool(leaf) and self._leaf(c) == leaf) for c in pool]),
-            "relevant": np.array([float(f.relevant) for f in flags]),
-            "compatible": np.array([float(f.compatible) for f in flags]),
-            "incompatible": np.array([float(f.incompatible) for f in flags]),
-        }
-        return feats, scores, flags
+        """(features, the ranker's Scores, PairFlags per candidate): see CandidateRanker.features."""
+        return self.candidates.features(query, history, pool)
+
+    def final_scores(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        """The blend of `config.ranking`, with incompatible candidates moved to the bottom when configured."""
+        return self.candidates.final_scores(feats, self.config.ranking, self.config.demote_incompatible)
 
     def score_pool(self, query: str, history: Sequence[str], pool: Sequence[str]) -> np.ndarray:
         """The final score of `config.ranking`'s blend for each candidate (no LM), in pool order."""
         return self.final_scores(self.features(query, history, pool)[0])
 
-    def final_scores(self, feats: dict[str, np.ndarray]) -> np.ndarray:
-        """The blend of `config.ranking`, with incompatible candidates moved to the bottom when configured."""
-        final = self.blend.score(feats)
-        if self.config.demote_incompatible:
-            final = final - INCOMPATIBLE_PENALTY * np.asarray(feats["incompatible"], dtype=np.float64)
-        return final
-
-    def _leaf(self, item_id: str) -> str:
-        category = self._rows[item_id]["category"]
-        return category[-1] if len(category) else ""
-
-    def _semantic_id(self, item_id: str) -> str:
-        return self.table.id_string(item_id) if self.table is not None and item_id in self.table else ""
-
-    def retrieve(self, query: Sequence[str], k: int) -> list[str]:
-        rows = self.source.lookup(list(query))
-        q = rows[-1:] if len(rows) == 1 else (0.5 * rows[:1] + 0.5 * rows[1:].mean(0, keepdims=True))
-        ids, _ = self.index.search(q, k + len(query))
-        found: list[str] = []
-        seen = set(query)
-
-        def take(candidates, limit: int | None = None) -> None:
-            for i in candidates:
-                if limit is not None and len(found) >= limit:
-                    return
-                if i and i not in seen:
-                    found.append(i)
-                    seen.add(i)
-
-        take(ids[0], limit=k)
-        if self.near_index is not None and self.config.retrieve_near_k > 0:
-            t = self.fused.lookup(list(query)).mean(0, keepdims=True)
-            take(self.near_index.search(t, self.config.retrieve_near_k + len(query))[0][0])
-        if self.text_index is not None and self.config.retrieve_text_k > 0:
-            t = self.text.lookup(list(query)).mean(0, keepdims=True)
-            take(self.text_index.search(t, self.config.retrieve_text_k + len(query))[0][0])
-        # items bought with the query before are candidates too, whatever their vectors say
-        together = self.baselines["co-occurrence"].counts
-        for item in query:
-            top = sorted(together.get(item, {}).items(), key=lambda kv: -kv[1])[:k]
-            take(o for o, _ in top if self.is_titled(o))
-        return found
-
-    @staticmethod
-    def _dot(queries: ItemVectors, candidates_from: ItemVectors, query: str, candidates: Sequence[str],
-             missing: float) -> np.ndarray:
-        """query's vector in `queries` · each candidate's vector in `candidates_from` (`missing` for unknown ones)."""
-        q = queries.lookup([query])[0]
-        pos = candidates_from.position(candidates)
-        out = np.full(len(candidates), missing)
-        ok = pos >= 0
-        out[ok] = candidates_from.vectors[pos[ok]] @ q
-        return out
-
     def _directed(self, query: str, candidates: Sequence[str]) -> np.ndarray:
-        return self._dot(self.source, self.target, query, candidates, missing=-np.inf)
-
-    def _fused_cosine(self, query: str, candidates: Sequence[str]) -> np.ndarray:
-        return self._dot(self.fused_unit, self.fused_unit, query, candidates, missing=0.0)
-
-    def _lm_scores(self, query: str, basket: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
-        from eccr.llm.generate import score_items
-
-        ids = [c for c in candidates if self._semantic_id(c)]
-        if self.lm is None or not ids or not self._semantic_id(query):
-            return np.full(len(candidates), np.nan)
-        prompt = self._task_builder().render("recommend", query, basket=tuple(basket), candidates=tuple(ids))
-        logp = score_items(self.lm, self.tokenizer, prompt, [self.table.tokens_for(c) for c in ids],
-                           completion_prefix=" ")
-        by_id = dict(zip(ids, logp.tolist()))
-        return np.array([by_id.get(c, np.nan) for c in candidates])
-
-    def _task_builder(self):
-        from eccr.data.schema import Dataset
-        from eccr.llm.tasks import TaskBuilder
-        from eccr.quantize.history import attention_weigher
-
-        if getattr(self, "_tasks", None) is None:
-            ids = {i: self.table.id_string(i) for i in self.table.item_ids}
-            self._tasks = TaskBuilder(Dataset("run", self.catalog), ids, self.run_config.tasks, self.extractor,
-                                      basket_weigher=attention_weigher(self.ranker))
-        return self._tasks
+        return self.candidates.directed(query, candidates)
 
     def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",
                   explain: bool = True, candidates: Sequence[str] | None = None) -> Recommendation:
@@ -350,7 +256,7 @@ class Recommender:
         earlier = [b for b in basket_ids if b != query]  # the basket without the query: the ranker's history
         memory = earlier + [query]
         if candidates:
-            pool = [c for c in map(str, candidates) if c in self._rows and c not in memory]
+            pool = [c for c in map(str, candidates) if c in self.items and c not in memory]
         else:
             pool = self.retrieve(memory, self.config.retrieve_k) if system == "eccr" else \
                 [c for c in self.titled if c not in memory]
@@ -368,16 +274,9 @@ class Recommender:
                 attention = scores.attention.mean(axis=1)
             final = self.final_scores(feats)
             timings["rank"] = time.perf_counter() - t
-            if self.lm is not None and self.config.lm_top > 0 and self.config.lm_weight > 0:
+            if self.item_lm is not None and self.config.lm_top > 0 and self.config.lm_weight > 0:
                 t = time.perf_counter()
-                top = np.argsort(-final)[: self.config.lm_top]
-                lm_top = self._lm_scores(query, earlier, [pool[i] for i in top])
-                lm[top] = lm_top
-                if np.isfinite(lm_top).any():
-                    boost = np.zeros(len(pool))
-                    boost[top] = self.config.lm_weight * np.nan_to_num(_z(np.nan_to_num(lm_top, nan=-np.inf)), nan=0.0)
-                    final = final + boost
-                    final[np.setdiff1d(np.arange(len(pool)), top)] -= 1e3  # LM-checked items stay on top
+                final, lm = self._lm_rescore(query, earlier, pool, final)
                 timings["lm"] = time.perf_counter() - t
         else:
             ranker = self.baselines[system].score_candidates([query], pool, history=earlier).scores
@@ -387,11 +286,11 @@ class Recommender:
         if self.config.max_per_type > 0:
             order = diversify_by_type(order, [self._leaf(c) for c in pool], self.config.max_per_type)
         order = order[:k]
-        qrow = self._rows[query]
+        qrow = self.item_row(query)
         items = []
         for i in order:
             cid = pool[i]
-            row = self._rows[cid]
+            row = self.item_row(cid)
             probability = 1.0 / (1.0 + np.exp(-ranker[i])) if system == "eccr" and np.isfinite(ranker[i]) else None
             complementary = bool(probability is not None and probability >= 0.5) if system == "eccr" else False
             flags = (dataclasses.replace(pool_flags[i], complementary=complementary) if pool_flags is not None
@@ -402,9 +301,24 @@ class Recommender:
                 score=float(final[i]), ranker_score=float(ranker[i]) if np.isfinite(ranker[i]) else float("-inf"),
                 lm_score=float(lm[i]) if np.isfinite(lm[i]) else None, flags=flags, explanation="",
                 attention=weights))
-        return Recommendation(query=qrow, basket=[self._rows[b] for b in basket_ids], items=items, system=system,
+        return Recommendation(query=qrow, basket=[self.item_row(b) for b in basket_ids], items=items, system=system,
                               timings={k_: round(v, 4) for k_, v in timings.items()})
 
+    def _lm_rescore(self, query: str, earlier: Sequence[str], pool: Sequence[str],
+                    final: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(final + lm_weight·z(LM log-prob) over the top `lm_top`, which stay above the rest; LM log-probs)."""
+        lm = np.full(len(pool), np.nan)
+        top = np.argsort(-final)[: self.config.lm_top]
+        lm_top = self.item_lm.score(query, earlier, [pool[i] for i in top])
+        lm[top] = lm_top
+        if np.isfinite(lm_top).any():
+            boost = np.zeros(len(pool))
+            boost[top] = self.config.lm_weight * np.nan_to_num(_z(np.nan_to_num(lm_top, nan=-np.inf)), nan=0.0)
+            final = final + boost
+            final[np.setdiff1d(np.arange(len(pool)), top)] -= 1e3  # LM-checked items stay on top
+        return final, lm
+
+    # ------------------------------------------------------------------ explanations
     def _explain(self, items: list[RecommendedItem], results: list[Recommendation]) -> None:
         owners = [rec for rec in results for _ in rec.items]
         t = time.perf_counter()
@@ -419,94 +333,116 @@ class Recommender:
                       intents: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
         """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence when it passes the
         grounding check, else the grounded template ("" raw when no LM)."""
-        from eccr.coherence import PairFlags
-
+        rows = self.items.rows
         templates = []
         for n, (q, c) in enumerate(pairs):
             pf = PairFlags.from_dict(flags[n]) if flags is not None else pair_flags(
-                self._rows[q], self._rows[c], self.extractor, complementary=True)
-            templates.append(grounded_explanation(self._rows[q], self._rows[c], pf,
-                                                  intents[n] if intents is not None else ""))
+                rows[q], rows[c], self.extractor, complementary=True)
+            templates.append(grounded_explanation(rows[q], rows[c], pf, intents[n] if intents is not None else ""))
         raw = [""] * len(pairs)
-        if self.config.explain == "lm" and self.lm is not None and self.table is not None:
-            raw = self._lm_explanations(pairs)
+        if self.config.explain == "lm" and self.item_lm is not None:
+            raw = self.item_lm.explain(pairs, self.config.max_new_tokens)
         out = []
         for (q, c), text, template in zip(pairs, raw, templates):
-            if text and grounding(text, self._rows[q]["title"], self._rows[c]["title"], self.extractor,
+            if text and grounding(text, rows[q]["title"], rows[c]["title"], self.extractor,
                                   context=self.category_text(q, c)).grounded:
                 out.append((text, "lm", text))
             else:
                 out.append((template, "grounded", text))
         return out
 
-    def category_text(self, *items: str) -> str:
-        return " ".join(" ".join(self._rows[i]["category"]) for i in items)
-
-    def _lm_explanations(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
-        from eccr.llm.config import GenerationConfig
-        from eccr.llm.generate import generate_texts
-
-        builder = self._task_builder()
-        prompts, slots = [], []
-        for n, (q, c) in enumerate(pairs):
-            if self._semantic_id(q) and self._semantic_id(c):
-                prompts.append(builder.render("explain", q, c))
-                slots.append(n)
-        out = [""] * len(pairs)
-        if prompts:
-            gen = GenerationConfig(max_new_tokens=self.config.max_new_tokens)
-            for n, text in zip(slots, generate_texts(self.lm, self.tokenizer, prompts, gen)):
-                out[n] = text.strip().split("\n")[0]
-        return out
-
     # ------------------------------------------------------------------ cold start
     def add_items(self, extra: Catalog) -> list[str]:
         """Make new items (title + category) recommendable now: text, directed and fused vectors, index rows,
-        semantic IDs. Returns the ids added (ids already known are skipped)."""
+        semantic IDs. Returns the ids added (ids already known are skipped). `save_pretrained` keeps them."""
         from eccr.represent.directed import DirectedModel, directed_vectors
         from eccr.represent.fuse import DirectedVectors, fuse
         from eccr.represent.text import text_vectors
 
-        new = extra.items[~extra.items["item_id"].isin(list(self._rows))]
+        new = extra.items[~extra.items["item_id"].isin(list(self.items.rows))]
         new = new[new["title"].str.len() > 0]
         if new.empty:
             return []
         cat = Catalog(new.copy())
         text = text_vectors(cat, self.run_config.text)
         source, target = directed_vectors(DirectedModel.load(self.run.directed_model), cat, text)
-        fused = fuse(text, self.behaviour, DirectedVectors(source, target), self.run_config.fusion)
-        self.text = _concat(self.text, text)
-        self.source, self.target = _concat(self.source, source), _concat(self.target, target)
-        self.fused = _concat(self.fused, fused)
-        self.fused_unit = self.fused.normalized()
-        self.index.add(target)
-        if self.near_index is not None:
-            self.near_index.add(fused)
-        if self.text_index is not None:
-            self.text_index.add(text)
-        from eccr.rank.attention_cf import AttentionCFScorer
-        from eccr.rank.baselines import TextCosine
-
-        self.ranker = AttentionCFScorer(self.ranker.model, self.fused, max_memory=self.run_config.ranker.max_memory)
-        self.baselines["text-cosine"] = TextCosine(self.text)
-        if self.table is not None:
-            self.table.add_items(fused.ids, fused.vectors, self.quantizer)
-            if self.lm is not None:
-                missing = [t for t in self.table.all_tokens() if t not in self.tokenizer.get_vocab()]
-                if missing:  # a new counter token: the LM has an untrained row for it, ranking still works
-                    self.tokenizer.add_special_tokens({"additional_special_tokens": missing})
-                    self.lm.resize_token_embeddings(len(self.tokenizer))
-            self._tasks = None
-        self.catalog = Catalog(pd.concat([self.catalog.items, cat.items], ignore_index=True))
-        if self.complement is not None:
-            self.complement = self.complement.with_items(self.text, self.catalog)
-        for r in cat.items.itertuples(index=False):
-            self._rows[r.item_id] = r._asdict()
-            self.titled.append(r.item_id)
-            self._titled_set.add(r.item_id)
-            self._title_lower[r.title.lower()] = r.item_id
+        if self._behaviour is None and self.run.behaviour.with_suffix(".json").exists():
+            self._behaviour = ItemVectors.load(self.run.behaviour)
+        fused = fuse(text, self._behaviour, DirectedVectors(source, target), self.run_config.fusion)
+        self._add(cat, {"text": text, "source": source, "target": target, "fused": fused})
         return list(cat.items["item_id"])
 
+    def _add(self, cat: Catalog, vectors: dict[str, ItemVectors], codes: SemanticIDTable | None = None) -> None:
+        """Items with their vectors into the lookup, the rank level, the ID table (`codes`: the IDs saved with
+        them, else new ones from the quantizer) and the LM."""
+        self.items.add(cat)
+        self.candidates.add_items(vectors["text"], vectors["source"], vectors["target"], vectors["fused"])
+        if self.table is not None:
+            fused = vectors["fused"]
+            if codes is None:
+                self.table.add_items(fused.ids, fused.vectors, self.quantizer)
+            else:
+                self.table = _with_saved_ids(self.table, codes, fused.ids)
+            if self.item_lm is not None:
+                self.item_lm.table = self.table
+                self.item_lm.items_added(self.catalog, attention_weigher(self.ranker))
+        self._added.append((cat, vectors))
 
-def _concat(a: ItemVectors, b: ItemVectors) -> ItemVectors:
-    return ItemVectors(a.ids + b.ids, np.concatenate([a.vectors, b.vectors]), dict(a.meta))
+    # ------------------------------------------------------------------ model folder
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write this recommender as a model folder that `from_pretrained` loads: the run directory's files
+        (training checkpoints left out) and, under added_items/, the items added at run time with their
+        vectors (safetensors) and semantic IDs (JSON). Saving into the run directory itself only (re)writes
+        added_items/. Returns the folder."""
+        folder = Path(folder)
+        same = folder.exists() and folder.resolve() == self.run.root.resolve()
+        if not same:
+            if folder.exists() and any(folder.iterdir()):
+                raise FileExistsError(f"{folder} is not empty; save a model folder into a new or empty folder")
+            shutil.copytree(self.run.root, folder, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("checkpoints", ADDED_ITEMS, f"{ADDED_ITEMS}.tmp"))
+        final, tmp = folder / ADDED_ITEMS, folder / f"{ADDED_ITEMS}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        if self._added:
+            tmp.mkdir()
+            items = pd.concat([cat.items for cat, _ in self._added], ignore_index=True)
+            items["category"] = [list(c) for c in items["category"]]
+            items.to_parquet(tmp / "catalog.parquet", index=False)
+            for name in _ADDED_VECTORS:
+                parts = [v[name] for _, v in self._added]
+                ItemVectors([i for p in parts for i in p.ids], np.concatenate([p.vectors for p in parts]),
+                            dict(parts[0].meta)).save(tmp / name)
+            if self.table is not None:
+                ids = list(items["item_id"])
+                rows = np.asarray([self.table.codes_for(i) for i in ids], dtype=np.int64)
+                SemanticIDTable(ids, rows, dict(self.table.meta)).save(tmp / "semantic_ids.json")
+        shutil.rmtree(final, ignore_errors=True)
+        if self._added:
+            os.replace(tmp, final)
+        return folder
+
+    def _restore_added(self, folder: Path) -> None:
+        """Items a saved model folder carries: added again with their saved vectors and IDs (nothing re-encoded)."""
+        cat = read_catalog(folder / "catalog.parquet")
+        known = [i for i in cat.items["item_id"] if i in self.items]
+        if known:
+            raise ValueError(f"{folder}: added items {known[:3]} are already in the run's catalogue")
+        vectors = {name: ItemVectors.load(folder / name) for name in _ADDED_VECTORS}
+        codes = SemanticIDTable.load(folder / "semantic_ids.json") if (folder / "semantic_ids.json").exists() \
+            else None
+        self._add(cat, vectors, codes)
+        log.info("%s: %d items added at run time restored", folder, len(cat))
+
+
+def _with_saved_ids(table: SemanticIDTable, saved: SemanticIDTable, item_ids: Sequence[str]) -> SemanticIDTable:
+    """`table` extended by the saved IDs of `item_ids`; an ID that collides with the table's (a retrained run)
+    raises, naming the folder to re-add the items in."""
+    if set(item_ids) - set(saved.item_ids) or saved.id_length != table.id_length:
+        raise ValueError("the saved semantic IDs do not cover the added items; remove added_items/ and add "
+                         "them again with `add_items`")
+    rows = np.asarray([saved.codes_for(i) for i in item_ids], dtype=np.int64)
+    try:
+        return SemanticIDTable(table.item_ids + list(item_ids), np.concatenate([table.codes, rows]), dict(table.meta))
+    except ValueError as err:
+        raise ValueError(f"the saved semantic IDs of the added items clash with the run's ({err}); remove "
+                         "added_items/ and add them again with `add_items`") from err

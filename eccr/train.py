@@ -192,18 +192,23 @@ def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
 def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
     """Fit the final-score blends on the VALID part (see eccr/rank/blend.py): "coherent" on ECCR-style lists
     (a bundle partner among co-bought, substitute and random items) and "bought_together" on retrieval lists (the
-    bundle partners among what `Recommender.retrieve` returns for the query)."""
-    from eccr.pipeline import Recommender, RecommenderConfig
+    bundle partners among what the run's candidate ranker retrieves for the query). The features come from
+    eccr.rank.candidates.CandidateRanker, the object the Recommender ranks with, so serving sees the same ones."""
+    from eccr.coherence import AttributeExtractor
+    from eccr.data.lookup import read_catalog
+    from eccr.rank.candidates import CandidateRanker
 
     todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
                                                           ("blend_bought_together", run.retrieval_blend,
                                                            _retrieval_blend_lists))
             if force or not path.exists()]
     out: dict = {"blend": "kept", "blend_bought_together": "kept"}
-    if todo:  # the features come from the run's own Recommender (loaded once for both blends)
-        rec = Recommender(run.root, RecommenderConfig(use_lm=False))
+    if todo:  # loaded once for both blends
+        catalog = read_catalog(run.catalog)
+        candidates = CandidateRanker.from_run(run, catalog, AttributeExtractor(catalog),
+                                              max_memory=config.ranker.max_memory)
         for key, path, lists in todo:
-            out[key] = _fit_blend(path, *lists(rec, config, split), config.data.seed)
+            out[key] = _fit_blend(path, *lists(run, candidates, config, split), config.data.seed)
     return out
 
 
@@ -234,21 +239,24 @@ def _valid_lists(run: Run, config: RunConfig, split: TemporalSplit):
                                          run.valid_lists)
 
 
-def _eccr_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
-    cands = _valid_lists(rec.run, config, split)
+def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
+                      split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+    cands = _valid_lists(run, config, split)
+    known = candidates.items.is_titled
     columns: dict[str, list] = {}
     labels: list[int] = []
     for pair in cands.pairs:
         pool = [pair.positive, *pair.negatives]
-        if not all(rec.is_titled(i) for i in (pair.query, *pool)):
+        if not all(known(i) for i in (pair.query, *pool)):
             continue
-        history = [h for h in pair.history if rec.is_titled(h)]
-        _add_features(columns, rec.features(pair.query, history, pool)[0])
+        history = [h for h in pair.history if known(h)]
+        _add_features(columns, candidates.features(pair.query, history, pool)[0])
         labels.extend([1] + [0] * len(pair.negatives))
     return columns, labels
 
 
-def _retrieval_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
+                           split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
     """Each valid query's retrieved pool, split by seen status: a positive's list holds the pool items of its own
     status, so the blend cannot learn "prefer items nobody bought in the train part"."""
     from eccr.data.candidate_lists import seen_items
@@ -258,15 +266,15 @@ def _retrieval_blend_lists(rec, config: RunConfig, split: TemporalSplit) -> tupl
     columns: dict[str, list] = {}
     labels: list[int] = []
     for row in queries.itertuples(index=False):
-        if not rec.is_titled(row.query):
+        if not candidates.items.is_titled(row.query):
             continue
-        pool = rec.retrieve([row.query], rec.config.retrieve_k)
+        pool = candidates.retrieve([row.query])
         positives = set(row.positives)
         for status in {p in seen for p in positives}:
             matched = [c for c in pool if (c in seen) == status]
             if not any(c in positives for c in matched):
                 continue
-            _add_features(columns, rec.features(row.query, [], matched)[0])
+            _add_features(columns, candidates.features(row.query, [], matched)[0])
             labels.extend(int(c in positives) for c in matched)
     return columns, labels
 

@@ -1,0 +1,215 @@
+"""`CandidateRanker`: query (+ basket) → a candidate pool → one feature row per candidate → the final score.
+
+The rank level of a trained run, used by the serving side (eccr.pipeline.Recommender) and by the stage that fits
+the blends (`eccr train`'s blend stage), so both see exactly the same features.
+
+1. Retrieve (`retrieve`): FAISS over the items' directed *target* vectors, queried with the query's *source*
+   vector (and the basket's), plus the nearest items in the fused and in the text space and past co-purchases.
+2. Features (`features`, the names in eccr.rank.blend.FEATURES): the complement scorer (eccr/rank/complement.py),
+   the attention-CF model (Lake et al.; its per-hop attention says which basket item drove each candidate), s·t,
+   category prior, co-occurrence, text and fused cosine, popularity, same leaf and the coherence flags
+   (eccr/coherence.py).
+3. Final score (`final_scores`): the fitted blend (eccr/rank/blend.py; "coherent" or "bought_together"), with
+   candidates flagged `incompatible` (made for another brand, model or lens mount) moved to the bottom.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from eccr.coherence import AttributeExtractor, PairFlags, pair_flags
+from eccr.data.lookup import ItemLookup
+from eccr.data.schema import Catalog
+from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+from eccr.rank.base import Scores
+from eccr.rank.baselines import CategoryPairPrior, CoOccurrence, Popularity, TextCosine, category_of_items
+from eccr.rank.blend import Blend
+from eccr.rank.complement import ComplementScorer
+from eccr.rank.retrieval import ItemIndex
+from eccr.represent.vectors import ItemVectors
+
+INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion, not a weight
+
+
+@dataclass
+class PoolSize:
+    """How many candidates each source adds to the pool (the Recommender's retrieve_* settings)."""
+
+    k: int = 100          # from the directed FAISS index
+    near_k: int = 50      # + nearest items in the fused (text+behaviour+directed) space
+    text_k: int = 100     # + nearest items by text (the complement scorer re-ranks them)
+
+
+def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: int) -> np.ndarray:
+    """Reorder ranked positions so no type fills more than `max_per_type` places before every other type had
+    its turn: items over the cap keep their relative order and follow the rest. Items without a type ("")
+    are never held back."""
+    first, held = [], []
+    seen: dict[str, int] = {}
+    for i in order:
+        t = types[i]
+        if t and seen.get(t, 0) >= max_per_type:
+            held.append(i)
+            continue
+        seen[t] = seen.get(t, 0) + 1
+        first.append(i)
+    return np.asarray(first + held, dtype=np.int64)
+
+
+def concat_vectors(a: ItemVectors, b: ItemVectors) -> ItemVectors:
+    return ItemVectors(a.ids + b.ids, np.concatenate([a.vectors, b.vectors]), dict(a.meta))
+
+
+class CandidateRanker:
+    def __init__(self, items: ItemLookup, extractor: AttributeExtractor, text: ItemVectors, source: ItemVectors,
+                 target: ItemVectors, fused: ItemVectors, index: ItemIndex, ranker: AttentionCFScorer,
+                 train_sequences: list[list[str]], blends: dict[str, Blend] | None = None,
+                 complement: ComplementScorer | None = None, near_index: ItemIndex | None = None,
+                 text_index: ItemIndex | None = None):
+        self.items, self.extractor = items, extractor
+        self.text, self.source, self.target, self.fused = text, source, target, fused
+        self.fused_unit = fused.normalized()
+        self.index, self.near_index, self.text_index = index, near_index, text_index
+        self.ranker, self.complement = ranker, complement
+        self.train_sequences = train_sequences
+        self.train_pairs = [(a, b) for seq in train_sequences for a in seq for b in seq if a != b]
+        self.baselines = {"text-cosine": TextCosine(text),
+                          "co-occurrence": CoOccurrence.fit(train_sequences, directed=False)}
+        self.category_prior = CategoryPairPrior(category_of_items(items.catalog.items), self.train_pairs)
+        self.popularity = Popularity.fit(train_sequences)
+        self.blends = blends or {"coherent": Blend()}
+
+    @classmethod
+    def from_run(cls, run, catalog: Catalog, extractor: AttributeExtractor, max_memory: int | None = None,
+                 train_sequences: list[list[str]] | None = None) -> CandidateRanker:
+        """The rank level of a run directory (`run`: an eccr.run.Run layout) over `catalog`, with the blends
+        fitted so far ("coherent" is the unfitted default until the blend stage has run). `train_sequences`
+        default to the run's train_sequences.json."""
+        text = ItemVectors.load(run.text)
+        fused = ItemVectors.load(run.fused)
+        if train_sequences is None:
+            train_sequences = json.loads(run.train_sequences.read_text())["sequences"]
+        complement = None
+        if (run.complement / "complement.json").exists():
+            complement = ComplementScorer.from_pretrained(run.complement, text, catalog)
+        blends = {"coherent": Blend.load(run.blend) if run.blend.exists() else Blend()}
+        if run.retrieval_blend.exists():
+            blends["bought_together"] = Blend.load(run.retrieval_blend)
+        return cls(ItemLookup(catalog, text.ids), extractor, text, ItemVectors.load(run.source),
+                   ItemVectors.load(run.target), fused, ItemIndex.load(run.index),
+                   AttentionCFScorer(AttentionCF.from_pretrained(run.ranker), fused, max_memory=max_memory),
+                   train_sequences, blends, complement,
+                   ItemIndex.load(run.fused_index) if run.fused_index.exists() else None,
+                   ItemIndex.load(run.text_index) if run.text_index.exists() else None)
+
+    # ------------------------------------------------------------------ 1. retrieve
+    def retrieve(self, query: Sequence[str], size: PoolSize | None = None) -> list[str]:
+        """The candidate pool for `query` (item ids, the item looked at last, or first then the basket): the
+        directed top `size.k`, then the fused and the text neighbours, then items bought with a query item."""
+        size = size or PoolSize()
+        rows = self.source.lookup(list(query))
+        q = rows[-1:] if len(rows) == 1 else (0.5 * rows[:1] + 0.5 * rows[1:].mean(0, keepdims=True))
+        ids, _ = self.index.search(q, size.k + len(query))
+        found: list[str] = []
+        seen = set(query)
+
+        def take(candidates, limit: int | None = None) -> None:
+            for i in candidates:
+                if limit is not None and len(found) >= limit:
+                    return
+                if i and i not in seen:
+                    found.append(i)
+                    seen.add(i)
+
+        take(ids[0], limit=size.k)
+        if self.near_index is not None and size.near_k > 0:
+            t = self.fused.lookup(list(query)).mean(0, keepdims=True)
+            take(self.near_index.search(t, size.near_k + len(query))[0][0])
+        if self.text_index is not None and size.text_k > 0:
+            t = self.text.lookup(list(query)).mean(0, keepdims=True)
+            take(self.text_index.search(t, size.text_k + len(query))[0][0])
+        # items bought with the query before are candidates too, whatever their vectors say
+        together = self.baselines["co-occurrence"].counts
+        for item in query:
+            top = sorted(together.get(item, {}).items(), key=lambda kv: -kv[1])[:size.k]
+            take(o for o, _ in top if self.items.is_titled(o))
+        return found
+
+    # ------------------------------------------------------------------ 2. features
+    def features(self, query: str, history: Sequence[str],
+                 pool: Sequence[str]) -> tuple[dict[str, np.ndarray], Scores, list[PairFlags]]:
+        """Every blend feature (eccr.rank.blend.FEATURES) for the candidates in `pool`, the ranker's Scores (for
+        its attention weights) and each candidate's PairFlags (reused for the recommendation's flags)."""
+        pool = list(pool)
+        scores = self.ranker.score_candidates([query], pool, history=list(history))
+        rows = self.items.rows
+        flags = [pair_flags(rows[query], rows[c], self.extractor) for c in pool]
+        leaf = self.items.leaf(query)
+        feats = {
+            "complement": (self.complement.score_candidates([query], pool).scores if self.complement is not None
+                           else np.zeros(len(pool))),
+            "ranker": scores.scores,
+            "directed": self.directed(query, pool),
+            "category_prior": self.category_prior.score_candidates([query], pool).extra["prior"],
+            "co_occurrence": np.log1p(self.baselines["co-occurrence"].score_candidates([query], pool, history).scores),
+            "text_cosine": self.baselines["text-cosine"].score_candidates([query], pool).scores,
+            "fused_cosine": self.fused_cosine(query, pool),
+            "popularity": np.log1p(self.popularity.score_candidates([query], pool).scores),
+            "same_leaf": np.array([float(bool(leaf) and self.items.leaf(c) == leaf) for c in pool]),
+            "relevant": np.array([float(f.relevant) for f in flags]),
+            "compatible": np.array([float(f.compatible) for f in flags]),
+            "incompatible": np.array([float(f.incompatible) for f in flags]),
+        }
+        return feats, scores, flags
+
+    @staticmethod
+    def _dot(queries: ItemVectors, candidates_from: ItemVectors, query: str, candidates: Sequence[str],
+             missing: float) -> np.ndarray:
+        """query's vector in `queries` · each candidate's vector in `candidates_from` (`missing` for unknown ones)."""
+        q = queries.lookup([query])[0]
+        pos = candidates_from.position(candidates)
+        out = np.full(len(candidates), missing)
+        ok = pos >= 0
+        out[ok] = candidates_from.vectors[pos[ok]] @ q
+        return out
+
+    def directed(self, query: str, candidates: Sequence[str]) -> np.ndarray:
+        """s(query)·t(candidate), the directed complement score (-inf for candidates without vectors)."""
+        return self._dot(self.source, self.target, query, candidates, missing=-np.inf)
+
+    def fused_cosine(self, query: str, candidates: Sequence[str]) -> np.ndarray:
+        return self._dot(self.fused_unit, self.fused_unit, query, candidates, missing=0.0)
+
+    # ------------------------------------------------------------------ 3. final score
+    def final_scores(self, feats: dict[str, np.ndarray], ranking: str = "coherent",
+                     demote_incompatible: bool = True) -> np.ndarray:
+        """The blend named `ranking`, with incompatible candidates moved to the bottom when `demote_incompatible`."""
+        final = self.blends[ranking].score(feats)
+        if demote_incompatible:
+            final = final - INCOMPATIBLE_PENALTY * np.asarray(feats["incompatible"], dtype=np.float64)
+        return final
+
+    def score_pool(self, query: str, history: Sequence[str], pool: Sequence[str], ranking: str = "coherent",
+                   demote_incompatible: bool = True) -> np.ndarray:
+        """Features then final score for each candidate of `pool`, in pool order."""
+        return self.final_scores(self.features(query, history, pool)[0], ranking, demote_incompatible)
+
+    # ------------------------------------------------------------------ cold start
+    def add_items(self, text: ItemVectors, source: ItemVectors, target: ItemVectors, fused: ItemVectors) -> None:
+        """Vectors of items just added to `self.items`: into the indexes, the ranker and the text scorers."""
+        self.text = concat_vectors(self.text, text)
+        self.source, self.target = concat_vectors(self.source, source), concat_vectors(self.target, target)
+        self.fused = concat_vectors(self.fused, fused)
+        self.fused_unit = self.fused.normalized()
+        self.index.add(target)
+        if self.near_index is not None:
+            self.near_index.add(fused)
+        if self.text_index is not None:
+            self.text_index.add(text)
+        self.ranker = AttentionCFScorer(self.ranker.model, self.fused, max_memory=self.ranker.max_memory)
+        self.baselines["text-cosine"] = TextCosine(self.text)
+        if self.complement is not None:
+            self.complement = self.complement.with_items(self.text, self.items.catalog)

@@ -1,0 +1,72 @@
+"""The Recommender as a model folder: save_pretrained / from_pretrained, with items added at run time."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from eccr.data.schema import Catalog
+from eccr.pipeline import ADDED_ITEMS, Recommender
+
+
+def _new(item_id: str, title: str, leaf: str) -> Catalog:
+    return Catalog(pd.DataFrame([{"item_id": item_id, "title": title, "category": ["Electronics", "Camera & Photo", leaf],
+                                  "brand": "", "text": ""}]))
+
+
+BATTERY = _new("NEW1", "Wasabi Power LP-E10 Battery for Canon EOS Rebel T7, T6", "Batteries")
+BAG = _new("NEW2", "Lowepro shoulder bag for Canon EOS Rebel cameras", "Bags & Cases")
+
+
+def _ranked(rec: Recommender, item: str, **kw) -> list[tuple[str, float]]:
+    return [(i.item_id, round(i.score, 6)) for i in rec.recommend(item, k=8, explain=False, **kw).items]
+
+
+def test_added_items_are_saved_with_the_model_and_come_back(tiny_run, tmp_path, monkeypatch):
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    assert rec.add_items(BATTERY) == ["NEW1"]
+    before = {"query": _ranked(rec, "NEW1"), "candidate": _ranked(rec, "D0001", candidates=["NEW1", "D0363"]),
+              "id": rec.table.id_string("NEW1")}
+    folder = rec.save_pretrained(tmp_path / "model")
+    assert not (tiny_run / ADDED_ITEMS).exists()  # the run it came from is untouched
+    assert (folder / ADDED_ITEMS / "catalog.parquet").exists() and (folder / "config.json").exists()
+    assert not (folder / "checkpoints").exists()
+    assert not [p for p in folder.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin")]
+
+    import eccr.represent.text as text
+
+    monkeypatch.setattr(text, "text_vectors", lambda *a, **k: pytest.fail("a saved item was encoded again"))
+    again = Recommender.from_pretrained(folder, use_lm=False)
+    assert again.is_titled("NEW1") and again.table.id_string("NEW1") == before["id"]
+    assert _ranked(again, "NEW1") == before["query"]
+    assert _ranked(again, "D0001", candidates=["NEW1", "D0363"]) == before["candidate"]
+    ids, _ = again.index.search(again.target.lookup(["NEW1"]), 1)
+    assert ids[0] == ["NEW1"]
+    monkeypatch.undo()
+
+    # more items, saved into the same folder: both kinds come back
+    again.add_items(BAG)
+    assert again.save_pretrained(folder) == folder
+    third = Recommender.from_pretrained(folder, use_lm=False)
+    assert third.is_titled("NEW1") and third.is_titled("NEW2") and third.catalog_size == rec.catalog_size + 1
+    np.testing.assert_array_equal(third.text.lookup(["NEW1", "NEW2"]), again.text.lookup(["NEW1", "NEW2"]))
+
+
+def test_saved_model_with_its_lm_explains_the_added_items(tiny_run, tmp_path):
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    rec.add_items(BATTERY)
+    folder = rec.save_pretrained(tmp_path / "model")
+    served = Recommender.from_pretrained(folder)  # with the LoRA LM: the added IDs' tokens are in its vocabulary
+    assert served.lm is not None
+    assert all(t in served.tokenizer.get_vocab() for t in served.table.tokens_for("NEW1"))
+    result = served.recommend("NEW1", k=3)
+    assert len(result.items) == 3 and all(i.explanation for i in result.items)
+
+
+def test_save_refuses_a_foreign_folder_and_clears_added_items_when_none(tiny_run, tmp_path):
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        rec.save_pretrained(tmp_path / "busy")
+    folder = rec.save_pretrained(tmp_path / "plain")
+    assert not (folder / ADDED_ITEMS).exists()
+    assert _ranked(Recommender.from_pretrained(folder, use_lm=False), "D0001") == _ranked(rec, "D0001")
