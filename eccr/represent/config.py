@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 @dataclass
 class TextConfig:
-    model_dir: str | None = None      # local sentence-transformers folder; None = packaged all-MiniLM-L6-v2
+    model_dir: str | None = None      # sentence-transformers folder or hub id (HF_HUB_OFFLINE=0); None = packaged MiniLM
     batch_size: int = 64              # sentences per forward pass on CPU
     include_category: bool = True     # item text = title + " | " + category path (most general level dropped)
     include_brand: bool = True        # append "brand: X" when the catalogue has one

