@@ -35,10 +35,16 @@ import pandas as pd
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
+from eccr.llm.item_lm import ItemLM
+from eccr.llm.sft import load_finetuned  # transformers and peft load inside, only for runs with an LM
 from eccr.quantize.history import attention_weigher
+from eccr.quantize.rq import load_quantizer
 from eccr.quantize.semantic_ids import SemanticIDTable
 from eccr.rank.candidates import CandidateRanker, PoolSize, diversify_by_type
 from eccr.recommendation import Recommendation, RecommendedItem
+from eccr.represent.directed import DirectedModel, directed_vectors
+from eccr.represent.fuse import DirectedVectors, fuse
+from eccr.represent.text import text_vectors
 from eccr.represent.vectors import ItemVectors
 from eccr.run import Run, load_run_config
 
@@ -104,15 +110,10 @@ class Recommender:
                              f"{sorted(self.blends)} (rerun `eccr train` to fit the bought_together blend)")
         self.table = self.quantizer = None
         if self.run.semantic_ids.exists():
-            from eccr.quantize.rq import load_quantizer
-
             self.table = SemanticIDTable.load(self.run.semantic_ids)
             self.quantizer = load_quantizer(self.run.quantizer)
         self.item_lm = None
         if self.config.use_lm and self.table is not None and (self.run.adapter / "adapter_config.json").exists():
-            from eccr.llm.item_lm import ItemLM  # lazy: torch/transformers load only for runs with an LM
-            from eccr.llm.sft import load_finetuned
-
             lm, tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
             self.item_lm = ItemLM(lm, tokenizer, self.table, catalog, self.run_config.tasks, self.extractor,
                                   basket_weigher=attention_weigher(self.ranker))
@@ -355,10 +356,6 @@ class Recommender:
     def add_items(self, extra: Catalog) -> list[str]:
         """Make new items (title + category) recommendable now: text, directed and fused vectors, index rows,
         semantic IDs. Returns the ids added (ids already known are skipped). `save_pretrained` keeps them."""
-        from eccr.represent.directed import DirectedModel, directed_vectors
-        from eccr.represent.fuse import DirectedVectors, fuse
-        from eccr.represent.text import text_vectors
-
         new = extra.items[~extra.items["item_id"].isin(list(self.items.rows))]
         new = new[new["title"].str.len() > 0]
         if new.empty:

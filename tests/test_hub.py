@@ -51,6 +51,7 @@ def test_lm_hub_id_goes_to_from_pretrained_when_online(monkeypatch, tmp_path):
                         lambda src, **kw: seen.append(src) or Model())
     _online(monkeypatch)
     model, tokenizer = load_causal_lm(HUB_LM, device="cpu")
+    assert isinstance(model, Model)
     assert seen == [HUB_LM, HUB_LM, "eval"] and tokenizer.pad_token == "</s>" and tokenizer.padding_side == "left"
     folder = build_tiny_model(tmp_path)  # a local folder stays a folder, online or not
     assert resolve_model_source(str(folder)) == str(folder)

@@ -31,9 +31,9 @@ def test_added_items_are_saved_with_the_model_and_come_back(tiny_run, tmp_path, 
     assert not (folder / "checkpoints").exists()
     assert not [p for p in folder.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin")]
 
-    import eccr.represent.text as text
+    import eccr.pipeline
 
-    monkeypatch.setattr(text, "text_vectors", lambda *a, **k: pytest.fail("a saved item was encoded again"))
+    monkeypatch.setattr(eccr.pipeline, "text_vectors", lambda *a, **k: pytest.fail("a saved item was encoded again"))
     again = Recommender.from_pretrained(folder, use_lm=False)
     assert again.is_titled("NEW1") and again.table.id_string("NEW1") == before["id"]
     assert _ranked(again, "NEW1") == before["query"]

@@ -3,10 +3,11 @@
 No single signal wins everywhere (measured): co-occurrence is strong where items repeat and useless for cold
 items; text cosine finds substitutes; a category-pair prior knows camera → battery at the type level but not
 which battery fits; the compatibility flag knows which battery fits ("for Canon LP-E10 … Rebel T7") but only
-when titles say so; the attention-CF ranker and the directed towers generalise from features. So the pipeline
-scores each candidate with all of them and a logistic regression, fitted on ECCR-style candidate lists of the
-valid part (a positive bundle partner among co-bought, substitute and random negatives), learns how much each
-counts — e.g. a negative weight for text similarity, which is how substitutes get pushed down.
+when titles say so; the attention-CF ranker and the directed towers generalise from features. So the rank
+level (eccr/rank/candidates.py) scores each candidate with all of them and a logistic regression, fitted on
+ECCR-style candidate lists of the valid part (a positive bundle partner among co-bought, substitute and random
+negatives), learns how much each counts — e.g. a negative weight for text similarity, which is how substitutes
+get pushed down.
 Features are standardised with the training means/stds; the weights are saved as JSON.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Blend:
         return total
 
     @classmethod
-    def fit(cls, features: dict[str, np.ndarray], labels: np.ndarray, c: float = 1.0, seed: int = 0) -> "Blend":
+    def fit(cls, features: dict[str, np.ndarray], labels: np.ndarray, c: float = 1.0, seed: int = 0) -> Blend:
         from sklearn.linear_model import LogisticRegression
 
         names = [f for f in FEATURES if f in features]
@@ -56,14 +57,14 @@ class Blend:
         model.fit((x - mean) / std, labels)
         return cls(weights={f: float(w) for f, w in zip(names, model.coef_[0])},
                    mean={f: float(m) for f, m in zip(names, mean)}, std={f: float(s) for f, s in zip(names, std)},
-                   info={"examples": int(len(labels)), "positives": int(labels.sum()), "C": c})
+                   info={"examples": len(labels), "positives": int(labels.sum()), "C": c})
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps({"weights": self.weights, "mean": self.mean, "std": self.std,
                                           "info": self.info}, indent=1))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Blend":
+    def load(cls, path: str | Path) -> Blend:
         raw = json.loads(Path(path).read_text())
         unknown = set(raw.get("weights", {})) - set(FEATURES)
         if unknown:
