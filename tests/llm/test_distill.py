@@ -175,8 +175,7 @@ def test_malformed_middle_line_is_an_error(tmp_path):
 
 
 def test_local_tiny_model_teacher_plumbing(tiny_folder, tmp_path):
-    from eccr.coherence import AttributeExtractor
-    from eccr.coherence import grounding
+    from eccr.coherence import AttributeExtractor, grounding
 
     ds, out = _dataset(), tmp_path / "o.jsonl"
     cfg = DistillConfig(pairs=4, shots=1, batch_size=4, max_new_tokens=12, progress=False)
