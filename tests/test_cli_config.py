@@ -1,6 +1,7 @@
 """`eccr train`'s flags are generated from the config dataclasses (simple-parsing): every field is a flag whose
 help is the field's comment, `--config FILE` starts from a saved config, and flags override it."""
 import dataclasses
+import itertools
 import json
 import re
 import shlex
@@ -121,7 +122,7 @@ def test_every_config_field_is_a_flag(capsys):
 def _readme_train_commands() -> list[str]:
     text = README.read_text()
     commands = re.findall(r"`(eccr train [^`]*)`", text)  # inline, possibly wrapped over two lines
-    commands += re.findall(r"^(eccr train .*?)(?:\s+#.*)?$", text, flags=re.M)  # lines of code blocks
+    commands += re.findall(r"^(eccr train .*?)(?:\s+#.*)?$", text, flags=re.MULTILINE)  # code-block lines
     return [" ".join(c.split()) for c in commands if "--help" not in c]
 
 
@@ -135,7 +136,7 @@ def test_every_train_command_in_the_readme_parses(trained, tmp_path):
         if "--config" in argv:
             argv[argv.index("--config") + 1] = str(saved)
         cfg = trained(*argv)
-        for flag, value in zip(argv, argv[1:]):
+        for flag, value in itertools.pairwise(argv):
             if flag.startswith("--") and "." in flag and not value.startswith("--"):
                 section, name = flag[2:].split(".")
                 got = getattr(getattr(cfg, section), name)
