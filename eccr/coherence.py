@@ -493,7 +493,7 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "") -
     """One or two sentences built only from the two titles, their categories, the matched evidence and the
     bundle intent: nothing that is not in the data."""
     name_a, name_b = short_name(a.get("title", "")), short_name(b.get("title", ""))
-    leaf_b = (b.get("category") or [""])[-1]
+    leaf_b = leaf_category(b.get("category"))
     first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
     # evidence against the pair ("made for Nikon, not Canon") is never a reason it goes with the other item
     reasons = [e for e in flags.evidence if e.startswith(("fits", "made for")) and ", not " not in e]

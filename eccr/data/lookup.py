@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eccr.data.categories import leaf_category
 from eccr.data.schema import Catalog
 
 
@@ -54,8 +55,7 @@ class ItemLookup:
 
     def leaf(self, item_id: str) -> str:
         """The last level of the item's category path ("" when it has none)."""
-        category = self.rows[item_id]["category"]
-        return category[-1] if len(category) else ""
+        return leaf_category(self.rows[item_id]["category"])
 
     def category_text(self, *item_ids: str) -> str:
         return " ".join(" ".join(self.rows[i]["category"]) for i in item_ids)
