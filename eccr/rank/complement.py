@@ -188,9 +188,24 @@ def hit_rate(net: ComplementNet, table: torch.Tensor, words: torch.Tensor, queri
     return float((rank <= k).float().mean())
 
 
+def bootstrap_queries(queries: torch.Tensor, candidates: torch.Tensor, seed: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bootstrap resample of candidate lists by query item: as many query items as there are, drawn with
+    replacement, each bringing all its lists (lists of one query are not independent, so they move together)."""
+    unique, row_query = torch.unique(queries, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    copies = torch.from_numpy(np.bincount(rng.integers(0, len(unique), len(unique)), minlength=len(unique)))
+    rows = torch.repeat_interleave(torch.arange(len(queries)), copies[row_query])
+    return queries[rows], candidates[rows]
+
+
 def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: ComplementConfig | None = None,
-                          lists: CandidateListConfig | None = None) -> ComplementScorer:
-    """Train on the train part's honest lists, early-stop on the valid part's (see the module docstring)."""
+                          lists: CandidateListConfig | None = None,
+                          bootstrap_seed: int | None = None) -> ComplementScorer:
+    """Train on the train part's honest lists, early-stop on the valid part's (see the module docstring).
+
+    `bootstrap_seed` trains on a bootstrap resample of the train lists by query item (the same resample of every
+    list draw), for an ensemble whose spread measures uncertainty (eccr/rank/uncertainty.py); None = all lists."""
     config = config or ComplementConfig()
     lists = lists or CandidateListConfig()
     torch.set_num_threads(config.threads)
@@ -200,11 +215,14 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
     vocabulary = WordTable.fit(split.train.catalog, config.word_min_count, config.max_words)
     word_rows = vocabulary.rows(split.train.catalog, vectors.ids)
     words = torch.from_numpy(word_rows)
+    n_draws = max(min(config.list_draws, config.max_epochs), 1)  # draws past max_epochs would never be used
     draws = [_list_tensors(build_candidate_lists(split, "train", replace(lists, seed=config.seed + k)), vectors)
-             for k in range(max(config.list_draws, 1))]
+             for k in range(n_draws)]
     if not len(draws[0][0]):
         raise ValueError(f"{split.train.name}: no complete candidate lists in the train part to fit the "
                          "complement scorer (too few bundles)")
+    if bootstrap_seed is not None:
+        draws = [bootstrap_queries(q, c, bootstrap_seed) for q, c in draws]
     valid = _list_tensors(build_candidate_lists(split, "valid", lists), vectors) if len(split.valid.bundles) else None
     net = ComplementNet(vectors.dim, len(vocabulary.vocabulary), config)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -82,3 +82,15 @@ class ComplementConfig(JsonConfig):
     max_seconds: float = 600.0     # wall-clock cap on training
     threads: int = 1               # torch intra-op threads
     seed: int = 0                  # seeds the list draws, init and batch order
+
+
+@dataclass
+class UncertaintyConfig(JsonConfig):
+    """Is this a coherent complement? An ensemble of complement scorers, a calibrated probability, one threshold per
+    uncertainty level (eccr/rank/uncertainty.py)."""
+
+    members: int = 5               # complement scorers, each on a bootstrap resample (by query item) of the train lists
+    max_epochs: int = 3            # epochs per member (the single scorer's best valid epoch is about 3 on real data)
+    levels: int = 3                # uncertainty levels: equal-count bins of the ensemble spread on the valid pairs
+    target_precision: float = 0.9  # the decision calls a pair coherent when its precision on valid pairs reaches this
+    seed: int = 0                  # member k trains with seed + k and bootstrap seed + k

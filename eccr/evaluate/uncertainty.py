@@ -1,0 +1,132 @@
+"""How well "is this a coherent complement?" is decided: one global threshold against one per uncertainty level
+(eccr/rank/uncertainty.py), on the honest candidate lists of a part (each positive with its 20 negatives, so the
+base rate is 1/21 = 4.8%).
+
+- `decision_table`: per target precision, the cuts chosen on the valid pairs, applied to the test pairs: precision
+  and recall of each rule, and for reference the best test recall any single cut of that rule's probability reaches
+  at that precision (a property of the test curve, never used to choose anything).
+- `positive_rate_grid`: the empirical positive rate per (probability bin x uncertainty level): at equal
+  probability, does it fall as the uncertainty grows, as the keynote found?
+- `reliability`: predicted probability against the observed rate, in equal-count bins.
+Plots are matplotlib PNGs (`plot_positive_rate_grid`, `plot_reliability`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eccr.rank.uncertainty import CoherenceCalibration, cut_for_precision, fit_rule
+
+
+def precision_recall(flagged: np.ndarray, labels: np.ndarray) -> tuple[float, float, int]:
+    tp = int((flagged & (labels == 1)).sum())
+    n = int(flagged.sum())
+    return (tp / n if n else float("nan")), tp / max(int(labels.sum()), 1), n
+
+
+def decision_table(calibration: CoherenceCalibration, valid_scores: np.ndarray, valid_labels: np.ndarray,
+                   test_scores: np.ndarray, test_labels: np.ndarray, precisions=(0.8, 0.9)) -> pd.DataFrame:
+    """One row per (target precision, rule): cuts from valid, precision/recall on valid and test."""
+    valid, test = calibration.assess(valid_scores), calibration.assess(test_scores)
+    rows = []
+    for target in precisions:
+        rule = fit_rule(calibration, valid_scores, valid_labels, target)
+        for name, column, cut, thresholds in (
+                ("global", "probability", rule.global_cut, [rule.global_threshold()]),
+                ("per level", "level_probability", rule.level_cut, rule.level_thresholds())):
+            vp, vr, _ = precision_recall(valid[column] >= cut, valid_labels)
+            tp, tr, n = precision_recall(test[column] >= cut, test_labels)
+            best = cut_for_precision(test[column], test_labels, target)
+            rows.append({"target": target, "rule": name, "cut": cut,
+                         "score_thresholds": [round(t, 3) for t in thresholds],
+                         "valid_precision": vp, "valid_recall": vr, "test_precision": tp, "test_recall": tr,
+                         "test_flagged": n, "test_best_recall": precision_recall(test[column] >= best, test_labels)[1]
+                         if np.isfinite(best) else 0.0})
+    return pd.DataFrame(rows)
+
+
+def positive_rate_grid(assessed: dict[str, np.ndarray], labels: np.ndarray, edges: np.ndarray) -> pd.DataFrame:
+    """Rows (score_bin, level): pairs, positives, observed rate, mean predicted probability (from the score
+    alone). `edges` are probability cut points (from the valid part)."""
+    score_bin = np.searchsorted(edges, assessed["probability"], side="right")
+    frame = pd.DataFrame({"score_bin": score_bin, "level": assessed["level"], "y": labels,
+                          "p": assessed["probability"]})
+    grid = frame.groupby(["score_bin", "level"]).agg(pairs=("y", "size"), positives=("y", "sum"),
+                                                     rate=("y", "mean"), mean_probability=("p", "mean"))
+    return grid.reset_index()
+
+
+def reliability(probability: np.ndarray, labels: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Equal-count bins of the predicted probability: mean prediction against the observed rate."""
+    order = np.argsort(probability, kind="stable")
+    chunks = np.array_split(order, bins)
+    return pd.DataFrame([{"mean_probability": float(probability[c].mean()), "rate": float(labels[c].mean()),
+                          "pairs": len(c)} for c in chunks if len(c)])
+
+
+def expected_calibration_error(table: pd.DataFrame) -> float:
+    return float((table["pairs"] * (table["mean_probability"] - table["rate"]).abs()).sum() / table["pairs"].sum())
+
+
+def _rate_interval(positives, pairs) -> np.ndarray:
+    """Wilson 95% half-widths (lower, upper) around positives / pairs."""
+    pairs = np.asarray(pairs, dtype=float)
+    rate, z = np.asarray(positives, dtype=float) / pairs, 1.96
+    centre = (rate + z * z / (2 * pairs)) / (1 + z * z / pairs)
+    half = z * np.sqrt(rate * (1 - rate) / pairs + z * z / (4 * pairs * pairs)) / (1 + z * z / pairs)
+    return np.vstack([np.maximum(rate - (centre - half), 0), np.maximum(centre + half - rate, 0)])
+
+
+def plot_positive_rate_grid(grid: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    levels = sorted(grid["level"].unique())
+    for level in levels:
+        g = grid[(grid["level"] == level) & (grid["pairs"] >= 20)].sort_values("score_bin")
+        name = ["low", "middle", "high"][level] if len(levels) == 3 else str(level)
+        ax.errorbar(g["mean_probability"], g["rate"], yerr=_rate_interval(g["positives"].to_numpy(),
+                                                                          g["pairs"].to_numpy()),
+                    marker="o", capsize=3, label=f"{name} uncertainty")
+    top = float(max(grid["rate"].max(), grid["mean_probability"].max())) * 1.05
+    ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--", label="rate = probability")
+    ax.set_xlabel("calibrated probability from the score (bin mean)")
+    ax.set_ylabel("observed positive rate (test pairs)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_reliability(curves: dict[str, pd.DataFrame], path: str | Path, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    top = 0.0
+    for name, table in curves.items():
+        ax.plot(table["mean_probability"], table["rate"], marker="o",
+                label=f"{name} (ECE {expected_calibration_error(table):.3f})")
+        top = max(top, float(table["mean_probability"].max()), float(table["rate"].max()))
+    ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--", label="perfect")
+    ax.set_xlabel("predicted probability (bin mean)")
+    ax.set_ylabel("observed positive rate (test pairs)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
