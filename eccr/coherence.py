@@ -544,8 +544,9 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
 
     unsupported = sorted(m for m in explanation_models if m not in allowed_models)
     unsupported += sorted(w for w in text_words if _NUMBER.match(w) and w not in allowed)
-    if extractor is not None:
-        unsupported += sorted(b for b in extractor.brands_in(explanation) if b not in allowed)
+    if extractor is not None:  # a multi-word brand ("wasabi power") is supported when the known text names it
+        known_brands = extractor.brands_in(known)
+        unsupported += sorted(b for b in extractor.brands_in(explanation) if b not in allowed | known_brands)
     return Grounding(names(query_title), names(target_title), sorted(set(unsupported)))
 
 

@@ -291,6 +291,15 @@ def test_grounding_flags_facts_absent_from_both_titles():
     assert from_category.grounded
 
 
+def test_grounding_accepts_a_multi_word_brand_named_in_a_title():
+    bat, cam = "Wasabi Power EN-EL25 Battery for Nikon Z50", "Nikon Z50 Mirrorless Camera"
+    ex = AttributeExtractor(_catalog([("b", bat, [], "Wasabi Power"), ("c", cam, [], "Nikon"),
+                                      ("o", "Case Logic Laptop Sleeve", [], "Case Logic")]))
+    assert grounding("The Wasabi Power EN-EL25 battery fits the Nikon Z50.", cam, bat, ex).grounded
+    other = grounding("A Case Logic sleeve protects the Nikon Z50 and its Wasabi battery.", cam, bat, ex)
+    assert other.unsupported == ["case logic"]
+
+
 def test_serving_code_does_not_import_evaluation():
     """The grounding check lives here so that the Recommender, the batch job and the demo UI never load eccr.evaluate."""
     code = ("import sys, eccr.pipeline, eccr.serve.batch, eccr.serve.ui, eccr.llm.distill; "
