@@ -93,6 +93,10 @@ def _on_candidates(name: str, doc: str) -> property:
 
 
 class Recommender:
+    """A trained run, served (see the module docstring): `Recommender.from_pretrained(folder, **overrides)` with
+    RecommenderConfig fields as overrides; `recommend`, `recommend_many`, `explain_pairs`, `add_items`,
+    `save_pretrained`."""
+
     def __init__(self, run_dir: str | Path, config: RecommenderConfig | None = None):
         self.run = Run(run_dir)
         self.config = config or RecommenderConfig()
