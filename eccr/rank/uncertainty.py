@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy.special import expit, logit
 
-from eccr.data.candidate_lists import CandidateListConfig, CandidateLists
+from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
 from eccr.data.splits import TemporalSplit
 from eccr.rank.complement import ComplementScorer, _list_tensors, fit_complement_scorer
 from eccr.rank.config import ComplementConfig, UncertaintyConfig
@@ -230,3 +230,44 @@ def fit_rule(calibration: CoherenceCalibration, member_scores: np.ndarray, label
     a = calibration.assess(member_scores)
     return CoherenceRule(calibration, target_precision, cut_for_precision(a["probability"], labels, target_precision),
                          cut_for_precision(a["level_probability"], labels, target_precision))
+
+
+# ------------------------------------------------------------------------------------------- what a user sees
+@dataclass
+class CoherenceJudge:
+    """The ensemble and its fitted rule: for q and its recommendations, P(coherent complement), the uncertainty
+    and the verdict. What the demo's badge, `eccr recommend` and batch output (a `coherent` field,
+    `--min-confidence P`) read; saved as ensemble/member_k/ + coherence_rule.json in one folder."""
+
+    ensemble: ScorerEnsemble
+    rule: CoherenceRule
+
+    def judge(self, query, candidates) -> list[dict]:
+        """One dict per candidate: probability (score and uncertainty level taken into account), uncertainty
+        (spread of the members' logits), level (0 = least uncertain), coherent (the per-level rule at the rule's
+        target precision)."""
+        decided = self.rule.decide(self.ensemble.score_candidates(query, list(candidates)))
+        return [{"probability": round(float(p), 4), "uncertainty": round(float(u), 4), "level": int(lv),
+                 "coherent": bool(c)}
+                for p, u, lv, c in zip(decided["level_probability"], decided["uncertainty"], decided["level"],
+                                       decided["coherent"])]
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        self.ensemble.save_pretrained(Path(folder) / "ensemble")
+        self.rule.save(Path(folder) / "coherence_rule.json")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, vectors: ItemVectors, catalog) -> CoherenceJudge:
+        return cls(ScorerEnsemble.from_pretrained(Path(folder) / "ensemble", vectors, catalog),
+                   CoherenceRule.load(Path(folder) / "coherence_rule.json"))
+
+
+def fit_coherence_judge(text: ItemVectors, split: TemporalSplit, config: UncertaintyConfig | None = None,
+                        complement: ComplementConfig | None = None, lists: CandidateListConfig | None = None,
+                        log=None) -> CoherenceJudge:
+    """Train the ensemble on the train part, calibrate it and choose the cuts on the valid part's lists."""
+    config = config or UncertaintyConfig()
+    ensemble = fit_scorer_ensemble(text, split, config, complement, lists, log)
+    scores, labels = ensemble.list_scores(build_candidate_lists(split, "valid", lists))
+    calibration = fit_calibration(scores, labels, config.levels)
+    return CoherenceJudge(ensemble, fit_rule(calibration, scores, labels, config.target_precision))

@@ -1,6 +1,8 @@
 """Uncertainty-aware thresholds recover planted uncertainty: when high-spread pairs are less often positive at equal
 mean score, the high-uncertainty level needs a higher score and per-level thresholds gain recall at equal
 precision; when the spread says nothing, they gain nothing."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -88,3 +90,27 @@ def test_bootstrap_moves_a_query_with_all_its_lists():
         assert copies * int((queries == item).sum()) == int((q == item).sum())
         assert sorted(c[q == item].tolist()) == sorted(candidates[queries == item].tolist() * copies)
     assert len(set(q.tolist())) <= 3
+
+
+@pytest.mark.slow
+def test_judge_trains_saves_and_loads(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("test_complement", Path(__file__).with_name("test_complement.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    planted = module.planted
+
+    from eccr.data.candidate_lists import CandidateListConfig
+    from eccr.rank.config import ComplementConfig, UncertaintyConfig
+    from eccr.rank.uncertainty import CoherenceJudge, fit_coherence_judge
+
+    split, vectors, catalog = planted()
+    judge = fit_coherence_judge(vectors, split, UncertaintyConfig(members=2, max_epochs=2, target_precision=0.5),
+                                ComplementConfig(hidden=32, batch_size=32), CandidateListConfig(negatives=10))
+    verdicts = judge.judge(["camera3"], ["battery3", "phone7", "camera8"])
+    assert [set(v) for v in verdicts] == [{"probability", "uncertainty", "level", "coherent"}] * 3
+    assert all(0 <= v["probability"] <= 1 and v["uncertainty"] >= 0 for v in verdicts)
+    judge.save_pretrained(tmp_path / "coherence")
+    again = CoherenceJudge.from_pretrained(tmp_path / "coherence", vectors, catalog)
+    assert again.judge(["camera3"], ["battery3", "phone7", "camera8"]) == verdicts
