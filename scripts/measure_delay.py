@@ -8,7 +8,12 @@ A directed complement pair is (a, b) with a and b in one labelled bundle (any pa
 (leaf(a), leaf(b)) for two different leaf categories that share a bundle somewhere. For every user who bought a and
 later (or in the same session) b, the delay is the first b's time minus the first a's time. The table gives the share
 of such pairs that arrive in the same session and within 1, 7, 30 and 90 days, and how many users could show a delay
-at all (two or more sessions). Writes delay.json and delay.png to --out.
+at all (two or more sessions).
+
+Then planted delays where the answer is known (eccr.data.delay.PlantedDelays: two kinds of complement, converting
+at the same rate after a mean delay of 2 and 20 days, the rate rising by +-50% over 180 days): each kind's chance
+to convert within 60 days, estimated at day 180 from the last 30 days of examples as observed, from the 30 days
+before the last 60 (dropped), and weighted by P/Q. Writes delay.json and delay.png to --out.
 """
 from __future__ import annotations
 
@@ -20,28 +25,11 @@ import numpy as np
 import pandas as pd
 
 from eccr.data.categories import leaf_category
+from eccr.data.delay import PlantedDelays, compare_label_policies, complement_delays
 from eccr.data.load import load_dataset
 
 DOMAINS = ("../shared/data/amazon_bundle_intents/electronic", "../shared/data/amazon_bundle_intents/clothing")
 WINDOWS = (1, 7, 30, 90)  # days
-
-
-def complement_delays(events: pd.DataFrame, pairs: pd.DataFrame, key: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per (user, a, b) with (key(a), key(b)) among `pairs` (columns source, target) and b bought by the
-    user no earlier than a: the delay in days from the user's first a to their first b after it, and whether both
-    are in one session. `key` maps an item to what the pairs name (None: the item itself)."""
-    ev = events[["user_id", "session_id", "item_id", "timestamp"]].copy()
-    ev["key"] = ev["item_id"].map(key) if key is not None else ev["item_id"]
-    ev = ev.dropna(subset=["key"])
-    ev = ev[ev["timestamp"] >= 0].sort_values("timestamp").drop_duplicates(["user_id", "item_id"])
-    wanted = pairs[["source", "target"]].drop_duplicates()
-    joined = ev.merge(ev, on="user_id", suffixes=("_a", "_b"))
-    joined = joined[(joined["item_id_a"] != joined["item_id_b"]) & (joined["timestamp_b"] >= joined["timestamp_a"])]
-    joined = joined.merge(wanted, left_on=["key_a", "key_b"], right_on=["source", "target"])
-    joined = joined.assign(delay_days=(joined["timestamp_b"] - joined["timestamp_a"]) / 86400.0,
-                           same_session=joined["session_id_a"] == joined["session_id_b"])
-    first = joined.sort_values("delay_days").drop_duplicates(["user_id", "item_id_a", "key_b"])
-    return first[["user_id", "item_id_a", "item_id_b", "delay_days", "same_session"]].reset_index(drop=True)
 
 
 def delay_shares(delays: pd.DataFrame) -> dict:
@@ -69,6 +57,14 @@ def measure(data: str) -> dict:
             "definitions": {"item pairs from bundles": delay_shares(complement_delays(events, pairs)),
                             "leaf-category pairs from bundles": delay_shares(
                                 complement_delays(events, leaf_pairs, leaf))}}
+
+
+def planted_comparison(seed: int = 0) -> list[dict]:
+    planted = PlantedDelays({"fast": 0.3, "slow": 0.3}, {"fast": 2.0, "slow": 20.0}, days=180, trend=0.5)
+    table = compare_label_policies(planted.simulate(200_000, seed), cut_days=180, horizon_days=60, window_days=30,
+                                   drop_days=60)
+    table.insert(1, "truth", [planted.truth(k, 165, 60) for k in table["kind"]])  # the recent window's middle
+    return table.to_dict("records")
 
 
 def plot(results: list[dict], path: Path) -> None:
@@ -110,9 +106,15 @@ def main() -> None:
                   + f" {row['later_than_90d']:>6.4f}")
         print(f"{'':<11} users {r['users']}, with 2+ dated sessions {r['users_with_2plus_sessions']}; "
               f"sessions {r['sessions']}; undated events {r['undated_events']:.1%}")
+    planted = planted_comparison()
+    print("\nplanted delays (mean 2 vs 20 days), P(convert within 60 d) estimated at day 180 [estimate (examples)]")
+    print(f"{'kind':<6} {'truth':>6} {'as observed':>16} {'drop last 60 d':>16} {'weighted P/Q':>16}")
+    for r in planted:
+        print(f"{r['kind']:<6} {r['truth']:>6.3f} " + " ".join(
+            f"{r[k]:>7.3f} ({r[k + '_n']:>6})" for k in ("as_observed", "drop_recent", "weighted")))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "delay.json").write_text(json.dumps(results, indent=1))
+    (out / "delay.json").write_text(json.dumps({"real": results, "planted": planted}, indent=1))
     plot(results, out / "delay.png")
 
 
