@@ -14,8 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from eccr.data.candidate_lists import NEGATIVE_KINDS
 from eccr.evaluate.harness import EvaluationResults
-from eccr.evaluate.protocols import NEGATIVE_KINDS, ProtocolResult
+from eccr.evaluate.protocols import ProtocolResult
 
 PROTOCOL_TITLES = {"eccr": "ECCR protocol (positive pair among 20 status-matched negatives)",
                    "retrieval": "Full-catalogue retrieval (status-stratified, other known complements removed)",
