@@ -18,9 +18,17 @@ Everything here reads titles, categories and brands only, and every flag carries
 (e.g. "fits 60D"), so a recommendation can say why it is called coherent and explanations stay grounded.
 
 Grounding check for explanations (`grounding`): an explanation is grounded when it names both items (shares a
-brand, a model token or a content word of 4+ letters with each title) and mentions no brand, model name or number
-that is absent from both titles, their category paths and the bundle intent (when one is given). Serving uses it to
-reject an LM sentence, distillation to flag a teacher's sentence, and evaluation to report the hallucination rate.
+brand, a model token or a content word of 4+ letters with each title), mentions no brand, capitalised brand-like
+word, model name, number or quantity ("128GB", "400W", "1.5-inch") that is absent from both titles, their category
+paths and the bundle intent (when one is given), and contradicts no evidence: no claim of fit for a pair flagged
+incompatible, no negation about fit ("does not fit"), no claim that shoppers bought the pair together unless the
+caller says they did. Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the
+measurement of hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the
+filter it scores.
+
+Explanations composed from the data (`grounded_explanation`) give the reason the two go together when the evidence
+has one: what the accessory does for the device ("the LP-E10 battery powers the Rebel T7") and the fit evidence
+("it fits the Rebel T7"); "shoppers bought them together" only for pairs the caller says were bought together.
 """
 from __future__ import annotations
 
@@ -483,45 +491,190 @@ def _brand_name(brand: str, *texts: str) -> str:
 
 
 def short_name(title: str, max_words: int = 6) -> str:
-    """A readable short name: the title up to its first " - ", "(" or "," and at most `max_words` words."""
+    """A readable short name: the title up to its first " - ", "(" or "," and at most `max_words` words; a head
+    of 3+ words is also cut before " for " / " with " ("Wasabi Power Battery for Canon LP-E6" -> "Wasabi Power
+    Battery")."""
     head = re.split(r"\s[-–|]\s|\(|\[|,", title or "", maxsplit=1)[0].strip()
+    shorter = re.split(r"\s(?:for|with|compatible with|fits)\s", head, maxsplit=1, flags=re.IGNORECASE)[0].strip()
+    if len(shorter.split()) >= 3:
+        head = shorter
     ws = head.split()
     return " ".join(ws[:max_words]) if ws else (title or "")[:40]
 
 
-def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "") -> str:
+# What an accessory does for a device, by its leaf category or the head of its title (first match wins; the
+# leaf is tried first, so a "Case Logic" bag in "Camera Bags" carries, it does not protect).
+JOINT_USE = (
+    (re.compile(r"\bscreen protectors?\b|\btempered glass\b", re.IGNORECASE), "protects the screen of"),
+    (re.compile(r"\bbags?\b|\bbackpacks?\b|\bstraps?\b|\bholsters?\b", re.IGNORECASE), "carries"),
+    (re.compile(r"\bcases?\b|\bcovers?\b|\bsleeves?\b|\bskins?\b|\bshells?\b", re.IGNORECASE), "protects"),
+    (re.compile(r"\bbatter(?:y|ies)\b|\bpower banks?\b|\bbattery grips?\b", re.IGNORECASE), "powers"),
+    (re.compile(r"\bchargers?\b|\bcharging\b|\bpower (?:supply|supplies|adapters?)\b", re.IGNORECASE), "charges"),
+    (re.compile(r"\bmemory cards?\b|\b(?:micro\s?)?sd(?:hc|xc)?\b|\bcompactflash\b|\bcfexpress\b|\bflash cards?\b",
+                re.IGNORECASE), "stores the photos and files of"),
+    (re.compile(r"\bhard drives?\b|\bssds?\b|\bflash drives?\b|\bdata storage\b", re.IGNORECASE), "stores the files of"),
+    (re.compile(r"\blens hoods?\b|\bfilters?\b|\blens caps?\b", re.IGNORECASE), "protects the lens of"),
+    (re.compile(r"\bflash(?:es)?\b|\bspeedlites?\b|\bvideo lights?\b|\bled lights?\b", re.IGNORECASE), "lights the shots of"),
+    (re.compile(r"\btripods?\b|\bmonopods?\b|\bgimbals?\b|\bstands?\b|\bmounts?\b|\bholders?\b|\bdocks?\b", re.IGNORECASE),
+     "holds"),
+    (re.compile(r"\blens(?:es)?\b", re.IGNORECASE), "adds a lens to"),
+    (re.compile(r"\bcables?\b|\bcords?\b|\badapters?\b|\bhubs?\b|\bsplitters?\b", re.IGNORECASE), "connects"),
+    (re.compile(r"\bremotes?\b|\bcontrollers?\b|\bkeyboards?\b|\bmice\b|\bmouse\b|\btrackpads?\b", re.IGNORECASE), "controls"),
+    (re.compile(r"\bheadphones\b|\bearbuds\b|\bearphones\b|\bspeakers?\b|\bsoundbars?\b|\bheadsets?\b", re.IGNORECASE),
+     "plays the sound of"),
+    (re.compile(r"\bcleaning\b|\bcleaners?\b|\bblowers?\b", re.IGNORECASE), "cleans"),
+    (re.compile(r"\bcoolers?\b|\bcooling\b|\bfans?\b|\bthermal paste\b|\bheatsinks?\b", re.IGNORECASE), "cools"),
+)
+
+
+def joint_use(row: dict) -> str:
+    """What this item does for a device ("powers", "protects", ...; "" for a device or an unknown kind)."""
+    title, category = row.get("title", "") or "", tuple(row.get("category", ()) or ())
+    if looks_like_device(title, category):
+        return ""
+    head = short_name(title, max_words=12)
+    for text in (leaf_category(category), head):
+        for pattern, verb in JOINT_USE:
+            if text and pattern.search(text):
+                return verb
+    return ""
+
+
+def _device_kinds(row: dict) -> set[str]:
+    text = f"{leaf_category(row.get('category'))} {short_name(row.get('title', ''), max_words=12)}"
+    return {m.group(0).lower().rstrip("s") for m in _DEVICE_WORD.finditer(text)}
+
+
+def _serves(accessory: dict, device: dict, reasons: list[str]) -> bool:
+    """Whether `accessory` is made for `device`: `device` is a device and the fit evidence says so, or the
+    accessory's title or category names the device's kind (a "Camera Bag" and a "Digital SLR Camera")."""
+    device_title = device.get("title", "") or ""
+    if not looks_like_device(device_title, tuple(device.get("category", ()) or ())) or any(
+            pattern.search(short_name(device_title, max_words=12)) for pattern, _ in JOINT_USE):
+        return False  # a "GoPro Helmet Front Mount" is made for a device, it is not one
+    if reasons:
+        return True
+    acc_text = f"{accessory.get('title', '')} {' '.join(accessory.get('category', ()) or ())}".lower()
+    return any(re.search(rf"\b{re.escape(kind)}s?\b", acc_text) for kind in _device_kinds(device))
+
+
+def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
+                         bought_together: bool = False) -> str:
     """One or two sentences built only from the two titles, their categories, the matched evidence and the
-    bundle intent: nothing that is not in the data."""
+    bundle intent: nothing that is not in the data. The reason comes first: what the accessory does for the
+    device (`joint_use`: "The Wasabi Power Battery powers the Canon EOS Rebel T7") and the fit evidence ("it fits
+    the Rebel T7"); else "B goes with A" with the shared brand or model. An intent that adds no fact absent from
+    the titles and categories is given as the purpose; "Shoppers bought them together" only when
+    `bought_together` (a recommended pair is not a bought pair)."""
     name_a, name_b = short_name(a.get("title", "")), short_name(b.get("title", ""))
     leaf_b = leaf_category(b.get("category"))
-    first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
     # evidence against the pair ("made for Nikon, not Canon") is never a reason it goes with the other item
-    reasons = [e for e in flags.evidence if e.startswith(("fits", "made for")) and ", not " not in e]
+    reasons = [] if flags.incompatible else [e for e in flags.evidence
+                                             if e.startswith(("fits", "made for")) and ", not " not in e]
     shared = [e for e in flags.evidence if e.startswith("both")]
+    use_b, use_a = joint_use(b), joint_use(a)
+    if use_b and not flags.incompatible and _serves(b, a, reasons):
+        first = f"The {name_b} {use_b} the {name_a}"
+    elif use_a and not flags.incompatible and _serves(a, b, reasons):
+        first = f"The {name_a} {use_a} the {name_b}"
+    else:
+        first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
     if reasons:
         first += f": it {reasons[0].replace('fits', 'fits the').replace('made for', 'is made for')}"
     elif shared:
         first += f"; {shared[0]}"
     sentence = first + "."
-    if intent and intent.strip():
-        sentence += f" Shoppers bought them together for \"{intent.strip()}\"."
+    intent = (intent or "").strip().rstrip(".")
+    if bought_together:
+        sentence += f" Shoppers bought them together for \"{intent}\"." if intent else " Shoppers bought them together."
+    elif intent and len(intent.split()) <= 12 and not unsupported_facts(
+            intent, f"{a.get('title', '')} {b.get('title', '')} "
+                    f"{' '.join(a.get('category', ()) or ())} {' '.join(b.get('category', ()) or ())}"):
+        sentence += f" Together they serve \"{intent}\"."
     return sentence
 
 
-_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+# ---------------------------------------------------------------- grounding check
+# Quantities: a number and its unit ("128GB", "6.1-inch", "400 W", "4K"); a unit is normalised ("inches" -> inch).
+_UNITS = {"gb": "gb", "mb": "mb", "tb": "tb", "kb": "kb", "mm": "mm", "cm": "cm", "m": "m", "meter": "m",
+          "meters": "m", "w": "w", "watt": "w", "watts": "w", "mah": "mah", "ah": "ah", "ft": "ft", "feet": "ft",
+          "foot": "ft", "mp": "mp", "megapixel": "mp", "megapixels": "mp", "x": "x", "hz": "hz", "mhz": "mhz",
+          "ghz": "ghz", "in": "inch", "inch": "inch", "inches": "inch", "v": "v", "volt": "v", "volts": "v", "k": "k",
+          "p": "p", "pack": "pack", "packs": "pack", "pk": "pack", "bit": "bit", "mbps": "mbps", "gbps": "gbps",
+          "oz": "oz", "lb": "lb", "lbs": "lb", "g": "g", "kg": "kg", "ml": "ml", "l": "l", "pcs": "pc", "pc": "pc",
+          "piece": "pc", "pieces": "pc", "port": "port", "ports": "port", "rpm": "rpm", "db": "db", "hours": "hour",
+          "hour": "hour", "hrs": "hour", "years": "year", "year": "year", "fps": "fps", "mph": "mph", "ch": "ch",
+          "channel": "ch", "channels": "ch", "cell": "cell", "cells": "cell"}
+_QUANTITY = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)(?:\s?-?\s?(" + "|".join(
+    sorted(_UNITS, key=len, reverse=True)) + r"))?(?![A-Za-z0-9])", re.IGNORECASE)
+# Words an explanation may capitalise without naming a brand (sentence starts, the templates' own words).
+EXPLANATION_WORDS = frozenset([
+    "the", "this", "these", "that", "those", "it", "its", "they", "their", "them", "both", "each", "a", "an", "and",
+    "or", "but", "so", "use", "with", "for", "together", "shoppers", "pair", "add", "keep", "when", "if", "you",
+    "your", "goes", "go", "fits", "fit", "powers", "protects", "carries", "charges", "stores", "holds", "adds",
+    "lights", "connects", "controls", "plays", "cleans", "cools", "made", "is", "are", "also", "great", "perfect",
+    "lens", "screen", "sound", "shots", "photos", "files",
+    "ideal", "one", "two"])
+_FIT_CLAIM = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for|for use with)\b", re.IGNORECASE)
+_FIT_NEGATION = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't|aren't|no longer)\s+(?:\w+\s+){0,2}?"
+                           r"(?:fit|fits|compatible|work|works|made for|designed for)\b|\bincompatible\b", re.IGNORECASE)
+_SHOPPERS_CLAIM = re.compile(r"\b(?:shoppers|customers|buyers|people|users)\b[^.]{0,40}?\b(?:bought|buy|buys|"
+                             r"purchased|purchase|ordered|order)\b|\b(?:bought|purchased|ordered)\s+(?:them|these|"
+                             r"both|it|this pair)?\s*together\b|\bfrequently bought\b", re.IGNORECASE)
+
+
+def _quantities(text: str) -> tuple[set[str], set[str]]:
+    """(numbers, number+unit keys) of a text: "64GB and 2 pack" -> ({"64", "2"}, {"64gb", "2pack"})."""
+    numbers, keys = set(), set()
+    for m in _QUANTITY.finditer(text or ""):
+        number = m.group(1)
+        numbers.add(number)
+        if m.group(2):
+            keys.add(number + _UNITS[m.group(2).lower()])
+    return numbers, keys
+
+
+def unsupported_facts(text: str, known: str, extractor: AttributeExtractor | None = None) -> list[str]:
+    """Facts `text` adds that `known` does not have: model tokens, numbers and quantities (a number with its
+    unit), capitalised brand-like words, and (with an extractor) the catalogue's brands."""
+    allowed = {w.lower() for w in words(known)}
+    allowed_models = model_tokens(known)
+    out = {m for m in model_tokens(text) if m not in allowed_models}
+    known_numbers, known_keys = _quantities(known)
+    for m in _QUANTITY.finditer(text or ""):
+        number = m.group(1)
+        if m.group(2):
+            key = number + _UNITS[m.group(2).lower()]
+            if key not in known_keys:
+                out.add(key)
+        elif number not in known_numbers and number not in allowed:
+            out.add(number)
+    for w in words(text):
+        if not w[0].isupper() or any(c.isdigit() for c in w):
+            continue
+        parts = [p for p in re.split(r"[-/.+]", w.lower()) if p]
+        if w.lower() in allowed or all(p in allowed or p in _STOPWORDS or p in EXPLANATION_WORDS for p in parts):
+            continue
+        out.add(w.lower())
+    if extractor is not None:  # a multi-word brand ("wasabi power") is supported when the known text names it
+        known_brands = extractor.brands_in(known)
+        out.update(b for b in extractor.brands_in(text) if b not in allowed | known_brands | EXPLANATION_WORDS)
+    return sorted(out)
 
 
 @dataclass
 class Grounding:
-    """Result of the grounding check: which items the sentence names and the facts it adds from nowhere."""
+    """Result of the grounding check: which items the sentence names, the facts it adds from nowhere, and the
+    claims the evidence contradicts."""
 
     names_query: bool
     names_target: bool
-    unsupported: list[str]  # model tokens, numbers and brands absent from everything the sentence may use
+    unsupported: list[str]  # model tokens, quantities and brand-like words absent from everything it may use
+    contradicted: list[str] = field(default_factory=list)  # "fit claimed, but made for Nikon, not Canon", ...
 
     @property
     def grounded(self) -> bool:
-        return self.names_query and self.names_target and not self.unsupported
+        return self.names_query and self.names_target and not self.unsupported and not self.contradicted
 
 
 def _significant(text: str) -> set[str]:
@@ -529,25 +682,32 @@ def _significant(text: str) -> set[str]:
 
 
 def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
-              intent: str = "", context: str = "") -> Grounding:
-    """Check that `explanation` names both items and adds no brand, model or number (see the module docstring).
+              intent: str = "", context: str = "", flags: PairFlags | dict | None = None,
+              bought_together: bool = False) -> Grounding:
+    """Check that `explanation` names both items, adds no brand, model or quantity and contradicts no evidence
+    (see the module docstring).
 
-    `context`: other facts from the data the sentence may use (e.g. the two category paths)."""
-    text_words = {w.lower() for w in words(explanation)}
+    `context`: other facts from the data the sentence may use (e.g. the two category paths). `flags`: the pair's
+    PairFlags (or their dict): a claim of fit is contradicted when they say incompatible. `bought_together`:
+    whether shoppers did buy this pair together (a claim that they did is rejected otherwise)."""
     known = f"{query_title} {target_title} {intent} {context}"
-    allowed = {w.lower() for w in words(known)}
-    allowed_models = model_tokens(known)
     explanation_models = model_tokens(explanation)
 
     def names(title: str) -> bool:
         return bool(_significant(title) & _significant(explanation)) or bool(model_tokens(title) & explanation_models)
 
-    unsupported = sorted(m for m in explanation_models if m not in allowed_models)
-    unsupported += sorted(w for w in text_words if _NUMBER.match(w) and w not in allowed)
-    if extractor is not None:  # a multi-word brand ("wasabi power") is supported when the known text names it
-        known_brands = extractor.brands_in(known)
-        unsupported += sorted(b for b in extractor.brands_in(explanation) if b not in allowed | known_brands)
-    return Grounding(names(query_title), names(target_title), sorted(set(unsupported)))
+    if isinstance(flags, dict):
+        flags = PairFlags.from_dict(flags)
+    contradicted = []
+    if _FIT_NEGATION.search(explanation):
+        contradicted.append(f"negation about fit: {_FIT_NEGATION.search(explanation).group(0)!r}")
+    elif flags is not None and flags.incompatible and _FIT_CLAIM.search(explanation):
+        against = next((e for e in flags.evidence if ", not " in e), "incompatible")
+        contradicted.append(f"fit claimed, but {against}")
+    if not bought_together and _SHOPPERS_CLAIM.search(explanation):
+        contradicted.append("claims shoppers bought this pair together")
+    return Grounding(names(query_title), names(target_title), unsupported_facts(explanation, known, extractor),
+                     contradicted)
 
 
 def labelled_pairs(ds: Dataset, extractor: AttributeExtractor | None = None) -> pd.DataFrame:
