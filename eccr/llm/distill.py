@@ -47,9 +47,10 @@ OPENAI_PREFIX = "openai:"
 
 SYSTEM_PROMPT = (
     "You explain product recommendations. Given product A (already chosen) and product B (recommended with it), "
-    "write ONE sentence saying why B goes with A. Use only the facts given: the two titles, their categories, "
-    "the matched evidence and the shoppers' intent. Never add a brand, model name, number or feature that is "
-    "not in them. Answer with the sentence only."
+    "write ONE sentence saying why B goes with A: what one does for the other and the matched evidence of fit. "
+    "Use only the facts given: the two titles, their categories, the matched evidence and the shoppers' intent. "
+    "Never add a brand, model name, number or feature that is not in them, and never say that shoppers bought "
+    "them together. Answer with the sentence only."
 )
 
 
@@ -230,11 +231,12 @@ def pair_facts(rows: dict[str, dict], extractor: AttributeExtractor, source: str
 
 
 def one_sentence_example(a: dict, b: dict, flags: PairFlags, intent: str) -> str:
-    """The grounded template (coherence.grounded_explanation) folded into one sentence, as the style to copy."""
-    sentence = grounded_explanation(a, b, flags)
-    if intent:
-        sentence = sentence.rstrip(".") + f", and shoppers bought them together for \"{intent}\"."
-    return sentence
+    """The grounded template (coherence.grounded_explanation: the reason, the fit evidence, the intent as their
+    purpose) folded into one sentence, as the style to copy; no claim about shoppers (the LM trained on these
+    explains recommended pairs nobody has bought together)."""
+    sentence = grounded_explanation(a, b, flags, intent)
+    head, sep, purpose = sentence.partition(" Together they serve ")
+    return head.rstrip(".") + f", together serving {purpose}" if sep else sentence
 
 
 def _facts_block(facts: PairFacts, max_words: int) -> str:
