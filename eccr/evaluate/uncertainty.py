@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eccr.evaluate.metrics import bootstrap_ratios, percentile_interval
 from eccr.rank.uncertainty import CoherenceCalibration, cut_for_precision, fit_rule
 
 
@@ -26,13 +27,30 @@ def precision_recall(flagged: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     return (tp / n if n else float("nan")), tp / max(int(labels.sum()), 1), n
 
 
+def recall_gain_interval(flag_a: np.ndarray, flag_b: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                         resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of recall(b) - recall(a) with `groups` (e.g. the pair's query) resampled."""
+    frame = pd.DataFrame({"g": groups, "gain": ((flag_b & (labels == 1)).astype(float)
+                                                - (flag_a & (labels == 1)).astype(float)), "pos": labels})
+    per_group = frame.groupby("g")[["gain", "pos"]].sum()
+    replicates = bootstrap_ratios(per_group["gain"].to_numpy(), per_group["pos"].to_numpy(), resamples, seed)
+    low, high = percentile_interval(replicates)
+    return float(low), float(high)
+
+
 def decision_table(calibration: CoherenceCalibration, valid_scores: np.ndarray, valid_labels: np.ndarray,
-                   test_scores: np.ndarray, test_labels: np.ndarray, precisions=(0.8, 0.9)) -> pd.DataFrame:
-    """One row per (target precision, rule): cuts from valid, precision/recall on valid and test."""
+                   test_scores: np.ndarray, test_labels: np.ndarray, precisions=(0.8, 0.9),
+                   test_groups: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per (target precision, rule): cuts from valid, precision/recall on valid and test. With
+    `test_groups` (the query of each test pair), per-level rows carry a 95% interval of their test recall minus the
+    global rule's, queries resampled."""
     valid, test = calibration.assess(valid_scores), calibration.assess(test_scores)
     rows = []
     for target in precisions:
         rule = fit_rule(calibration, valid_scores, valid_labels, target)
+        if test_groups is not None:
+            gain = recall_gain_interval(test["probability"] >= rule.global_cut,
+                                        test["level_probability"] >= rule.level_cut, test_labels, test_groups)
         for name, column, cut, thresholds in (
                 ("global", "probability", rule.global_cut, [rule.global_threshold()]),
                 ("per level", "level_probability", rule.level_cut, rule.level_thresholds())):
@@ -44,6 +62,8 @@ def decision_table(calibration: CoherenceCalibration, valid_scores: np.ndarray, 
                          "valid_precision": vp, "valid_recall": vr, "test_precision": tp, "test_recall": tr,
                          "test_flagged": n, "test_best_recall": precision_recall(test[column] >= best, test_labels)[1]
                          if np.isfinite(best) else 0.0})
+            if test_groups is not None:
+                rows[-1]["recall_gain_95"] = list(gain) if name == "per level" else None
     return pd.DataFrame(rows)
 
 
@@ -58,10 +78,13 @@ def positive_rate_grid(assessed: dict[str, np.ndarray], labels: np.ndarray, edge
     return grid.reset_index()
 
 
-def reliability(probability: np.ndarray, labels: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Equal-count bins of the predicted probability: mean prediction against the observed rate."""
+RELIABILITY_QUANTILES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)  # finer at the top, where decisions are made
+
+
+def reliability(probability: np.ndarray, labels: np.ndarray, quantiles=RELIABILITY_QUANTILES) -> pd.DataFrame:
+    """Bins of the predicted probability between these quantiles of it: mean prediction against the observed rate."""
     order = np.argsort(probability, kind="stable")
-    chunks = np.array_split(order, bins)
+    chunks = np.split(order, (np.asarray(quantiles) * len(order)).astype(int))
     return pd.DataFrame([{"mean_probability": float(probability[c].mean()), "rate": float(labels[c].mean()),
                           "pairs": len(c)} for c in chunks if len(c)])
 

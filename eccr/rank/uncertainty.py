@@ -68,6 +68,11 @@ class ScorerEnsemble:
         labels[:, 0] = 1
         return np.stack([r.reshape(-1) for r in rows]), labels.reshape(-1)
 
+    def list_queries(self, lists: CandidateLists) -> np.ndarray:
+        """The query item of each complete list, in the order of `list_scores`."""
+        queries, _ = _list_tensors(lists, self.members[0].vectors)
+        return np.asarray(self.members[0].vectors.ids, dtype=object)[queries.numpy()]
+
     def save_pretrained(self, folder: str | Path) -> None:
         for k, member in enumerate(self.members):
             member.save_pretrained(Path(folder) / f"member_{k}")

@@ -58,7 +58,7 @@ def test_no_planted_uncertainty_no_gain():
 def test_probability_is_calibrated_and_the_rule_round_trips(tmp_path):
     scores, labels = planted_scores(20_000, seed=4, penalty=2.0)
     calibration = fit_calibration(scores, labels, levels=3)
-    table = reliability(calibration.assess(scores)["level_probability"], labels, bins=10)
+    table = reliability(calibration.assess(scores)["level_probability"], labels, np.arange(1, 10) / 10)
     assert (table["mean_probability"] - table["rate"]).abs().max() < 0.05
     rule = fit_rule(calibration, scores, labels, 0.9)
     assert CoherenceRule.load(rule.save(tmp_path / "rule.json")) == rule
