@@ -1,32 +1,40 @@
-"""The `eccr` command line: data → train → evaluate → recommend → explain → human-eval → demo."""
+"""The `eccr` command line: data → train → evaluate → recommend → explain → human-eval → demo.
+
+It sits above the jobs (eccr/jobs/). The jobs and the Recommender are imported inside the command that runs them:
+they load torch, FAISS, matplotlib or the LM, which `eccr --help`, `eccr data` and `eccr human-eval` never need.
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import simple_parsing
 from simple_parsing.wrappers.field_wrapper import ArgumentGenerationMode, NestedMode
 
+from eccr.config import ConfigError, add_config_flags, group_description, load_config
+from eccr.data.load import load_dataset
+from eccr.data.schema import DataError
+from eccr.data.stats import dataset_stats, format_stats
+from eccr.data.synth import generate_synthetic, write_dataset_parquet
+from eccr.evaluate.human_eval import export_human_eval, import_human_eval, summary_markdown
+from eccr.run import RunConfig, quick
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub: weights come from packages or local folders
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _cmd_data_stats(args: argparse.Namespace) -> int:
-    from eccr.data.load import load_dataset
-    from eccr.data.stats import dataset_stats, format_stats
-
     stats = dataset_stats(load_dataset(args.data))
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
     return 0
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
-    from eccr.data.synth import generate_synthetic, write_dataset_parquet
-
     ds = generate_synthetic(args.items, args.users, seed=args.seed)
     out = write_dataset_parquet(ds, args.out)
     print(f"wrote {len(ds.catalog):,} items and {len(ds.behaviour):,} interactions to {out}")
@@ -44,23 +52,15 @@ class _RunConfigParser(simple_parsing.ArgumentParser):
                          add_option_string_dash_variants=simple_parsing.DashVariant.UNDERSCORE, **kwargs)
 
     def add_run_config_flags(self) -> None:
-        from eccr.config import add_config_flags
-        from eccr.run import RunConfig
-
         self._config = add_config_flags(self, RunConfig, dest="run_config")
 
     def add_argument_group(self, title=None, description=None, **kwargs):
-        from eccr.config import group_description
-
         for wrapper in (self._config, *self._config.descendants) if self._config else ():
             if title == wrapper.title:
                 title, description = group_description(wrapper)
         return super().add_argument_group(title, description, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None, attempt_to_reorder=False):
-        from eccr.config import ConfigError, load_config
-        from eccr.run import RunConfig, quick
-
         args = list(sys.argv[1:] if args is None else args)
         first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
         first.add_argument("--config")
@@ -84,7 +84,7 @@ def _run_config_from_args(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from eccr.train import train_run
+    from eccr.jobs.train import train_run
 
     cfg = _run_config_from_args(args)
     summary = train_run(cfg, args.out, force=args.force)
@@ -94,7 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from eccr.evaluate.run import evaluate_run
+    from eccr.jobs.evaluate import evaluate_run
 
     report = evaluate_run(args.run, part=args.part, protocols=tuple(args.protocols), with_lm=args.with_lm,
                           max_pairs=args.max_pairs, lm_max_pairs=args.lm_max_pairs, depth_ablation=args.depth_ablation,
@@ -145,95 +145,24 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_extra_catalog(path: str):
-    import pandas as pd
-
-    from eccr.data.categories import parse_category_string
-    from eccr.data.io import read_table
-    from eccr.data.schema import Catalog, DataError
-
-    frame = read_table(path, required=("item_id", "title"))
-    empty = frame["title"].astype(str).str.strip().eq("")
-    if empty.any():
-        raise DataError("empty title", file=path, line=int(frame.loc[empty, "_line"].iloc[0]), field="title")
-    cats = frame["category"] if "category" in frame else pd.Series([""] * len(frame))
-    return Catalog(pd.DataFrame({
-        "item_id": frame["item_id"].astype(str), "title": frame["title"].astype(str),
-        "category": [c if isinstance(c, list) else parse_category_string(str(c)) for c in cats],
-        "brand": frame.get("brand", ""), "text": frame.get("text", "")}))
-
-
-def _resolves(rec, item: str) -> bool:
-    try:
-        rec.resolve_item(item)
-        return True
-    except KeyError:
-        return False
-
-
-def _cold_id(title: str) -> str:
-    import hashlib
-
-    return "title:" + hashlib.sha1(title.strip().lower().encode()).hexdigest()[:12]
-
-
-def _add_unmatched_titles(rec, batch: list[dict]) -> None:
-    """Queries given by a free-text title that matches no catalogue item are answered as new (cold) items from
-    their text, like `--catalog` items: they get an id `title:<hash>` and vectors at once, for the whole batch."""
-    import pandas as pd
-
-    from eccr.data.schema import Catalog
-
-    new = {}
-    for q in batch:
-        if not q["item_id"] and q["title"] and q["title"].strip() and not _resolves(rec, q["title"]):
-            q["item_id"] = _cold_id(q["title"])
-            new.setdefault(q["item_id"], q["title"].strip())
-    new = {i: t for i, t in new.items() if not rec.is_titled(i)}
-    if new:
-        rec.add_items(Catalog(pd.DataFrame({"item_id": list(new), "title": list(new.values()),
-                                            "category": [[] for _ in new], "brand": "", "text": ""})))
-
-
-def _query_problem(rec, q: dict) -> str | None:
-    """Why one query of a batch cannot be answered (its own error line; the batch goes on), or None."""
-    key = q["item_id"] or q["title"]
-    if not _resolves(rec, key):
-        return f"no catalogue item matches {key!r}; give an item id or a title"
-    unknown = [b for b in q["basket"] if not _resolves(rec, b)]
-    if unknown:
-        return f"basket item(s) not in the catalogue: {unknown[:3]}"
-    if q["candidates"] and not any(rec.is_titled(c) for c in q["candidates"]):
-        return f"none of the {len(q['candidates'])} candidates is in the catalogue"
-    return None
-
-
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from eccr.serve.batch import BatchConfig, run_batch
+    from eccr.jobs.explain import BatchConfig, check_model_folder, explain_queries, read_extra_catalog
 
     rec = _recommender(args)
+    if args.save_model:  # before the job: a folder that cannot be written fails now, not after a long job
+        try:
+            check_model_folder(args.save_model, rec)
+        except FileExistsError as err:
+            print(f"eccr explain: {err}", file=sys.stderr)
+            return 2
     if args.catalog:
-        added = rec.add_items(_load_extra_catalog(args.catalog))
+        added = rec.add_items(read_extra_catalog(args.catalog))
         print(f"added {len(added)} new items from {args.catalog} (cold start)", file=sys.stderr)
-
-    def answer(batch: list[dict]) -> list[dict]:
-        _add_unmatched_titles(rec, batch)
-        good, out = [], {}
-        for q in batch:
-            problem = _query_problem(rec, q)
-            if problem:
-                out[q["query_id"]] = {"query_id": q["query_id"], "error": problem, "ranked": [],
-                                      "recommendations": []}
-            else:
-                good.append(q)
-        results = rec.recommend_many([{"item": q["item_id"] or q["title"], "basket": q["basket"],
-                                       "candidates": q["candidates"]} for q in good], k=args.k, system=args.system)
-        for q, r in zip(good, results):
-            out[q["query_id"]] = r.as_answer(q["query_id"])
-        return [out[q["query_id"]] for q in batch]
-
-    report = run_batch(answer, args.input, args.out, BatchConfig(k=args.k, batch_size=args.batch_size))
+    report = explain_queries(rec, args.input, args.out, BatchConfig(k=args.k, batch_size=args.batch_size),
+                             system=args.system, save_model=args.save_model)
     print(report.summary())
+    if args.save_model:
+        print(f"model with the added items saved to {args.save_model} (use it with --run {args.save_model})")
     return 0
 
 
@@ -254,24 +183,19 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not (run / "config.json").exists() or not (run / "train_summary.json").exists():
-        from eccr.run import RunConfig, quick
-        from eccr.train import train_run
+        from eccr.jobs.train import train_run
 
         print(f"no trained run in {run}: training the quick demo run first (a few minutes on a CPU)")
         cfg = quick(RunConfig())
         if args.no_lm:
             cfg = dataclasses.replace(cfg, stages=tuple(s for s in cfg.stages if s != "lm"))
         train_run(cfg, run)
-    import subprocess
-
     cmd = [sys.executable, str(Path(__file__).resolve().parents[1] / "app.py"), "--run", str(run),
            "--host", args.host, "--port", str(args.port)]
     return subprocess.call(cmd)
 
 
 def _cmd_human_eval_export(args: argparse.Namespace) -> int:
-    from eccr.evaluate.human_eval import export_human_eval
-
     systems = {}
     for spec in args.system:
         name, sep, path = spec.partition("=")
@@ -285,8 +209,6 @@ def _cmd_human_eval_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_human_eval_import(args: argparse.Namespace) -> int:
-    from eccr.evaluate.human_eval import import_human_eval, summary_markdown
-
     summary = import_human_eval(args.answers, args.key, args.out, seed=args.seed)
     print(summary_markdown(summary))
     print(f"report written to {args.out}")
@@ -371,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--input", required=True, help="queries: JSON lines, CSV or Parquet")
     explain.add_argument("--out", required=True, help="answers: .jsonl, .csv or .parquet")
     explain.add_argument("--catalog", help="extra items (CSV/JSONL/Parquet: item_id, title, category) to add")
+    explain.add_argument("--save-model", metavar="FOLDER",
+                         help="after answering, save the model with the items added by --catalog and by free-text "
+                              "titles to this new folder (load it with --run FOLDER)")
     explain.add_argument("-k", type=int, default=10)
     explain.add_argument("--system", default="eccr")
     explain.add_argument("--batch-size", type=int, default=8)
@@ -429,9 +354,6 @@ def main(argv: list[str] | None = None) -> int:
         sub = args.command if args.command in ("data", "human-eval") else None
         parser.parse_args(([sub] if sub else []) + ["--help"])
         return 2
-    from eccr.config import ConfigError
-    from eccr.data.schema import DataError
-
     try:
         return int(args.func(args) or 0)
     except DataError as err:

@@ -42,7 +42,7 @@ def tiny_run(tmp_path_factory) -> Path:
 
     from eccr.llm.models import build_tiny_model
     from eccr.run import RunConfig, quick
-    from eccr.train import train_run
+    from eccr.jobs.train import train_run
 
     root = tmp_path_factory.mktemp("tiny_run")
     model_dir = build_tiny_model(root / "model")

@@ -83,6 +83,33 @@ def test_explain_batch_with_cold_catalog(tiny_run, tmp_path, capsys):
     assert "malformed input lines skipped: 1" in capsys.readouterr().out
 
 
+def test_explain_saves_the_model_with_the_items_it_added(tiny_run, tmp_path, capsys):
+    from eccr.jobs.explain import cold_item_id
+    from eccr.pipeline import Recommender
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"query_id": "a", "title": "Zorblax Hyperwidget 3000"}\n{"query_id": "b", "item_id": "X1"}\n')
+    extra = tmp_path / "extra.csv"
+    extra.write_text("item_id,title,category\nX1,Wasabi LP-E10 Battery for Canon EOS Rebel T7,Electronics > Batteries\n")
+    saved = tmp_path / "saved"
+    args = ["explain", "--run", str(tiny_run), "--input", str(queries), "--catalog", str(extra), "-k", "2", "--no-lm"]
+    assert main([*args, "--out", str(tmp_path / "a.jsonl"), "--save-model", str(saved)]) == 0
+    assert f"saved to {saved}" in capsys.readouterr().out
+    cold = cold_item_id("Zorblax Hyperwidget 3000")
+    rec = Recommender.from_pretrained(saved, use_lm=False)
+    assert rec.is_titled("X1") and rec.is_titled(cold)
+    assert not Recommender.from_pretrained(tiny_run, use_lm=False).is_titled(cold)  # the run itself is unchanged
+    answers = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert all("error" not in a and len(a["ranked"]) == 2 for a in answers)
+    # the saved folder answers the same queries without --catalog, and a non-empty folder is refused up front
+    assert main(["explain", "--run", str(saved), "--input", str(queries), "--out", str(tmp_path / "b.jsonl"), "-k",
+                 "2", "--no-lm"]) == 0
+    assert [a["ranked"] for a in map(json.loads, (tmp_path / "b.jsonl").read_text().splitlines())] == \
+        [a["ranked"] for a in answers]
+    assert main([*args, "--out", str(tmp_path / "c.jsonl"), "--save-model", str(saved)]) == 2
+    assert "not empty" in capsys.readouterr().err and not (tmp_path / "c.jsonl").exists()
+
+
 @pytest.mark.slow
 def test_explain_shards_across_real_processes_and_merges_in_order(tiny_run, tmp_path):
     """Two real processes (torchrun sets RANK/WORLD_SIZE as accelerate launch does): each answers its shard,

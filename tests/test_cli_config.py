@@ -20,10 +20,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 @pytest.fixture
 def trained(monkeypatch):
     """Run `eccr train ARGS` without training: returns the RunConfig train_run would get."""
-    import eccr.train
+    import eccr.jobs.train
 
     seen = []
-    monkeypatch.setattr(eccr.train, "train_run", lambda cfg, out, force=False: seen.append(cfg) or {"seconds": {}})
+    monkeypatch.setattr(eccr.jobs.train, "train_run", lambda cfg, out, force=False: seen.append(cfg) or {"seconds": {}})
 
     def run(*argv: str) -> RunConfig:
         argv = list(argv) if "--out" in argv else [*argv, "--out", "runs/unused"]

@@ -60,7 +60,7 @@ def test_every_resumable_output_follows_the_same_rule(tmp_path):
     """`eccr explain` shards, `eccr distill` (resume) and the SFT reader of distilled sentences agree."""
     from eccr.llm.distill import read_done
     from eccr.llm.tasks import read_distilled
-    from eccr.serve.batch import _read_done
+    from eccr.jobs.explain import _read_done
 
     def line(i):
         return json.dumps({"query_id": f"q{i}", "source": f"s{i}", "target": f"t{i}", "explanation": f"Fits t{i}.",

@@ -52,7 +52,7 @@ def test_the_recommender_ranks_with_the_same_features(candidates, tiny_run):
 
 
 def test_library_layers_and_the_trainer_do_not_load_the_recommender():
-    code = ("import sys, eccr.rank.candidates, eccr.data.lookup, eccr.llm.item_lm, eccr.llm.models, eccr.train; "
+    code = ("import sys, eccr.rank.candidates, eccr.data.lookup, eccr.llm.item_lm, eccr.llm.models, eccr.jobs.train; "
             "print('eccr.pipeline' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""Resumable batch recommendation + explanation (`eccr explain`).
+"""`eccr explain`: resumable batch recommendation + explanation for a file of queries.
 
 Input: JSON lines (or CSV/Parquet with the same columns), one query per line:
     {"query_id": "q1", "item_id": "123" | "title": "Canon EOS 60D", "basket": [...], "candidates": [...]}
@@ -15,9 +15,15 @@ merged in input order into `out` (JSONL, CSV or Parquet by extension).
 Scale-out: under `accelerate launch` (or any launcher setting RANK/WORLD_SIZE) each process takes every
 WORLD_SIZE-th query; the last process to finish merges. Malformed input lines are reported with their line
 number, counted and skipped.
+
+Bad input stays a per-query matter: a query whose item or basket matches no catalogue item, or whose candidates
+are all unknown, gets an answer with an "error" and the job goes on. A free-text title that matches no item is
+answered as a new (cold) item from its text, like the items of `--catalog`; `save_model` then writes the
+recommender with every item added this way (Recommender.save_pretrained), so a later job loads them as they are.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -29,8 +35,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from eccr.data.io import read_resumable_jsonl
-from eccr.data.schema import DataError
+from eccr.data.categories import parse_category_string
+from eccr.data.io import read_resumable_jsonl, read_table
+from eccr.data.schema import Catalog, DataError
+from eccr.pipeline import Recommender
 
 Answer = dict
 RecommendFn = Callable[[list[dict]], list[Answer]]
@@ -193,3 +201,103 @@ def merge_parts(queries: list[dict], parts: Path, world: int, out_path: Path) ->
             for a in ordered:
                 fh.write(json.dumps(a, ensure_ascii=False) + "\n")
     os.replace(tmp, out_path)
+
+
+# ------------------------------------------------------------------------------ answering with a Recommender
+def read_extra_catalog(path: str | Path) -> Catalog:
+    """Items to add before answering (`--catalog`): CSV/JSONL/Parquet with item_id, title and optionally
+    category (a list or a "A > B" string), brand and text."""
+    frame = read_table(path, required=("item_id", "title"))
+    empty = frame["title"].astype(str).str.strip().eq("")
+    if empty.any():
+        raise DataError("empty title", file=path, line=int(frame.loc[empty, "_line"].iloc[0]), field="title")
+    cats = frame["category"] if "category" in frame else pd.Series([""] * len(frame))
+    return Catalog(pd.DataFrame({
+        "item_id": frame["item_id"].astype(str), "title": frame["title"].astype(str),
+        "category": [c if isinstance(c, list) else parse_category_string(str(c)) for c in cats],
+        "brand": frame.get("brand", ""), "text": frame.get("text", "")}))
+
+
+def _resolves(rec: Recommender, item: str) -> bool:
+    try:
+        rec.resolve_item(item)
+        return True
+    except KeyError:
+        return False
+
+
+def cold_item_id(title: str) -> str:
+    """The id a free-text title gets when it is added as a new item: `title:<hash of the lower-cased title>`."""
+    return "title:" + hashlib.sha1(title.strip().lower().encode()).hexdigest()[:12]
+
+
+def add_unmatched_titles(rec: Recommender, queries: list[dict]) -> None:
+    """Queries given by a free-text title that matches no catalogue item are answered as new (cold) items from
+    their text, like `--catalog` items: they get the id `cold_item_id(title)` and vectors at once, for all
+    `queries` together."""
+    new = {}
+    for q in queries:
+        if not q["item_id"] and q["title"] and q["title"].strip() and not _resolves(rec, q["title"]):
+            q["item_id"] = cold_item_id(q["title"])
+            new.setdefault(q["item_id"], q["title"].strip())
+    new = {i: t for i, t in new.items() if not rec.is_titled(i)}
+    if new:
+        rec.add_items(Catalog(pd.DataFrame({"item_id": list(new), "title": list(new.values()),
+                                            "category": [[] for _ in new], "brand": "", "text": ""})))
+
+
+def query_problem(rec: Recommender, q: dict) -> str | None:
+    """Why one query of a batch cannot be answered (its own error line; the batch goes on), or None."""
+    key = q["item_id"] or q["title"]
+    if not _resolves(rec, key):
+        return f"no catalogue item matches {key!r}; give an item id or a title"
+    unknown = [b for b in q["basket"] if not _resolves(rec, b)]
+    if unknown:
+        return f"basket item(s) not in the catalogue: {unknown[:3]}"
+    if q["candidates"] and not any(rec.is_titled(c) for c in q["candidates"]):
+        return f"none of the {len(q['candidates'])} candidates is in the catalogue"
+    return None
+
+
+def answer_queries(rec: Recommender, batch: list[dict], k: int = 10, system: str = "eccr") -> list[Answer]:
+    """One answer per query of `batch`, in order: the recommendations, or an "error" for a query that cannot
+    be answered."""
+    add_unmatched_titles(rec, batch)
+    good, out = [], {}
+    for q in batch:
+        problem = query_problem(rec, q)
+        if problem:
+            out[q["query_id"]] = {"query_id": q["query_id"], "error": problem, "ranked": [], "recommendations": []}
+        else:
+            good.append(q)
+    results = rec.recommend_many([{"item": q["item_id"] or q["title"], "basket": q["basket"],
+                                   "candidates": q["candidates"]} for q in good], k=k, system=system)
+    for q, r in zip(good, results):
+        out[q["query_id"]] = r.as_answer(q["query_id"])
+    return [out[q["query_id"]] for q in batch]
+
+
+def check_model_folder(folder: str | Path, rec: Recommender) -> None:
+    """Fail before answering when `save_model` could not be written at the end: a folder that is neither new,
+    empty nor the run directory itself."""
+    folder = Path(folder)
+    if folder.exists() and folder.resolve() != rec.run.root.resolve() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty; save the model into a new or empty folder")
+
+
+def explain_queries(rec: Recommender, input_path: str | Path, out_path: str | Path,
+                    config: BatchConfig | None = None, system: str = "eccr",
+                    save_model: str | Path | None = None) -> BatchReport:
+    """`eccr explain`: answer every query of `input_path` into `out_path` (resumable, see the module docstring).
+
+    With `save_model`, the recommender is then saved there with the items added at run time (`--catalog` and
+    the free-text titles of every valid input query, answered in this call or an earlier one); under a launcher
+    only rank 0 saves. Load it with Recommender.from_pretrained(save_model) or `--run save_model`."""
+    cfg = config or BatchConfig()
+    if save_model is not None:
+        check_model_folder(save_model, rec)
+    report = run_batch(lambda batch: answer_queries(rec, batch, cfg.k, system), input_path, out_path, cfg)
+    if save_model is not None and shard_info()[0] == 0:
+        add_unmatched_titles(rec, read_queries(input_path, BatchReport()))
+        rec.save_pretrained(save_model)
+    return report

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from eccr.data.schema import DataError
-from eccr.serve.batch import BatchConfig, BatchReport, read_queries, run_batch
+from eccr.jobs.explain import BatchConfig, BatchReport, read_queries, run_batch
 
 WORKER = r'''
 import sys, time
-from eccr.serve.batch import BatchConfig, run_batch
+from eccr.jobs.explain import BatchConfig, run_batch
 
 def recommend(batch):
     time.sleep(float(sys.argv[3]))

@@ -11,22 +11,49 @@ Each stage writes its output into the run directory and is skipped when that out
 resumes with the same command (`--force` redoes everything). The ranker and the LM checkpoint while they train.
 Only the train part of the temporal split is used for fitting; the valid part for early stopping; the test
 part is left for `eccr evaluate`.
+
+Imports are at the top but one: `datasets` (Hugging Face) loads only inside stage_lm, so a ranker-only run
+(`--no-lm`) never imports it. The library modules defer transformers/peft/trl themselves.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from eccr.coherence import AttributeExtractor
 from eccr.config import save_json
+from eccr.data.candidate_lists import CandidateListConfig, load_or_build_candidate_lists, seen_items
+from eccr.data.lookup import read_catalog
 from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, heldout_queries
+from eccr.llm.models import load_causal_lm
+from eccr.llm.sft import last_checkpoint, train_sft
+from eccr.llm.tasks import TaskBuilder
+from eccr.llm.tokens import add_semantic_tokens, token_texts_from_items
+from eccr.quantize.history import attention_weigher
+from eccr.quantize.semantic_ids import SemanticIDTable, build_semantic_ids
+from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+from eccr.rank.baselines import DAN, WeightedSum
+from eccr.rank.blend import Blend
+from eccr.rank.candidates import CandidateRanker
+from eccr.rank.complement import fit_complement_scorer
+from eccr.rank.retrieval import ItemIndex
+from eccr.rank.train import RankerTrainer, train_attention_cf
+from eccr.represent.behaviour import behaviour_vectors
+from eccr.represent.directed import DirectedModel, directed_vectors, fit_directed
+from eccr.represent.fuse import DirectedVectors, fuse
+from eccr.represent.text import text_vectors
 from eccr.represent.vectors import ItemVectors
 from eccr.run import STAGES, Run, RunConfig, split_dataset
 
-log = logging.getLogger("eccr.train")
+log = logging.getLogger("eccr.jobs.train")
 
 def _exists(path: Path) -> bool:
     return path.with_suffix(".safetensors").exists() or path.exists()
@@ -75,11 +102,6 @@ def save_run_data(run: Run, ds: Dataset, split: TemporalSplit) -> None:
 
 
 def stage_represent(run: Run, config: RunConfig, ds: Dataset, split: TemporalSplit, force: bool) -> dict:
-    from eccr.represent.behaviour import behaviour_vectors
-    from eccr.represent.directed import DirectedModel, directed_vectors, fit_directed
-    from eccr.represent.fuse import DirectedVectors, fuse
-    from eccr.represent.text import text_vectors
-
     info: dict = {}
     if force or not _exists(run.text):
         text = text_vectors(ds.catalog, config.text)
@@ -113,9 +135,6 @@ def stage_represent(run: Run, config: RunConfig, ds: Dataset, split: TemporalSpl
 
 def stage_complement(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
     """The listwise complement scorer over frozen text vectors, fitted on honest train-part lists."""
-    from eccr.data.candidate_lists import CandidateListConfig
-    from eccr.rank.complement import fit_complement_scorer
-
     if not force and (run.complement / "complement.json").exists():
         return {"complement": "kept"}
     scorer = fit_complement_scorer(ItemVectors.load(run.text), split, config.complement,
@@ -126,9 +145,6 @@ def stage_complement(run: Run, config: RunConfig, split: TemporalSplit, force: b
 
 
 def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
-    from eccr.rank.attention_cf import AttentionCF
-    from eccr.rank.train import train_attention_cf
-
     if not force and (run.ranker / "config.json").exists():
         return {"ranker": "kept"}
     fused = ItemVectors.load(run.fused)
@@ -146,14 +162,9 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
     """The paper's trained baselines (Lake et al. §5.2), so `eccr evaluate` compares with them too: DAN trained
     exactly like the ranker (same sequences, sampler, loss, early stopping), and the weighted sum's two
     parameters tuned by CMA-ES for mean AUC on ECCR-style lists of the VALID part."""
-    from eccr.rank.baselines import DAN, WeightedSum
-    from eccr.rank.train import RankerTrainer
-
     out: dict = {}
     fused = ItemVectors.load(run.fused)
     if force or not (run.dan / "config.json").exists():
-        import torch
-
         torch.manual_seed(config.ranker.seed)
         train, valid, ordered = ranker_train_valid(split, config.ranker.instances)
         trainer = RankerTrainer(DAN.from_config(fused.dim, config.dan), fused, train, config.ranker,
@@ -178,8 +189,6 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
 
 
 def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
-    from eccr.rank.retrieval import ItemIndex
-
     if force or not run.index.exists():
         ItemIndex.build(ItemVectors.load(run.target), config.retrieval).save(run.index)
     if force or not run.fused_index.exists():  # a second candidate source: nearest items in the fused space
@@ -194,10 +203,6 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     (a bundle partner among co-bought, substitute and random items) and "bought_together" on retrieval lists (the
     bundle partners among what the run's candidate ranker retrieves for the query). The features come from
     eccr.rank.candidates.CandidateRanker, the object the Recommender ranks with, so serving sees the same ones."""
-    from eccr.coherence import AttributeExtractor
-    from eccr.data.lookup import read_catalog
-    from eccr.rank.candidates import CandidateRanker
-
     todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
                                                           ("blend_bought_together", run.retrieval_blend,
                                                            _retrieval_blend_lists))
@@ -213,10 +218,6 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
 
 
 def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], seed: int):
-    import numpy as np
-
-    from eccr.rank.blend import Blend
-
     if not labels or sum(labels) == 0:
         return "default (no valid pairs)"
     blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), seed=seed)
@@ -232,8 +233,6 @@ def _add_features(columns: dict[str, list], feats: dict) -> None:
 def _valid_lists(run: Run, config: RunConfig, split: TemporalSplit):
     """The honest candidate lists of the VALID part that the weighted sum and the coherent blend are fitted on
     (built once per run and kept in it)."""
-    from eccr.data.candidate_lists import CandidateListConfig, load_or_build_candidate_lists
-
     return load_or_build_candidate_lists(split, "valid", CandidateListConfig(max_pairs=config.blend_max_pairs,
                                                                              seed=config.data.seed),
                                          run.valid_lists)
@@ -259,8 +258,6 @@ def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
                            split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
     """Each valid query's retrieved pool, split by seen status: a positive's list holds the pool items of its own
     status, so the blend cannot learn "prefer items nobody bought in the train part"."""
-    from eccr.data.candidate_lists import seen_items
-
     seen = seen_items(split.train)
     queries = heldout_queries(split.valid, seed=config.data.seed, max_queries=config.blend_max_pairs // 4)
     columns: dict[str, list] = {}
@@ -280,8 +277,6 @@ def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
 
 
 def stage_semantic_ids(run: Run, config: RunConfig, force: bool) -> dict:
-    from eccr.quantize.semantic_ids import build_semantic_ids
-
     if not force and run.semantic_ids.exists():
         return {"semantic_ids": "kept"}
     table, quantizer, report = build_semantic_ids(ItemVectors.load(run.fused), config.quantizer)
@@ -294,8 +289,6 @@ def stage_semantic_ids(run: Run, config: RunConfig, force: bool) -> dict:
 def _lm_steps_done(run: Run) -> int:
     """Optimiser steps behind the run's adapter (its newest checkpoint's trainer state), so a rerun with a
     larger --sft.max_steps trains on from there instead of keeping the adapter."""
-    from eccr.llm.sft import last_checkpoint
-
     checkpoint = last_checkpoint(run.lm_checkpoints)
     state = Path(checkpoint) / "trainer_state.json" if checkpoint else None
     return int(json.loads(state.read_text()).get("global_step", 0)) if state and state.exists() else 0
@@ -304,9 +297,6 @@ def _lm_steps_done(run: Run) -> int:
 def _run_attention_weigher(run: Run, config: RunConfig):
     """The trained ranker's attention orders baskets in recommend prompts (the same weigher the Recommender
     uses at inference, so prompts look alike)."""
-    from eccr.quantize.history import attention_weigher
-    from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
-
     scorer = AttentionCFScorer(AttentionCF.from_pretrained(run.ranker), ItemVectors.load(run.fused),
                                max_memory=config.ranker.max_memory)
     return attention_weigher(scorer)
@@ -314,12 +304,6 @@ def _run_attention_weigher(run: Run, config: RunConfig):
 
 def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
     from datasets import Dataset as HFDataset
-
-    from eccr.llm.models import load_causal_lm
-    from eccr.llm.sft import train_sft
-    from eccr.llm.tasks import TaskBuilder
-    from eccr.llm.tokens import add_semantic_tokens, token_texts_from_items
-    from eccr.quantize.semantic_ids import SemanticIDTable
 
     if not force and (run.adapter / "adapter_config.json").exists():
         done = _lm_steps_done(run)
@@ -343,8 +327,6 @@ def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> 
     sft_config = dataclasses.replace(config.sft, output_dir=str(run.lm_checkpoints))
     result = train_sft(model, tokenizer, HFDataset.from_list(examples), sft_config, new_token_ids=new_ids,
                        base_spec=config.model.spec, resume=not force)
-    import shutil
-
     if run.adapter.exists():
         shutil.rmtree(run.adapter)
     shutil.copytree(result.adapter_dir, run.adapter)

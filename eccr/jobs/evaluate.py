@@ -7,9 +7,21 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
+from eccr.coherence import grounded_explanation, grounding, pair_flags
+from eccr.data.load import load_dataset
+from eccr.data.splits import temporal_split
 from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig, SampledProtocolConfig
+from eccr.evaluate.explanations import explanation_metrics
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.report import write_report
+from eccr.evaluate.systems import build_systems
+from eccr.jobs.train import ranker_train_valid
+from eccr.pipeline import Recommender
+from eccr.rank.attention_cf import AttentionCFScorer
+from eccr.rank.train import train_attention_cf
+from eccr.run import Run, split_dataset
 
 
 def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, ...] = ("eccr", "retrieval", "sampled"),
@@ -21,10 +33,6 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
     `data`: evaluate on that dataset's temporal split instead of the run's own (cross-domain transfer): its
     items get ids `<dataset>:<id>` and are added to the run as cold items (vectors from their text), nothing is
     fitted on it, and its train part only decides which items count as seen."""
-    from eccr.evaluate.systems import build_systems
-    from eccr.pipeline import Recommender
-    from eccr.run import Run, split_dataset
-
     run = Run(run_dir)
     rec = Recommender.from_run(run_dir, use_lm=with_lm)
     if data is None:
@@ -69,9 +77,6 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
 def _foreign_split(rec, data: str, domain: str):
     """Another dataset's temporal split (the run's fractions), its items added to the recommender as cold items
     with ids `<domain>:<id>`."""
-    from eccr.data.load import load_dataset
-    from eccr.data.splits import temporal_split
-
     other = load_dataset(data).with_item_prefix(f"{domain}:")
     added = rec.add_items(other.catalog)
     if not added:
@@ -82,8 +87,8 @@ def _foreign_split(rec, data: str, domain: str):
 def explanation_markdown(report: dict) -> str:
     rows = [("shown", report["shown"])] + ([("raw LM", report["raw_lm"])] if report.get("raw_lm") else [])
     lines = [f"## Explanations ({report['pairs']} test bundle pairs with an intent)", "",
-             "BLEU-4: sacreBLEU corpus BLEU (13a tokenizer, case-sensitive); ROUGE: rouge-score F1 with Porter "
-             "stemming, mean over pairs; both 0-100.", "",
+             ("BLEU-4: sacreBLEU corpus BLEU (13a tokenizer, case-sensitive); ROUGE: rouge-score F1 with Porter "
+              "stemming, mean over pairs; both 0-100."), "",
              "| output | reference | BLEU-4 | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct | grounded | hallucination |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, part in rows:
@@ -101,11 +106,6 @@ def explanation_markdown(report: dict) -> str:
 def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     """Explanations for test bundle pairs: BLEU-4/ROUGE against the crowd intents and against the grounded
     references, the grounding (hallucination) rate of the raw LM sentences and of what is shown, diversity."""
-    import numpy as np
-
-    from eccr.coherence import grounded_explanation, grounding, pair_flags
-    from eccr.evaluate.explanations import explanation_metrics
-
     pairs = split.test.bundles.directed_pairs().drop_duplicates(["source", "target"])
     pairs = pairs[[rec.is_titled(a) and rec.is_titled(b) for a, b in zip(pairs["source"], pairs["target"])]]
     pairs = pairs[pairs["intent"].str.strip().str.len() > 0]
@@ -140,10 +140,6 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
 
 
 def _depth_factory(rec, split, max_seconds: float | None = None):
-    from eccr.rank.attention_cf import AttentionCFScorer
-    from eccr.rank.train import train_attention_cf
-    from eccr.train import ranker_train_valid
-
     def build(hops: int):
         cfg = dataclasses.replace(rec.run_config.ranker, hops=hops, progress=False,
                                   max_seconds=max_seconds or rec.run_config.ranker.max_seconds)
