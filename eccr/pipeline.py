@@ -10,8 +10,9 @@ share. It composes four parts:
 - LM scoring (eccr/llm/item_lm.py): + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by
   default; see RecommenderConfig);
 - explanations: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding
-  check (names both items, no brand/model/number absent from both titles) is replaced by the grounded template
-  composed from titles, categories and matched attributes (`explanation_source` says which).
+  check (names both items, no brand/model/quantity absent from both titles, no claim the pair flags contradict,
+  no "shoppers bought them together" for a pair the run never saw bought) is replaced by the grounded template
+  composed from titles, categories and matched attributes (`explanation_source`: "lm" or "template").
 
 A run directory is a model folder: `Recommender.from_pretrained(folder)` loads it, `save_pretrained(folder)`
 writes it with the items added at run time (safetensors, JSON and Parquet; nothing is pickled), and they come
@@ -72,7 +73,7 @@ class RecommenderConfig:
     #                                (eccr.coherence.pair_flags' `incompatible`) rank below every other candidate
     ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
     #                                down) or "bought_together" (what shoppers bundle, similar items included)
-    explain: str = "lm"            # "lm" (LM sentence, grounded fallback), "grounded" (template only), "none"
+    explain: str = "lm"            # "lm" (LM sentence, template fallback), "grounded" (template only), "none"
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one
     device: str = "auto"           # LM device
@@ -123,6 +124,7 @@ class Recommender:
                                   basket_weigher=attention_weigher(self.ranker))
         self._added: list[tuple[Catalog, dict[str, ItemVectors]]] = []
         self._behaviour: ItemVectors | None = None
+        self._bought: set[tuple[str, str]] | None = None  # train pairs, built on the first explanation
         if (self.run.root / ADDED_ITEMS / "catalog.parquet").exists():
             self._restore_added(self.run.root / ADDED_ITEMS)
 
@@ -334,26 +336,36 @@ class Recommender:
         for item, (text, source, _) in zip(items, explained):
             item.explanation, item.explanation_source = text, source
 
+    def bought_together(self, a: str, b: str) -> bool:
+        """Whether the pair shares a basket of the run's train part (what the run knows shoppers bought)."""
+        if self._bought is None:
+            self._bought = set(self.train_pairs)
+        return (a, b) in self._bought
+
     def explain_pairs(self, pairs: Sequence[tuple[str, str]], flags: Sequence[dict] | None = None,
                       intents: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
-        """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence when it passes the
-        grounding check, else the grounded template ("" raw when no LM)."""
+        """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence ("lm") when it passes
+        the grounding check against the pair's flags and whether the run saw the pair bought together, else the
+        grounded template ("template"); raw is "" when no LM."""
         rows = self.items.rows
-        templates = []
+        templates, pair_evidence, bought = [], [], []
         for n, (q, c) in enumerate(pairs):
             pf = PairFlags.from_dict(flags[n]) if flags is not None else pair_flags(
                 rows[q], rows[c], self.extractor, complementary=True)
-            templates.append(grounded_explanation(rows[q], rows[c], pf, intents[n] if intents is not None else ""))
+            bought.append(self.bought_together(q, c))
+            pair_evidence.append(pf)
+            templates.append(grounded_explanation(rows[q], rows[c], pf, intents[n] if intents is not None else "",
+                                                  bought_together=bought[-1]))
         raw = [""] * len(pairs)
         if self.config.explain == "lm" and self.item_lm is not None:
             raw = self.item_lm.explain(pairs, self.config.max_new_tokens)
         out = []
-        for (q, c), text, template in zip(pairs, raw, templates):
+        for (q, c), text, template, pf, together in zip(pairs, raw, templates, pair_evidence, bought):
             if text and grounding(text, rows[q]["title"], rows[c]["title"], self.extractor,
-                                  context=self.category_text(q, c)).grounded:
+                                  context=self.category_text(q, c), flags=pf, bought_together=together).grounded:
                 out.append((text, "lm", text))
             else:
-                out.append((template, "grounded", text))
+                out.append((template, "template", text))
         return out
 
     # ------------------------------------------------------------------ cold start

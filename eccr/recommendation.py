@@ -16,7 +16,8 @@ class RecommendedItem:
     flags: dict                      # complementary / relevant / compatible / substitute / coherent / evidence
     explanation: str                 # one or two grounded sentences ("" when explanations are off)
     attention: dict[str, float] = field(default_factory=dict)  # basket/history item id -> weight that drove it
-    explanation_source: str = ""     # "lm", "grounded" (composed from titles/flags), ...
+    explanation_source: str = ""     # "lm" (the LM's sentence passed the grounding check) or "template" (composed
+    #                                  from titles, categories and flags); "" without an explanation
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -36,4 +37,5 @@ class Recommendation:
                 "system": self.system, "ranked": [i.item_id for i in self.items],
                 "recommendations": [{"item_id": i.item_id, "title": i.title, "score": round(float(i.score), 6),
                                      "flags": i.flags, "explanation": i.explanation,
+                                     "explanation_source": i.explanation_source,
                                      "semantic_id": i.semantic_id} for i in self.items]}

@@ -70,3 +70,41 @@ def test_save_refuses_a_foreign_folder_and_clears_added_items_when_none(tiny_run
     folder = rec.save_pretrained(tmp_path / "plain")
     assert not (folder / ADDED_ITEMS).exists()
     assert _ranked(Recommender.from_pretrained(folder, use_lm=False), "D0001") == _ranked(rec, "D0001")
+
+
+class _WritingLM:
+    """Stands in for the run's LM: writes the given sentence for every pair."""
+
+    def __init__(self, sentence: str):
+        self.sentence = sentence
+
+    def explain(self, pairs, max_new_tokens=48):
+        return [self.sentence.format(q=q, c=c) for q, c in pairs]
+
+
+def test_explanations_say_who_wrote_them_and_lm_claims_are_checked(tiny_run):
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    result = rec.recommend(rec.titled[0], k=3)
+    assert [i.explanation_source for i in result.items] == ["template"] * 3
+    assert all("hoppers bought" not in i.explanation or rec.bought_together(result.query["item_id"], i.item_id)
+               for i in result.items)
+    answer = result.as_answer("q1")
+    assert [r["explanation_source"] for r in answer["recommendations"]] == ["template"] * 3
+    rows = rec.items.rows
+    q, c = result.query["item_id"], result.items[0].item_id
+    good = f"The {rows[c]['title']} goes with the {rows[q]['title']}."
+    rec.item_lm = _WritingLM(good)
+    rec.config.explain = "lm"
+    assert rec.explain_pairs([(q, c)])[0][:2] == (good, "lm")
+    for bad in (good[:-1] + " and records 4K video at 400W.", good[:-1] + "; Blueberry recommends it.",
+                good[:-1] + ", but it does not fit.", good + " Shoppers bought them together."):
+        rec.item_lm = _WritingLM(bad)
+        together = rec.bought_together(q, c)
+        text, source, raw = rec.explain_pairs([(q, c)])[0]
+        if together and bad.endswith("together."):
+            assert source == "lm"
+        else:
+            assert source == "template" and raw == bad and text != bad
+    incompatible = {**result.items[0].flags, "incompatible": True, "evidence": ["made for Nikon, not Canon"]}
+    rec.item_lm = _WritingLM(good[:-1] + ": it fits.")
+    assert rec.explain_pairs([(q, c)], flags=[incompatible])[0][1] == "template"

@@ -70,6 +70,10 @@ FLAG_BADGES = [  # (flag key, label shown, css class when set)
 ]
 
 
+# who wrote an explanation (RecommendedItem.explanation_source), as the badge before it says
+SOURCE_LABELS = {"lm": "written by the LM", "template": "template from titles and flags"}
+
+
 def render_flags(flags: dict) -> str:
     """Coherence badges (set = coloured, unset = struck grey) and the evidence behind them."""
     badges = []
@@ -110,9 +114,10 @@ def render_item(item: RecommendedItem, titles: dict[str, str], rank: int) -> str
     if item.lm_score is not None:
         scores += f" · LM {item.lm_score:.2f}"
     sid = f' · <code class="eccr-sid">{_esc(item.semantic_id)}</code>' if item.semantic_id else ""
-    source = (f' <span class="eccr-source">({_esc(item.explanation_source)})</span>'
-              if item.explanation and item.explanation_source else "")
-    explanation = (f'<p class="eccr-explanation">{_esc(item.explanation)}{source}</p>' if item.explanation else "")
+    source = (f'<span class="eccr-source {_esc(item.explanation_source)}" data-source='
+              f'"{_esc(item.explanation_source)}">{_esc(SOURCE_LABELS.get(item.explanation_source, item.explanation_source))}'
+              '</span> ' if item.explanation and item.explanation_source else "")
+    explanation = (f'<p class="eccr-explanation">{source}{_esc(item.explanation)}</p>' if item.explanation else "")
     return (f'<li class="eccr-card" data-item-id="{_esc(item.item_id)}">'
             f'<div class="eccr-title"><span class="eccr-rank">{rank}.</span> {_esc(item.title)}</div>'
             f'<div class="eccr-meta">{_esc(_category_text(item.category))}{sid}</div>'
@@ -261,7 +266,9 @@ RESULTS_CSS = """
 .eccr-badge.off { background: #f0f0f0; color: #999; text-decoration: line-through; }
 .eccr-evidence { font-size: 12px; color: #555; }
 .eccr-explanation { margin: 4px 0; }
-.eccr-source { color: #999; font-size: 11px; }
+.eccr-source { display: inline-block; font-size: 11px; padding: 0 6px; border-radius: 10px; margin-right: 4px; }
+.eccr-source.lm { background: #e4e9fb; color: #2c3f8f; }
+.eccr-source.template { background: #f0f0f0; color: #555; }
 .eccr-why { margin-top: 4px; }
 .eccr-why-head { font-size: 11px; color: #888; }
 .eccr-why-row { display: flex; align-items: center; gap: 6px; font-size: 12px; }

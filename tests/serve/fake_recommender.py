@@ -88,7 +88,7 @@ class FakeRecommender:
                        "evidence": ["fits Canon EOS Rebel T7"] if fits else []},
                 explanation=(f"{title} goes with {query[1]}." if explain else ""),
                 attention={h: w / total for h, w in zip(history, weights)},
-                explanation_source="grounded" if explain else ""))
+                explanation_source="template" if explain else ""))
         return Recommendation(query={"item_id": query[0], "title": query[1], "category": query[2]},
                               basket=[{"item_id": b[0], "title": b[1], "category": b[2]} for b in basket_rows],
                               items=items, system=system, timings={"rank": 0.01, "explain": 0.02})

@@ -89,10 +89,12 @@ def test_attention_bars_use_basket_titles_sorted_by_weight():
 def test_item_card_shows_scores_ids_and_explanation_source():
     html = render_comparison([_recommendation([_nasty_item(lm_score=-2.5, score=0.123456)])])
     assert "score 0.123 · ranker 0.250 · LM -2.50" in html
-    assert "(lm)" in html
+    assert 'data-source="lm">written by the LM</span>' in html
     assert "Basket &amp; co" in html.split('class="eccr-why"')[1]    # attention keyed by basket id shows its title
     no_expl = render_comparison([_recommendation([_nasty_item(explanation="")])])
-    assert "eccr-explanation" not in no_expl and "(lm)" not in no_expl
+    assert "eccr-explanation" not in no_expl and "data-source" not in no_expl
+    template = render_comparison([_recommendation([_nasty_item(explanation_source="template")])])
+    assert 'data-source="template">template from titles and flags</span>' in template
 
 
 def test_empty_list_and_side_by_side_order():
