@@ -49,11 +49,15 @@ class SyntheticConfig:
     noise_rate: float = 0.1              # chance a complement slot holds an item of a random type and platform
     bundle_rate: float = 0.05            # share of sessions with >= 2 compatible items labelled as a bundle
     seconds_between_items: int = 90
+    delayed_complement_rate: float = 0.0  # share of complement items bought later, each in a new session of the
+                                          # same user (delayed feedback, eccr/data/delay.py); 0 = all in the anchor's
+    mean_delay_days: float = 14.0         # mean of the exponential delay of those purchases; past the window = unseen
 
     def __post_init__(self) -> None:
         if self.n_types < 2 or self.n_platforms < 1 or self.complements_per_type < 1:
             raise ValueError("SyntheticConfig needs n_types >= 2, n_platforms >= 1, complements_per_type >= 1")
-        for name in ("anchor_type_fraction", "late_item_fraction", "noise_rate", "bundle_rate"):
+        for name in ("anchor_type_fraction", "late_item_fraction", "noise_rate", "bundle_rate",
+                     "delayed_complement_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SyntheticConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.interactions_per_user <= 0 or self.mean_session_length < 1:
@@ -205,11 +209,18 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     ev_type = np.where(noise, rng.integers(0, cfg.n_types, len(session)), ev_type)
     ev_platform = np.where(noise, rng.integers(0, cfg.n_platforms, len(session)), ev_platform)
     ev_time = session_time[session] + slot * cfg.seconds_between_items
+    if cfg.delayed_complement_rate > 0:  # a delayed complement is its own later session of the same user
+        delayed = np.flatnonzero((slot > 0) & (rng.random(len(session)) < cfg.delayed_complement_rate))
+        ev_time[delayed] = np.floor(ev_time[delayed] + rng.exponential(cfg.mean_delay_days * 86400, len(delayed)))
+        session_user = np.concatenate([session_user, session_user[session[delayed]]])
+        anchor_type = np.concatenate([anchor_type, anchor_type[session[delayed]]])  # never a bundle: no anchor
+        session = session.copy()
+        session[delayed] = n_sessions + np.arange(len(delayed))
     item = sampler.draw(ev_type * cfg.n_platforms + ev_platform, ev_time, rng)
     del edge, a_type, ev_type, ev_platform
 
-    # drop empty draws and repeats of an item within a session
-    keep = item >= 0
+    # drop empty draws, purchases after the window (delayed ones) and repeats of an item within a session
+    keep = (item >= 0) & ((ev_time < window) if cfg.delayed_complement_rate > 0 else True)
     key = session.astype(np.int64) * n_items + np.where(keep, item, 0)
     _, first = np.unique(np.where(keep, key, -1 - np.arange(len(key))), return_index=True)
     unique_mask = np.zeros(len(key), dtype=bool)

@@ -50,3 +50,22 @@ def test_complement_delays_same_session_and_later():
     assert delays.loc["bat", "delay_days"] == 0 and delays.loc["bat", "same_session"]
     assert delays.loc["lens", "delay_days"] == 3 and not delays.loc["lens", "same_session"]
     assert len(delays) == 3  # cam -> bat, cam -> lens, bat -> cam (same day)
+
+
+def test_planted_delay_in_synthetic_data_is_measured():
+    """`eccr data synth` with delayed complements (one session per user): the measured delays of complement-type
+    pairs bought in another session follow the planted exponential; without the option nothing is delayed."""
+    from eccr.data.synth import SyntheticConfig, synthetic_tables
+
+    measured = {}
+    for rate in (0.0, 0.4):
+        config = SyntheticConfig(interactions_per_user=3.0, n_types=20, delayed_complement_rate=rate,
+                                 mean_delay_days=10.0)
+        tables = synthetic_tables(3000, 2000, seed=0, config=config)
+        key = dict(zip(tables.catalog["item_id"].astype(str), tables.catalog["product_type"].astype(int)))
+        events = tables.behaviour.astype({c: str for c in ("user_id", "session_id", "item_id")})
+        measured[rate] = complement_delays(events, tables.graph.edges()[["source", "target"]], key)
+    assert measured[0.0]["same_session"].all()
+    later = measured[0.4][~measured[0.4]["same_session"]]
+    assert 0.25 < len(later) / len(measured[0.4]) < 0.45   # 40% planted, less where the type was also bought at once
+    assert abs(later["delay_days"].mean() - 10.0) < 1.5
