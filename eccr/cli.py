@@ -167,7 +167,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
-    from eccr.llm.distill import DistillConfig, TeacherError, distill_run
+    from eccr.jobs.distill import distill_run
+    from eccr.llm.teacher import DistillConfig, TeacherError
 
     config = DistillConfig(pairs=args.pairs, shots=args.shots, batch_size=args.batch_size,
                            max_new_tokens=args.max_new_tokens, timeout=args.timeout, retries=args.retries)

@@ -302,7 +302,7 @@ def test_grounding_accepts_a_multi_word_brand_named_in_a_title():
 
 def test_serving_code_does_not_import_evaluation():
     """The grounding check lives here so that the Recommender, the batch job and the demo UI never load eccr.evaluate."""
-    code = ("import sys, eccr.pipeline, eccr.jobs.explain, eccr.serve.ui, eccr.llm.distill; "
+    code = ("import sys, eccr.pipeline, eccr.jobs.explain, eccr.serve.ui, eccr.jobs.distill; "
             "print(sorted(m for m in sys.modules if m.startswith('eccr.evaluate')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,32 +1,19 @@
-"""`eccr distill`: explanation targets written by a larger teacher model.
+"""The distillation teacher: a larger model that writes explanation targets (`eccr distill`, eccr/jobs/distill.py).
 
 ECCR (Li et al., 2024, §3.3) had a large LLM write the explanation targets few-shot and fine-tuned the small LM on
-them. We ship grounded templates and the crowd intents (eccr/coherence.py); with a bigger model at hand,
-this module distills better sentences:
-
-    eccr distill --run runs/demo --teacher openai:http://127.0.0.1:8000/v1#Qwen2.5-7B-Instruct --out expl.jsonl
+them. We ship grounded templates and the crowd intents (eccr/coherence.py); with a bigger model at hand, the
+distill job asks a teacher built here for better sentences.
 
 The teacher is either a local HF causal-LM folder (or packaged name; greedy, batched generation) or any
 OpenAI-compatible chat endpoint (`openai:URL#MODEL`, e.g. vLLM, llama.cpp server, Ollama), called with the
 `openai` client (`pip install 'eccr[teacher]'`); the API key, if any, comes from $ECCR_TEACHER_API_KEY and is
-never written anywhere. Each prompt gives the two titles, their leaf
-categories, the matched evidence (pair_flags), the crowd intent and a few examples in the grounded-template
-style, and asks for ONE sentence using only those facts.
-
-Output, one JSON line per directed bundle pair of the run's training split:
-    {"source", "target", "explanation", "teacher", "grounded"}
-`grounded` is eccr.coherence.grounding: ungrounded sentences are kept but flagged. TaskBuilder uses
-the grounded ones as explain targets when `TaskConfig.distilled_path` points at the file.
-
-Resuming: lines are appended and flushed per batch; a restart skips the pairs already in the file and drops a
-torn last line, so a killed job loses at most one batch and duplicates nothing.
+never written anywhere. Each prompt (teacher_messages) gives the two titles, their leaf categories, the matched
+evidence (pair_flags), the crowd intent and a few examples in the grounded-template style (choose_shots), and asks
+for ONE sentence using only those facts; clean_sentence keeps that sentence from the answer.
 """
 from __future__ import annotations
 
-import json
 import os
-import sys
-import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,13 +21,13 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-from tqdm import tqdm
 
-from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
-from eccr.data.io import read_resumable_jsonl
+from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
 from eccr.data.categories import leaf_category
-from eccr.data.schema import Dataset
-from eccr.llm.tasks import select_pairs, truncate_title
+from eccr.llm.config import GenerationConfig
+from eccr.llm.generate import generate_texts
+from eccr.llm.models import PACKAGED_MODELS, load_causal_lm
+from eccr.llm.tasks import truncate_title
 
 API_KEY_ENV = "ECCR_TEACHER_API_KEY"
 OPENAI_PREFIX = "openai:"
@@ -152,6 +139,7 @@ class OpenAITeacher:
 
 
 def _import_openai():
+    """The optional `openai` package, imported only when an endpoint teacher is asked for."""
     try:
         import openai
     except ImportError:
@@ -164,16 +152,11 @@ class LocalTeacher:
     """A local HF causal LM (folder or packaged name), greedy and batched (eccr.llm.generate.generate_texts)."""
 
     def __init__(self, spec: str, config: DistillConfig | None = None):
-        from eccr.llm.models import load_causal_lm
-
         self.cfg = config or DistillConfig()
         self.name = spec
         self.model, self.tokenizer = load_causal_lm(spec)
 
     def complete(self, conversations: list[Messages]) -> list[str]:
-        from eccr.llm.config import GenerationConfig
-        from eccr.llm.generate import generate_texts
-
         prompts = ["\n\n".join(m["content"] for m in messages) for messages in conversations]
         gen = GenerationConfig(max_new_tokens=self.cfg.max_new_tokens, do_sample=False,
                                batch_size=self.cfg.batch_size)
@@ -190,8 +173,6 @@ def check_teacher_spec(spec: str) -> None:
             raise ValueError(f"teacher {redact_spec(spec)!r}: the URL must start with http:// or https://")
         _import_openai()
         return
-    from eccr.llm.models import PACKAGED_MODELS
-
     if spec not in PACKAGED_MODELS and not (Path(spec).expanduser() / "config.json").is_file():
         raise ValueError(f"teacher {spec!r} is neither openai:URL#MODEL, a packaged model {sorted(PACKAGED_MODELS)}"
                          " nor a local HF folder with config.json")
@@ -299,101 +280,3 @@ def clean_sentence(text: str) -> str:
     if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'":
         line = line[1:-1].strip()
     return " ".join(line.split())
-
-
-# ------------------------------------------------------------------------------------------- output file
-def read_done(path: str | Path) -> set[tuple[str, str]]:
-    """(source, target) pairs already in an output file, by eccr.data.io.read_resumable_jsonl: a torn last line
-    (killed mid-write) is cut off the file; any other malformed line is an error naming file:line."""
-    return {(str(r["source"]), str(r["target"]))
-            for r in read_resumable_jsonl(path, required=("source", "target"), repair=True)}
-
-
-# ---------------------------------------------------------------------------------------------- the job
-@dataclass
-class DistillReport:
-    out: str
-    total: int = 0          # pairs selected
-    written: int = 0        # lines written by this call
-    grounded: int = 0       # of those, flagged grounded
-    skipped_done: int = 0   # pairs already in the file (resumed)
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        share = f"{self.grounded / self.written:.0%}" if self.written else "n/a"
-        return (f"distilled {self.written} explanations into {self.out} in {self.seconds:.1f} s "
-                f"({share} grounded); {self.skipped_done} of {self.total} pairs were already done")
-
-
-def distill_dataset(dataset: Dataset, teacher: Teacher | str, out_path: str | Path,
-                    config: DistillConfig | None = None, allowed_items: set[str] | None = None) -> DistillReport:
-    """Explain the dataset's directed bundle pairs with `teacher` (a Teacher, or a spec built lazily only when
-    there is work left), appending to `out_path`."""
-    cfg = config or DistillConfig()
-    if cfg.shots < 0 or cfg.batch_size < 1:
-        raise ValueError(f"shots must be >= 0 and batch_size >= 1, got {cfg.shots}, {cfg.batch_size}")
-    if isinstance(teacher, str):
-        check_teacher_spec(teacher)
-    seed = 0 if cfg.seed is None else cfg.seed
-    extractor = AttributeExtractor(dataset.catalog)
-    rows = {r.item_id: r._asdict() for r in dataset.catalog.items.itertuples(index=False) if r.title}
-    pairs = select_pairs(dataset, cfg.pairs, seed, allowed_items)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    done = read_done(out_path)
-    todo = [r for r in pairs.itertuples(index=False) if (r.source, r.target) not in done]
-    report = DistillReport(out=str(out_path), total=len(pairs), skipped_done=len(pairs) - len(todo))
-    if not todo:
-        return report
-    if isinstance(teacher, str):
-        teacher = build_teacher(teacher, cfg)
-    shots = choose_shots(pairs, rows, extractor, cfg.shots, seed)
-    start = time.perf_counter()
-    bar = tqdm(total=len(pairs), initial=report.skipped_done, disable=not cfg.progress, unit="pair",
-               desc="distill", file=sys.stderr)
-    with out_path.open("a", encoding="utf-8") as fh:
-        for at in range(0, len(todo), cfg.batch_size):
-            batch = [pair_facts(rows, extractor, r.source, r.target, r.intent)[0] for r in todo[at:at + cfg.batch_size]]
-            conversations = [teacher_messages(f, [s for s in shots if s[0].source != f.source
-                                                  or s[0].target != f.target][: cfg.shots], cfg.max_title_words)
-                             for f in batch]
-            answers = teacher.complete(conversations)
-            if len(answers) != len(batch):
-                raise TeacherError(f"teacher {teacher.name} returned {len(answers)} answers for {len(batch)} prompts")
-            for facts, answer in zip(batch, answers):
-                sentence = clean_sentence(answer)
-                ok = bool(sentence) and grounding(sentence, facts.title_a, facts.title_b, extractor,
-                                                  facts.intent).grounded
-                fh.write(json.dumps({"source": facts.source, "target": facts.target, "explanation": sentence,
-                                     "teacher": teacher.name, "grounded": ok}, ensure_ascii=False) + "\n")
-                report.written += 1
-                report.grounded += ok
-            fh.flush()
-            os.fsync(fh.fileno())
-            bar.update(len(batch))
-    bar.close()
-    report.seconds = time.perf_counter() - start
-    return report
-
-
-def distill_run(run_dir: str | Path, teacher: Teacher | str, out_path: str | Path,
-                config: DistillConfig | None = None) -> DistillReport:
-    """`eccr distill`: the run's training-split bundle pairs (by default the same sample TaskBuilder takes)."""
-    from dataclasses import replace
-
-    from eccr.run import Run, load_run_config, split_dataset
-
-    cfg = config or DistillConfig()
-    if isinstance(teacher, str):
-        check_teacher_spec(teacher)
-    run_cfg = load_run_config(run_dir)
-    cfg = replace(cfg, pairs=run_cfg.tasks.max_pairs if cfg.pairs is None else cfg.pairs,
-                  seed=run_cfg.tasks.seed if cfg.seed is None else cfg.seed)
-    _, split = split_dataset(run_cfg)
-    allowed = None
-    ids_path = Run(run_dir).semantic_ids
-    if ids_path.exists():  # TaskBuilder only uses items with semantic IDs
-        from eccr.quantize.semantic_ids import SemanticIDTable
-
-        allowed = set(SemanticIDTable.load(ids_path).item_ids)
-    return distill_dataset(split.train, teacher, out_path, cfg, allowed)

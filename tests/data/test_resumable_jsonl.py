@@ -58,9 +58,9 @@ def test_a_bad_complete_last_line_is_an_error_not_a_torn_line(tmp_path):
 
 def test_every_resumable_output_follows_the_same_rule(tmp_path):
     """`eccr explain` shards, `eccr distill` (resume) and the SFT reader of distilled sentences agree."""
-    from eccr.llm.distill import read_done
-    from eccr.llm.tasks import read_distilled
+    from eccr.jobs.distill import read_done
     from eccr.jobs.explain import _read_done
+    from eccr.llm.tasks import read_distilled
 
     def line(i):
         return json.dumps({"query_id": f"q{i}", "source": f"s{i}", "target": f"t{i}", "explanation": f"Fits t{i}.",

@@ -14,18 +14,17 @@ import pandas as pd
 import pytest
 
 from eccr.data.schema import Behaviour, Bundles, Catalog, DataError, Dataset
-from eccr.llm.distill import (
+from eccr.jobs.distill import distill_dataset
+from eccr.llm.tasks import TaskBuilder, TaskConfig, read_distilled, select_pairs
+from eccr.llm.teacher import (
     API_KEY_ENV,
     DistillConfig,
     OpenAITeacher,
     TeacherError,
     check_teacher_spec,
     clean_sentence,
-    distill_dataset,
     redact_spec,
-    select_pairs,
 )
-from eccr.llm.tasks import TaskBuilder, TaskConfig, read_distilled
 
 CAMERA = "Canon EOS 60D Digital SLR Camera Body"
 BATTERY = "Wasabi Battery for Canon LP-E6 and EOS 60D"
@@ -341,7 +340,7 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
 @pytest.mark.slow
 @needs_openai
 def test_distill_run_on_tiny_run(tiny_run, server, tmp_path):
-    from eccr.llm.distill import distill_run
+    from eccr.jobs.distill import distill_run
     from eccr.run import load_run_config, split_dataset
 
     srv = server()
