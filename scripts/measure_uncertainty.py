@@ -29,6 +29,7 @@ from eccr.evaluate.uncertainty import (
     plot_reliability,
     positive_rate_grid,
     reliability,
+    spread_effect,
 )
 from eccr.rank.config import ComplementConfig, UncertaintyConfig
 from eccr.rank.uncertainty import ScorerEnsemble, fit_calibration, fit_rule, fit_scorer_ensemble
@@ -56,7 +57,8 @@ def measure(data: str, out: Path, config: UncertaintyConfig, retrain: bool, prec
         ensemble.save_pretrained(folder / "ensemble")
     else:
         ensemble = ScorerEnsemble.from_pretrained(folder / "ensemble", text, split.train.catalog)
-    valid_scores, valid_labels = ensemble.list_scores(build_candidate_lists(split, "valid", lists))
+    valid_lists = build_candidate_lists(split, "valid", lists)
+    valid_scores, valid_labels = ensemble.list_scores(valid_lists)
     test_lists = build_candidate_lists(split, "test", lists)
     test_scores, test_labels = ensemble.list_scores(test_lists)
     width = lists.negatives + 1
@@ -85,6 +87,9 @@ def measure(data: str, out: Path, config: UncertaintyConfig, retrain: bool, prec
         "level_edges": calibration.level_edges,
         "test_mean_uncertainty_by_level": [float(test["uncertainty"][test["level"] == k].mean())
                                            for k in range(len(calibration.level_edges) + 1)],
+        "test_spread_effect": spread_effect(test, test_labels, test_queries),
+        "valid_spread_effect": spread_effect(valid, valid_labels,
+                                             np.repeat(ensemble.list_queries(valid_lists), width)),
         "test_ece": {name: expected_calibration_error(c) for name, c in curves.items()},
         "decisions": table.to_dict("records"), "positive_rate_grid": grid.to_dict("records"),
         "probability_edges": edges.tolist(), "seconds": round(time.perf_counter() - start, 1)}
@@ -110,6 +115,10 @@ def show(result: dict) -> None:
         cells = [grid.get((b, lv)) for lv in levels]
         print(f"  bin {b}: " + "  ".join(f"L{lv} {c['rate']:.3f} ({c['pairs']:>5}, p̄ {c['mean_probability']:.3f})"
                                         if c else f"L{lv} -" for lv, c in zip(levels, cells)))
+    for part in ("valid", "test"):
+        e = result[f"{part}_spread_effect"]
+        print(f"{part}: log-odds per SD of spread at equal score {e['coefficient']:+.3f} "
+              f"[{e['low']:+.3f}, {e['high']:+.3f}] (negative = the keynote's effect)")
     print("ECE on test: " + ", ".join(f"{k} {v:.4f}" for k, v in result["test_ece"].items()))
 
 

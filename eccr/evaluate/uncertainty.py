@@ -67,6 +67,28 @@ def decision_table(calibration: CoherenceCalibration, valid_scores: np.ndarray, 
     return pd.DataFrame(rows)
 
 
+def spread_effect(assessed: dict[str, np.ndarray], labels: np.ndarray, groups: np.ndarray, resamples: int = 200,
+                  seed: int = 0) -> dict[str, float]:
+    """The keynote's effect as one number: in a logistic regression of the label on the score z and the spread u
+    (standardised), the coefficient of u, with a 95% interval over resampled `groups` (queries). Negative = at equal
+    score, more uncertain pairs are less often positive."""
+    from sklearn.linear_model import LogisticRegression
+
+    u = (assessed["uncertainty"] - assessed["uncertainty"].mean()) / max(assessed["uncertainty"].std(), 1e-12)
+    x = np.column_stack([assessed["score"], u])
+
+    def coefficient(rows: np.ndarray) -> float:
+        return float(LogisticRegression(C=1e6, max_iter=1000).fit(x[rows], labels[rows]).coef_[0, 1])
+
+    codes, unique = pd.factorize(pd.Series(groups))
+    members = pd.Series(np.arange(len(codes))).groupby(codes).apply(np.asarray).to_list()
+    rng = np.random.default_rng(seed)
+    replicates = [coefficient(np.concatenate([members[g] for g in rng.integers(0, len(unique), len(unique))]))
+                  for _ in range(resamples)]
+    low, high = percentile_interval(np.array(replicates))
+    return {"coefficient": coefficient(np.arange(len(labels))), "low": float(low), "high": float(high)}
+
+
 def positive_rate_grid(assessed: dict[str, np.ndarray], labels: np.ndarray, edges: np.ndarray) -> pd.DataFrame:
     """Rows (score_bin, level): pairs, positives, observed rate, mean predicted probability (from the score
     alone). `edges` are probability cut points (from the valid part)."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eccr.evaluate.uncertainty import decision_table, positive_rate_grid, reliability
+from eccr.evaluate.uncertainty import decision_table, positive_rate_grid, reliability, spread_effect
 from eccr.rank.complement import bootstrap_queries
 from eccr.rank.uncertainty import CoherenceRule, Platt, cut_for_precision, fit_calibration, fit_rule
 
@@ -44,6 +44,8 @@ def test_high_uncertainty_needs_a_higher_score_and_gains_recall():
     grid = positive_rate_grid(test, test_labels, np.quantile(test["probability"], [0.5, 0.8, 0.9]))
     top = grid[grid["score_bin"] == grid["score_bin"].max()].sort_values("level")
     assert top["rate"].iloc[0] > top["rate"].iloc[-1]
+    effect = spread_effect(test, test_labels, np.arange(len(test_labels)) // 21, resamples=50)
+    assert effect["high"] < 0  # more spread at equal score, fewer positives
 
 
 def test_no_planted_uncertainty_no_gain():
