@@ -161,10 +161,6 @@ class Recommender:
         return self.items.catalog
 
     @property
-    def _rows(self) -> dict[str, dict]:
-        return self.items.rows
-
-    @property
     def titled(self) -> list[str]:
         return self.items.titled
 
@@ -235,9 +231,6 @@ class Recommender:
     def score_pool(self, query: str, history: Sequence[str], pool: Sequence[str]) -> np.ndarray:
         """The final score of `config.ranking`'s blend for each candidate (no LM), in pool order."""
         return self.final_scores(self.features(query, history, pool)[0])
-
-    def _directed(self, query: str, candidates: Sequence[str]) -> np.ndarray:
-        return self.candidates.directed(query, candidates)
 
     def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",
                   explain: bool = True, candidates: Sequence[str] | None = None) -> Recommendation:

@@ -29,11 +29,11 @@ class DirectedScorer:
         self.rec = recommender
 
     def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
-        return Scores(self.rec._directed(str(query[-1]), [str(c) for c in candidates]))
+        return Scores(self.rec.candidates.directed(str(query[-1]), [str(c) for c in candidates]))
 
     def retrieve(self, query: list[str], k: int):
         ids = self.rec.retrieve([str(q) for q in query], k)
-        return ids, self.rec._directed(str(query[-1]), ids)
+        return ids, self.rec.candidates.directed(str(query[-1]), ids)
 
 
 class PipelineScorer:
@@ -63,17 +63,18 @@ class PipelineScorer:
         with self._system_setting():
             if not self.with_lm:
                 query_id = self.rec.resolve_item(str(query[-1]))
-                known = [c for c in candidates if c in self.rec._rows and c != query_id]
+                known = [c for c in candidates if c in self.rec.items and c != query_id]
                 by_id = dict(zip(known, self.rec.score_pool(query_id, history, known))) if known else {}
                 return Scores(np.array([by_id.get(c, -np.inf) for c in candidates], dtype=np.float64))
-            rec = self.rec._rank_one(str(query[-1]), list(history), len(candidates), "eccr", candidates)
+            rec = self.rec.recommend(str(query[-1]), list(history), len(candidates), "eccr", explain=False,
+                                     candidates=candidates)
         rank_of = {item.item_id: item.score for item in rec.items}
         return Scores(np.array([float(rank_of.get(c, -np.inf)) for c in candidates]))
 
     def retrieve(self, query: list[str], k: int):
         """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
         with self._system_setting():
-            rec = self.rec._rank_one(str(query[-1]), [], k, "eccr", None)
+            rec = self.rec.recommend(str(query[-1]), [], k, "eccr", explain=False)
         return [i.item_id for i in rec.items], np.array([i.score for i in rec.items])
 
 

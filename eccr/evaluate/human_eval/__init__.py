@@ -23,6 +23,7 @@ from eccr.evaluate.human_eval.agreement import krippendorff_alpha, rater_agreeme
 from eccr.evaluate.human_eval.export import (
     ANSWER_FIELDS,
     INSTRUCTIONS,
+    ExplainedItem,
     ExportPaths,
     SystemAnswer,
     export_human_eval,
@@ -36,6 +37,7 @@ from eccr.evaluate.human_eval.validate import RaterAnswer, load_key, read_answer
 __all__ = [
     "ANSWER_FIELDS",
     "INSTRUCTIONS",
+    "ExplainedItem",
     "ExportPaths",
     "RaterAnswer",
     "SystemAnswer",

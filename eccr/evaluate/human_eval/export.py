@@ -47,7 +47,9 @@ class ExportPaths:
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class ExplainedItem:
+    """One recommended item of a system's answer as raters see it: id, title and the explanation shown."""
+
     item_id: str
     title: str
     explanation: str
@@ -59,7 +61,7 @@ class SystemAnswer:
 
     query_id: str
     query_title: str
-    recommendations: tuple[Recommendation, ...]
+    recommendations: tuple[ExplainedItem, ...]
 
 
 
@@ -101,8 +103,8 @@ def load_system_answers(path: str | Path) -> dict[str, SystemAnswer]:
             if not isinstance(rec, dict) or not isinstance(rec.get("item_id"), str):
                 raise DataError(f"recommendation {i} needs a string item_id", file=path, line=line_no,
                                 field="recommendations")
-            recs.append(Recommendation(rec["item_id"], str(rec.get("title") or ""),
-                                       str(rec.get("explanation") or "").strip()))
+            recs.append(ExplainedItem(rec["item_id"], str(rec.get("title") or ""),
+                                      str(rec.get("explanation") or "").strip()))
         if query_id in answers:
             raise DataError(f"query_id {query_id!r} appears twice", file=path, line=line_no, field="query_id")
         answers[query_id] = SystemAnswer(query_id, str(query.get("title") or ""), tuple(recs))
