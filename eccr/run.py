@@ -11,8 +11,7 @@ from pathlib import Path
 from eccr.config import DataConfig, load_config
 from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, temporal_split
-from eccr.llm.config import LoraSftConfig, ModelConfig
-from eccr.llm.tasks import TaskConfig
+from eccr.llm.config import LoraSftConfig, ModelConfig, TaskConfig
 from eccr.quantize.config import QuantizerConfig
 from eccr.rank.config import ComplementConfig, DANConfig, RankerConfig, RetrievalConfig
 from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig

