@@ -13,6 +13,9 @@ from eccr.config import JsonConfig
 
 @dataclass
 class RankerConfig(JsonConfig):
+    kind: str = "attention_cf"     # the ranker `eccr train` fits: attention_cf (Lake et al.) | attrformer (Liu et al.
+    #                                2025, eccr/rank/attrformer.py, settings in AttrFormerConfig) | sasrec (the same
+    #                                Transformer without relations); all share the training fields below
     # --- model (§4.1) ---
     hops: int = 10                 # K; depth 2 -> 4 helps most, deeper gives diminishing gains (Fig. 4)
     hidden: int = 128              # d', width of f^k, g^k, h
@@ -49,6 +52,23 @@ class DANConfig(JsonConfig):
     hidden: int = 128              # width of the two ReLU layers
     layers: int = 2                # number of ReLU layers ("two layers of 128 rectified linear units")
     variant: str = "dot"           # "dot": mu(mean x)^T x_q (the paper's better variant); "add": mu(mean x + x_q)
+
+
+@dataclass
+class AttrFormerConfig(JsonConfig):
+    """AttrFormer (Liu et al. 2025) and its SASRec ablation (eccr/rank/attrformer.py); lr, batch size, negatives,
+    gamma, max_memory (the sequence length), eval_every, patience and the caps come from RankerConfig."""
+
+    relations: tuple[str, ...] = ("brand", "category", "copurchase")  # one relation-augmented head each
+    hidden: int = 64               # model width; divisible by heads + len(relations)
+    layers: int = 2                # Transformer blocks
+    heads: int = 2                 # plain causal self-attention heads beside the relation heads
+    neighbours: int = 10           # co-bought items per item (train part) behind the co-purchase relation
+    similar_users: int = 8         # users aggregated position-to-position (batch in training, bank at inference)
+    bank_size: int = 2048          # training users whose final states form the inference bank
+    window: int = 3                # next behaviours counted in the posterior target
+    dirichlet_prior: float = 1.0   # alpha: strength of the Dirichlet prior (popularity**gamma) in the target
+    dropout: float = 0.1
 
 
 @dataclass
@@ -94,3 +114,23 @@ class UncertaintyConfig(JsonConfig):
     levels: int = 3                # uncertainty levels: equal-count bins of the ensemble spread on the valid pairs
     target_precision: float = 0.9  # the decision calls a pair coherent when its precision on valid pairs reaches this
     seed: int = 0                  # member k trains with seed + k and bootstrap seed + k
+
+
+@dataclass
+class PersonalMetricConfig(JsonConfig):
+    """The personalised item-to-item metric of Hoang et al. 2022 (eccr/rank/personal_metric.py)."""
+
+    sources: tuple[str, ...] = ("text", "behaviour", "directed_source", "category", "brand")  # d_s: a run's vector
+    #                              folders (cosine) and the catalogue's category path and brand (label mismatch)
+    max_items: int = 20            # a user's most recent distinct items in the fit (the GP's positives, y = 1)
+    negatives: int = 2             # sampled non-interacted items (y = 0) per positive, from P_gamma of train counts
+    gamma: float = 0.75            # smoothing power of the negatives' popularity distribution
+    min_items: int = 2             # users with fewer past items keep the population weights (no personal fit)
+    prior_scale: float = 1.0       # tau: the prior N(0, tau^2) of a user's deviation from the population weights;
+    #                                smaller = stronger shrinkage toward them
+    population_users: int = 1000   # users (seeded sample) whose likelihood fits the population weights and scales
+    population_steps: int = 60     # L-BFGS iterations of that fit
+    user_steps: int = 25           # L-BFGS iterations of each user's MAP weights (population fixed)
+    batch_users: int = 256         # users per chunk (memory: batch_users * (max_items * (1 + negatives))^2 * S)
+    history_weight: float = 0.0    # score = k_u(query, c) + history_weight * mean_h k_u(h, c); 0 = pure item-to-item
+    seed: int = 0                  # seeds the negatives and the population's user sample
