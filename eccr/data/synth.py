@@ -29,6 +29,10 @@ from eccr.data.schema import (BEHAVIOUR_COLUMNS, BUNDLE_COLUMNS, CATALOG_COLUMNS
 SECONDS_PER_MONTH = 30.4375 * 24 * 3600
 BRANDS = ("Aurex", "Belta", "Corvo", "Dynex", "Elara", "Fennix", "Gorvo", "Halcyon", "Ixia", "Juno", "Kestrel",
           "Lumo")
+CATEGORY_GROUPS = 7  # a type's middle category level is "Group {type % 7}"
+PREFERENCE_FACETS = ("platform", "graph", "group")  # how a planted user's complement relates to the session's
+#   anchor: same platform (any type) | a complement type of the anchor's (any platform) | a type of the anchor's
+#   category group (any platform); in metadata sources: brand | behaviour | category
 PARQUET_FILES = {"catalog": "catalog.parquet", "behaviour": "behaviour.parquet", "bundles": "bundles.parquet",
                  "pairs": "pairs.parquet"}
 
@@ -52,16 +56,22 @@ class SyntheticConfig:
     delayed_complement_rate: float = 0.0  # share of complement items bought later, each in a new session of the
                                           # same user (delayed feedback, eccr/data/delay.py); 0 = all in the anchor's
     mean_delay_days: float = 14.0         # mean of the exponential delay of those purchases; past the window = unseen
+    planted_preferences: float = 0.0      # share of complement slots that follow their user's own facet (one of
+                                          # PREFERENCE_FACETS drawn from the user's planted preference) instead of
+                                          # the shared story; 0 = off (output identical to a config without it)
+    preference_concentration: float = 0.3  # Dirichlet alpha of each user's facet preference; small = one facet each
 
     def __post_init__(self) -> None:
         if self.n_types < 2 or self.n_platforms < 1 or self.complements_per_type < 1:
             raise ValueError("SyntheticConfig needs n_types >= 2, n_platforms >= 1, complements_per_type >= 1")
         for name in ("anchor_type_fraction", "late_item_fraction", "noise_rate", "bundle_rate",
-                     "delayed_complement_rate"):
+                     "delayed_complement_rate", "planted_preferences"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SyntheticConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.interactions_per_user <= 0 or self.mean_session_length < 1:
             raise ValueError("SyntheticConfig needs interactions_per_user > 0 and mean_session_length >= 1")
+        if self.preference_concentration <= 0:
+            raise ValueError("SyntheticConfig.preference_concentration must be > 0")
 
 
 @dataclass
@@ -88,6 +98,7 @@ class SyntheticTables:
     bundles: pd.DataFrame    # BUNDLE_COLUMNS, ids categorical
     graph: TypeGraph
     type_names: list[str] = field(default_factory=list)
+    user_preferences: np.ndarray | None = None  # (n_users, 3) planted weights over PREFERENCE_FACETS, or None
 
 
 def _zipf(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
@@ -150,7 +161,7 @@ def _catalog(n_items: int, item_type: np.ndarray, platform: np.ndarray, release:
     number = pd.Series(public, dtype=np.int64).astype("str")
     platform_name = "platform P" + pd.Series(platform, dtype=np.int64).astype("str")
     paths = np.empty(cfg.n_types, dtype=object)
-    paths[:] = [["Synthetic", f"Group {t % 7}", type_names[t]] for t in range(cfg.n_types)]
+    paths[:] = [["Synthetic", f"Group {t % CATEGORY_GROUPS}", type_names[t]] for t in range(cfg.n_types)]
     width = len(str(max(n_items - 1, 1)))
     frame = pd.DataFrame({
         "item_id": _padded_ids("S", public, width),
@@ -208,6 +219,10 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     noise = (slot > 0) & (rng.random(len(session)) < cfg.noise_rate)
     ev_type = np.where(noise, rng.integers(0, cfg.n_types, len(session)), ev_type)
     ev_platform = np.where(noise, rng.integers(0, cfg.n_platforms, len(session)), ev_platform)
+    preferences = None
+    if cfg.planted_preferences > 0:  # draws only when on: the default stream (and output) is unchanged
+        ev_type, ev_platform, preferences = _plant_preferences(cfg, rng, n_users, session_user[session], slot, noise,
+                                                               a_type, ev_type, ev_platform)
     ev_time = session_time[session] + slot * cfg.seconds_between_items
     if cfg.delayed_complement_rate > 0:  # a delayed complement is its own later session of the same user
         delayed = np.flatnonzero((slot > 0) & (rng.random(len(session)) < cfg.delayed_complement_rate))
@@ -233,7 +248,30 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     bundles = _bundle_frame(session, slot, item, noise, ev_time, public, n_items, anchor_type, type_names,
                             item_type, cfg, rng)
     catalog = _catalog(n_items, item_type, platform, release, public, type_names, cfg)
-    return SyntheticTables(catalog, behaviour, bundles, graph, type_names)
+    return SyntheticTables(catalog, behaviour, bundles, graph, type_names, preferences)
+
+
+def _plant_preferences(cfg: SyntheticConfig, rng: np.random.Generator, n_users: int, ev_user: np.ndarray,
+                       slot: np.ndarray, noise: np.ndarray, anchor_type: np.ndarray, ev_type: np.ndarray,
+                       ev_platform: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-user source preferences (the personalised metric's planted truth, eccr/rank/personal_metric.py): each
+    user draws weights over PREFERENCE_FACETS; a clean complement slot follows, with chance `planted_preferences`,
+    one facet drawn from them -- platform: a random type on the anchor's platform; graph: the type graph's
+    complement on a random platform; group: a random type of the anchor type's category group, random platform."""
+    prefs = rng.dirichlet(np.full(len(PREFERENCE_FACETS), cfg.preference_concentration), n_users)
+    n = len(slot)
+    follow = (slot > 0) & ~noise & (rng.random(n) < cfg.planted_preferences)
+    facet = np.minimum((rng.random(n)[:, None] > np.cumsum(prefs[ev_user], axis=1)).sum(axis=1), 2)
+    random_type, random_platform = rng.integers(0, cfg.n_types, n), rng.integers(0, cfg.n_platforms, n)
+    group_of = np.arange(cfg.n_types) % CATEGORY_GROUPS
+    members = np.argsort(group_of, kind="stable")                      # types ordered by group
+    starts = np.searchsorted(group_of[members], np.arange(CATEGORY_GROUPS))
+    sizes = np.bincount(group_of, minlength=CATEGORY_GROUPS)
+    g = group_of[anchor_type]
+    group_type = members[starts[g] + np.minimum((rng.random(n) * sizes[g]).astype(np.int64), sizes[g] - 1)]
+    new_type = np.where(facet == 0, random_type, np.where(facet == 1, ev_type, group_type))
+    new_platform = np.where(facet == 0, ev_platform, random_platform)
+    return np.where(follow, new_type, ev_type), np.where(follow, new_platform, ev_platform), prefs
 
 
 def _behaviour_frame(session, item, ev_time, noise, session_user, public, n_items, n_users, cfg) -> pd.DataFrame:

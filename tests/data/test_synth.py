@@ -136,3 +136,28 @@ def test_reading_a_folder_without_catalog_fails_clearly(tmp_path):
     (tmp_path / "catalog.parquet").write_bytes(b"not a parquet file")
     with pytest.raises(DataError, match="cannot read Parquet"):
         read_dataset_parquet(tmp_path)
+
+
+def test_planted_user_preferences():
+    """Off by default (no preferences, the default stream); on, a session of a platform-facet user stays on one
+    platform and one of a group-facet user in one category group more often than the other users' sessions."""
+    assert synthetic_tables(300, 40, seed=2).user_preferences is None
+    t = synthetic_tables(3000, 400, seed=0, config=SyntheticConfig(planted_preferences=1.0, interactions_per_user=20))
+    prefs = t.user_preferences
+    assert prefs.shape == (400, 3) and np.allclose(prefs.sum(1), 1.0)
+    cat = t.catalog.set_index("item_id")
+    items = t.behaviour["item_id"].astype(str)
+    events = pd.DataFrame({"session": t.behaviour["session_id"].astype(str),
+                           "user": t.behaviour["user_id"].astype(str).str[1:].astype(int),
+                           "platform": cat.loc[items, "platform"].to_numpy(),
+                           "group": cat.loc[items, "product_type"].to_numpy() % 7})
+    sessions = events.groupby("session").agg(platforms=("platform", "nunique"), groups=("group", "nunique"),
+                                             n=("user", "size"), user=("user", "first"))
+    sessions = sessions[sessions["n"] >= 2]
+    facet = prefs[sessions["user"].to_numpy()].argmax(1)
+    one_platform = (sessions["platforms"] == 1).to_numpy()
+    one_group = (sessions["groups"] == 1).to_numpy()
+    assert one_platform[facet == 0].mean() > 2 * one_platform[facet != 0].mean()
+    assert one_group[facet == 2].mean() > 2 * one_group[facet != 2].mean()
+    with pytest.raises(ValueError):
+        SyntheticConfig(planted_preferences=1.5)
