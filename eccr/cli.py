@@ -20,7 +20,7 @@ from eccr.config import ConfigError, add_config_flags, group_description, load_c
 from eccr.data.load import load_dataset
 from eccr.data.schema import DataError
 from eccr.data.stats import dataset_stats, format_stats
-from eccr.data.synth import generate_synthetic, write_dataset_parquet
+from eccr.data.synth import SyntheticConfig, generate_synthetic, write_dataset_parquet
 from eccr.evaluate.human_eval import export_human_eval, import_human_eval, summary_markdown
 from eccr.run import RunConfig, quick
 
@@ -35,7 +35,8 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
-    ds = generate_synthetic(args.items, args.users, seed=args.seed)
+    ds = generate_synthetic(args.items, args.users, seed=args.seed, config=SyntheticConfig(
+        interactions_per_user=args.interactions_per_user, planted_preferences=args.planted_preferences))
     out = write_dataset_parquet(ds, args.out)
     print(f"wrote {len(ds.catalog):,} items and {len(ds.behaviour):,} interactions to {out}")
     return 0
@@ -260,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--part", choices=("test", "valid"), default="test",
                           help="test for reported numbers; valid for tuning (never tune on test)")
     evaluate.add_argument("--protocols", nargs="+", default=["eccr", "retrieval", "sampled"],
+    synth.add_argument("--interactions-per-user", type=float, default=SyntheticConfig.interactions_per_user,
+                       help="mean purchases per user (more = more returning shoppers)")
+    synth.add_argument("--planted-preferences", type=float, default=0.0, metavar="SHARE",
+                       help="share of complement slots following each user's planted source preference "
+                            "(eccr/data/synth.py PREFERENCE_FACETS; 0 = off)")
                           choices=["eccr", "retrieval", "sampled"])
     evaluate.add_argument("--with-lm", action="store_true", help="also score the LM-re-ranked pipeline (slow on CPU)")
     evaluate.add_argument("--max-pairs", type=int, default=None, help="cap ECCR-protocol pairs (seeded sample)")
