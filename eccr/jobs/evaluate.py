@@ -14,6 +14,7 @@ from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
 from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig, SampledProtocolConfig
 from eccr.evaluate.explanations import explanation_metrics
+from eccr.evaluate.faithfulness import PairContext, faithfulness, faithfulness_markdown, titles_only
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.report import write_report
 from eccr.evaluate.systems import build_systems
@@ -100,12 +101,22 @@ def explanation_markdown(report: dict) -> str:
                          f"{m['ROUGE-2']:.2f} | {m['ROUGE-L']:.2f} | {m['distinct']:.3f} | {g['grounded']:.3f} | "
                          f"{g['hallucination_rate']:.3f} |")
     lines.append(f"\nShown explanations by source: {report['shown']['sources']}.")
+    if report.get("faithfulness"):
+        lines += ["", ("Faithfulness and specificity (eccr/evaluate/faithfulness.py, independent of the grounding "
+                       "filter): names both items; hallucinated = share of sentences with a figure, model or "
+                       "capitalised brand-like word in neither title nor category, a fit claim the flags "
+                       "contradict, or 'shoppers bought' for a pair the train part never saw bought; masked "
+                       "distinct = share of distinct sentences after masking the words of both titles; words per "
+                       "sentence."), "",
+                  faithfulness_markdown(report["faithfulness"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
 def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     """Explanations for test bundle pairs: BLEU-4/ROUGE against the crowd intents and against the grounded
-    references, the grounding (hallucination) rate of the raw LM sentences and of what is shown, diversity."""
+    references, the grounding (hallucination) rate of the raw LM sentences and of what is shown, diversity; and
+    `faithfulness` (eccr/evaluate/faithfulness.py, not the serving filter): names both items, hallucinated
+    claims, masked distinctness and length of what is shown, the raw LM, the template and "B goes with A."."""
     pairs = split.test.bundles.directed_pairs().drop_duplicates(["source", "target"])
     pairs = pairs[[rec.is_titled(a) and rec.is_titled(b) for a, b in zip(pairs["source"], pairs["target"])]]
     pairs = pairs[pairs["intent"].str.strip().str.len() > 0]
@@ -119,22 +130,35 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
         references.append(grounded_explanation(rec.item_row(q), rec.item_row(p), flags, intent))
     texts = [t for t, _, _ in shown]
     raw = [r for _, _, r in shown]
+    # what serving knows of each pair: its flags and whether the train part saw it bought together
+    flags = [pair_flags(rec.item_row(q), rec.item_row(p), rec.extractor, complementary=True) for q, p in qp]
+    bought = [rec.bought_together(q, p) for q, p in qp]
+    templates = [grounded_explanation(rec.item_row(q), rec.item_row(p), f, bought_together=b)
+                 for (q, p), f, b in zip(qp, flags, bought)]
+    contexts = [PairContext(rec.item_row(q)["title"], rec.item_row(p)["title"], rec.category_text(q, p),
+                            f.incompatible, b) for (q, p), f, b in zip(qp, flags, bought)]
+    refs = [titles_only(c.title_a, c.title_b) for c in contexts]
 
     def grounded_share(sentences):
         checked = [grounding(s, rec.item_row(q)["title"], rec.item_row(p)["title"], rec.extractor, i,
-                             context=rec.category_text(q, p))
-                   for s, (q, p), i in zip(sentences, qp, intents) if s]
+                             context=rec.category_text(q, p), flags=f, bought_together=b)
+                   for s, (q, p), i, f, b in zip(sentences, qp, intents, flags, bought) if s]
         return {"n": len(checked), "grounded": float(np.mean([g.grounded for g in checked])) if checked else None,
-                "hallucination_rate": float(np.mean([bool(g.unsupported) for g in checked])) if checked else None}
+                "hallucination_rate": float(np.mean([bool(g.unsupported or g.contradicted) for g in checked]))
+                if checked else None}
 
     return {"pairs": len(qp),
             "shown": {"vs_intent": explanation_metrics(texts, intents),
                       "vs_grounded_reference": explanation_metrics(texts, references),
                       "grounding": grounded_share(texts),
-                      "sources": {s: sum(1 for _, src, _ in shown if src == s) for s in ("lm", "grounded")}},
+                      "sources": {s: sum(1 for _, src, _ in shown if src == s) for s in ("lm", "template")}},
             "raw_lm": ({"vs_intent": explanation_metrics(raw, intents),
                         "vs_grounded_reference": explanation_metrics(raw, references),
                         "grounding": grounded_share(raw)} if any(raw) else None),
+            "faithfulness": {name: faithfulness(sentences, contexts).as_dict() for name, sentences in
+                             (("shown", texts), ("raw LM", raw), ("template", templates), ("titles only", refs))},
+            "sentences": [{**dataclasses.asdict(c), "shown": t, "source": src, "raw_lm": r, "template": tm}
+                          for c, (t, src, r), tm in zip(contexts, shown, templates)],
             "examples": [{"query": rec.item_row(q)["title"], "item": rec.item_row(p)["title"], "intent": i,
                           "explanation": t, "raw_lm": r} for (q, p), i, t, r in list(zip(qp, intents, texts, raw))[:8]]}
 

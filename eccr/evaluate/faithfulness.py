@@ -1,0 +1,155 @@
+"""Faithfulness and specificity of explanations (issue #10 B), measured by rules written apart from the grounding
+filter that serving uses (eccr.coherence.grounding): a metric must not be the filter it scores. The rules are
+simpler and stricter about what counts as a source: only the two titles and their category paths.
+
+Per sentence:
+- **hallucinated claims**: a token with a digit (a figure, a quantity, a model number: "128GB", "1.5-inch",
+  "LP-E10") that does not occur in the titles or categories (digits compared with digit boundaries, hyphens
+  ignored, a number joined to its unit: "64 GB" = "64GB"); a capitalised word (brand-like: "Sony", "Blueberry") absent from them and
+  not one of a few function words; a claim of fit ("fits", "compatible", "made for") when the pair flags say
+  incompatible; a negation about fit ("does not fit") when they do not; a claim that shoppers bought the pair
+  together when the pair was not bought together.
+- **names both items**: the sentence shares a head word (a word of 3+ letters among the first six words of the
+  title) or a model number of the title with each title.
+- **masked distinctness**: the share of distinct sentences once every word of the two titles is masked; a
+  fill-in template ("The _ _ goes with the _ _.") scores near 1/n, a sentence that says something of its own
+  near 1.
+- **length**: words per sentence.
+
+`titles_only` is the reference a system must beat: "B goes with A." from the two titles' heads.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/+&']*[A-Za-z0-9]|[A-Za-z0-9]")
+FUNCTION_WORDS = frozenset([
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "they", "them", "their", "both", "each",
+    "and", "or", "but", "for", "with", "to", "of", "in", "on", "by", "as", "at", "is", "are", "be", "can",
+    "use", "used", "using", "together", "shoppers", "pair", "keep", "add", "when", "if", "your", "you",
+    "goes", "go"])
+_FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b", re.IGNORECASE)
+_NOT_FIT = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't)\b[^.]{0,20}?\b(?:fit|fits|compatible|work)\b"
+                      r"|\bincompatible\b", re.IGNORECASE)
+_BOUGHT = re.compile(r"\b(?:shoppers|customers|buyers|people)\b[^.]*?\b(?:bought|buy|purchased|ordered)\b"
+                     r"|\bbought\b[^.]{0,15}?\btogether\b", re.IGNORECASE)
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text or "")
+
+
+def _compact(text: str, join_units: bool = False) -> str:
+    """Lower case, hyphens dropped ("6.1-inch" -> "6.1inch"); with `join_units` a number is joined to the word
+    after it ("64 GB" -> "64gb")."""
+    text = (text or "").lower().replace("-", "")
+    return re.sub(r"(\d)\s+([a-z])", r"\1\2", text) if join_units else text
+
+
+def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: str = "", incompatible: bool = False,
+                        bought_together: bool = False) -> list[str]:
+    """The claims of `sentence` the two titles and categories do not support (see the module docstring)."""
+    source = f"{title_a} {title_b} {categories}"
+    compact = (_compact(source), _compact(source, join_units=True))
+    spaced = re.sub(r"[\s\-]+", " ", source.lower())
+    known = {t.lower() for t in _tokens(source)}
+    known |= {p for t in known for p in re.split(r"[-/.+&']", t) if p}
+    claims = []
+    for token in _tokens(sentence):
+        if any(c.isdigit() for c in token):
+            needle = _compact(token)
+            if not any(re.search(r"(?<![0-9.])" + re.escape(needle) + r"(?![0-9])", c) for c in compact):
+                claims.append(token)
+        elif token[0].isupper():
+            parts = [p for p in re.split(r"[-/.+&']", token.lower()) if p]
+            if token.lower() not in known and not all(p in known or p in FUNCTION_WORDS for p in parts) and \
+                    not re.search(r"(?<![a-z])" + re.escape(token.lower()) + r"(?![a-z])", spaced):  # "GB" of "64GB"
+                claims.append(token)
+    if incompatible and _FIT.search(sentence):
+        claims.append("claims a fit the flags contradict")
+    if not incompatible and _NOT_FIT.search(sentence):
+        claims.append("denies a fit")
+    if not bought_together and _BOUGHT.search(sentence):
+        claims.append("says shoppers bought the pair")
+    return claims
+
+
+def head_words(title: str) -> set[str]:
+    """Words that name an item: words of 3+ letters among the title's first six, and its model numbers."""
+    tokens = _tokens(title)
+    heads = {t.lower() for t in tokens[:6] if len(t) >= 3 and t.lower() not in FUNCTION_WORDS and not t.isdigit()}
+    return heads | {t.lower() for t in tokens if any(c.isdigit() for c in t) and any(c.isalpha() for c in t)}
+
+
+def names_item(sentence: str, title: str) -> bool:
+    return bool(head_words(title) & {t.lower() for t in _tokens(sentence)})
+
+
+def masked(sentence: str, title_a: str, title_b: str) -> str:
+    """The sentence with every word of both titles (but function words: "the", "with") replaced by "_" (runs of
+    them collapsed), lower-cased."""
+    title_words = {t.lower() for t in _tokens(f"{title_a} {title_b}")} - FUNCTION_WORDS
+    out = ["_" if t.lower() in title_words else t.lower() for t in _tokens(sentence)]
+    return " ".join(w for i, w in enumerate(out) if not (w == "_" and i and out[i - 1] == "_"))
+
+
+def titles_only(title_a: str, title_b: str) -> str:
+    """The titles-only reference "B goes with A." (each title up to its first " - ", "(" or ",", four words)."""
+    def head(title: str) -> str:
+        return " ".join(re.split(r"\s[-–|]\s|\(|\[|,", title or "", maxsplit=1)[0].split()[:4])
+    return f"{head(title_b)} goes with {head(title_a)}."
+
+
+@dataclass
+class PairContext:
+    """What the metric may read about one explained pair (A = the query, B = the recommended item)."""
+
+    title_a: str
+    title_b: str
+    categories: str = ""
+    incompatible: bool = False
+    bought_together: bool = False
+
+
+@dataclass
+class FaithfulnessSummary:
+    n: int
+    names_both: float | None
+    hallucinated: float | None            # share of sentences with at least one hallucinated claim
+    masked_distinct: float | None
+    mean_words: float | None
+    examples: list[dict] = field(default_factory=list)  # up to 5 hallucinated sentences with their claims
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "names_both": self.names_both, "hallucinated": self.hallucinated,
+                "masked_distinct": self.masked_distinct, "mean_words": self.mean_words, "examples": self.examples}
+
+
+def faithfulness(sentences: Sequence[str], pairs: Sequence[PairContext]) -> FaithfulnessSummary:
+    """The four measures over the non-empty sentences (sentence i explains pairs[i])."""
+    rows = [(s, p) for s, p in zip(sentences, pairs) if s]
+    if not rows:
+        return FaithfulnessSummary(0, None, None, None, None)
+    n = len(rows)
+    claims = [hallucinated_claims(s, p.title_a, p.title_b, p.categories, p.incompatible, p.bought_together)
+              for s, p in rows]
+    return FaithfulnessSummary(
+        n=n,
+        names_both=sum(names_item(s, p.title_a) and names_item(s, p.title_b) for s, p in rows) / n,
+        hallucinated=sum(bool(c) for c in claims) / n,
+        masked_distinct=len({masked(s, p.title_a, p.title_b) for s, p in rows}) / n,
+        mean_words=sum(len(_tokens(s)) for s, _ in rows) / n,
+        examples=[{"sentence": s, "claims": c} for (s, _), c in zip(rows, claims) if c][:5])
+
+
+def faithfulness_markdown(report: dict) -> str:
+    """The table of `report` ({output name: FaithfulnessSummary.as_dict()})."""
+    lines = ["| output | n | names both | hallucinated | masked distinct | words |", "|---|---|---|---|---|---|"]
+    for name, m in report.items():
+        if not m or not m.get("n"):
+            continue
+        lines.append(f"| {name} | {m['n']} | {m['names_both']:.3f} | {m['hallucinated']:.3f} | "
+                     f"{m['masked_distinct']:.3f} | {m['mean_words']:.1f} |")
+    return "\n".join(lines) + "\n"
