@@ -11,6 +11,11 @@ the blends (`eccr train`'s blend stage), so both see exactly the same features.
    (eccr/coherence.py).
 3. Final score (`final_scores`): the fitted blend (eccr/rank/blend.py; "coherent" or "bought_together"), with
    candidates flagged `incompatible` (made for another brand, model or lens mount) moved to the bottom.
+
+A query from a product domain the run was not trained on (its top-level category is none of the training
+catalogue's, e.g. clothing items added to an electronics run) is ranked by text cosine, still with the
+incompatible demotion: the complement scorer, the blend and the behaviour signals were all fitted on the training
+domain and carry no evidence about another (README, "The shipped ranking against text cosine").
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ import numpy as np
 from eccr.coherence import AttributeExtractor, PairFlags, pair_flags
 from eccr.data.lookup import ItemLookup
 from eccr.data.schema import Catalog
-from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+from eccr.rank.attention_cf import AttentionCFScorer
+from eccr.rank.attrformer import load_ranker_scorer
 from eccr.rank.base import Scores
 from eccr.rank.baselines import CategoryPairPrior, CoOccurrence, Popularity, TextCosine, category_of_items
 from eccr.rank.blend import Blend
@@ -81,6 +87,15 @@ class CandidateRanker:
         self.category_prior = CategoryPairPrior(category_of_items(items.catalog.items), self.train_pairs)
         self.popularity = Popularity.fit(train_sequences)
         self.blends = blends or {"coherent": Blend()}
+        self.trained_domains = {str(path[0]) for path in items.catalog.items["category"] if len(path)}
+        self.domain_backoff = True  # out-of-domain queries are ranked by text cosine (module docstring)
+
+    def in_domain(self, query: str) -> bool:
+        """False when the query's top-level category is known and none of the training catalogue's."""
+        path = self.items.rows.get(query, {}).get("category")
+        if path is None or not len(path) or not self.trained_domains:
+            return True
+        return str(path[0]) in self.trained_domains
 
     @classmethod
     def from_run(cls, run, catalog: Catalog, extractor: AttributeExtractor, max_memory: int | None = None,
@@ -100,7 +115,7 @@ class CandidateRanker:
             blends["bought_together"] = Blend.load(run.retrieval_blend)
         return cls(ItemLookup(catalog, text.ids), extractor, text, ItemVectors.load(run.source),
                    ItemVectors.load(run.target), fused, ItemIndex.load(run.index),
-                   AttentionCFScorer(AttentionCF.from_pretrained(run.ranker), fused, max_memory=max_memory),
+                   load_ranker_scorer(run.ranker, fused, max_memory=max_memory),
                    train_sequences, blends, complement,
                    ItemIndex.load(run.fused_index) if run.fused_index.exists() else None,
                    ItemIndex.load(run.text_index) if run.text_index.exists() else None)
@@ -162,6 +177,7 @@ class CandidateRanker:
             "relevant": np.array([float(f.relevant) for f in flags]),
             "compatible": np.array([float(f.compatible) for f in flags]),
             "incompatible": np.array([float(f.incompatible) for f in flags]),
+            "in_domain": np.full(len(pool), float(self.in_domain(query))),
         }
         return feats, scores, flags
 
@@ -186,8 +202,13 @@ class CandidateRanker:
     # ------------------------------------------------------------------ 3. final score
     def final_scores(self, feats: dict[str, np.ndarray], ranking: str = "coherent",
                      demote_incompatible: bool = True) -> np.ndarray:
-        """The blend named `ranking`, with incompatible candidates moved to the bottom when `demote_incompatible`."""
-        final = self.blends[ranking].score(feats)
+        """The blend named `ranking` (text cosine for an out-of-domain query), with incompatible candidates moved
+        to the bottom when `demote_incompatible`."""
+        in_domain = np.asarray(feats.get("in_domain", [1.0]), dtype=np.float64)
+        if self.domain_backoff and len(in_domain) and not in_domain.all():
+            final = np.asarray(feats["text_cosine"], dtype=np.float64).copy()
+        else:
+            final = self.blends[ranking].score(feats)
         if demote_incompatible:
             final = final - INCOMPATIBLE_PENALTY * np.asarray(feats["incompatible"], dtype=np.float64)
         return final
@@ -209,7 +230,7 @@ class CandidateRanker:
             self.near_index.add(fused)
         if self.text_index is not None:
             self.text_index.add(text)
-        self.ranker = AttentionCFScorer(self.ranker.model, self.fused, max_memory=self.ranker.max_memory)
+        self.ranker = type(self.ranker)(self.ranker.model, self.fused, max_memory=self.ranker.max_memory)
         self.baselines["text-cosine"] = TextCosine(self.text)
         if self.complement is not None:
             self.complement = self.complement.with_items(self.text, self.items.catalog)

@@ -32,13 +32,31 @@ def test_pool_leaves_out_the_query_and_grows_with_each_source(candidates):
 def test_features_cover_the_blend_and_the_score_demotes_incompatible(candidates):
     pool = candidates.retrieve(["D0001"])[:30]
     feats, scores, flags = candidates.features("D0001", [], pool)
-    assert set(feats) == set(FEATURES) and all(len(v) == len(pool) for v in feats.values())
+    assert set(feats) == set(FEATURES) | {"in_domain"} and all(len(v) == len(pool) for v in feats.values())
+    assert feats["in_domain"].all()
     assert len(flags) == len(pool) and scores.scores.shape == (len(pool),)
     plain = candidates.final_scores(feats, "coherent", demote_incompatible=False)
     demoted = candidates.final_scores(feats, "coherent")
     np.testing.assert_allclose(plain - demoted, INCOMPATIBLE_PENALTY * feats["incompatible"])
     np.testing.assert_allclose(candidates.score_pool("D0001", [], pool), demoted)
     assert not np.allclose(candidates.score_pool("D0001", [], pool, ranking="bought_together"), demoted)
+
+
+def test_a_query_from_a_domain_the_run_never_saw_is_ranked_by_text_cosine(candidates):
+    pool = candidates.retrieve(["D0001"])[:30]
+    trained = candidates.trained_domains
+    assert candidates.items.rows["D0001"]["category"][0] in trained
+    try:
+        candidates.trained_domains = {"Grocery & Gourmet Food"}
+        feats = candidates.features("D0001", [], pool)[0]
+        assert not feats["in_domain"].any()
+        np.testing.assert_allclose(candidates.final_scores(feats, "coherent"),
+                                   feats["text_cosine"] - INCOMPATIBLE_PENALTY * feats["incompatible"])
+    finally:
+        candidates.trained_domains = trained
+    feats = candidates.features("D0001", [], pool)[0]
+    assert not np.allclose(candidates.final_scores(feats, "coherent", demote_incompatible=False),
+                           feats["text_cosine"])
 
 
 def test_the_recommender_ranks_with_the_same_features(candidates, tiny_run):
