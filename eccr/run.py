@@ -13,7 +13,13 @@ from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, temporal_split
 from eccr.llm.config import LoraSftConfig, ModelConfig, TaskConfig
 from eccr.quantize.config import QuantizerConfig
-from eccr.rank.config import ComplementConfig, DANConfig, RankerConfig, RetrievalConfig
+from eccr.rank.config import (
+    AttrFormerConfig,
+    ComplementConfig,
+    DANConfig,
+    RankerConfig,
+    RetrievalConfig,
+)
 from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig
 
 STAGES = ("represent", "complement", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
@@ -34,6 +40,7 @@ class RunConfig:
     # (eccr/rank/attention_cf.py; tests/rank/test_attention_cf.py shows both cases).
     ranker: RankerConfig = field(default_factory=lambda: RankerConfig(null_slot=True))
     dan: DANConfig = field(default_factory=DANConfig)  # the DAN baseline; trained like the ranker (same config)
+    attrformer: AttrFormerConfig = field(default_factory=AttrFormerConfig)  # ranker.kind attrformer or sasrec
     weighted_sum_evaluations: int = 60  # CMA-ES evaluations tuning the weighted-sum baseline on the valid part
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)

@@ -39,7 +39,8 @@ from eccr.llm.tasks import TaskBuilder
 from eccr.llm.tokens import add_semantic_tokens, token_texts_from_items
 from eccr.quantize.history import attention_weigher
 from eccr.quantize.semantic_ids import SemanticIDTable, build_semantic_ids
-from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+from eccr.rank.attention_cf import AttentionCF
+from eccr.rank.attrformer import catalog_attributes, load_ranker_scorer, train_attrformer
 from eccr.rank.baselines import DAN, WeightedSum
 from eccr.rank.blend import Blend
 from eccr.rank.candidates import CandidateRanker
@@ -144,10 +145,28 @@ def stage_complement(run: Run, config: RunConfig, split: TemporalSplit, force: b
             "best_valid_hr@5": max((h.get("valid_hr@5", 0.0) for h in scorer.history), default=None)}
 
 
+def sequential_ranker(fused: ItemVectors, split: TemporalSplit, config: RunConfig, kind: str,
+                      checkpoint_dir: Path | None = None):
+    """AttrFormer or its SASRec ablation (`kind`) on the ranker's sequences; the relations (brand, leaf, items
+    bought together) come from the train part only."""
+    train, valid, ordered = ranker_train_valid(split, config.ranker.instances)
+    attributes = catalog_attributes(fused.ids, split.train.catalog.items, ranker_sequences(split.train),
+                                    config.attrformer.neighbours)
+    return train_attrformer(fused, attributes, train, config.ranker, config.attrformer, valid, ordered,
+                            relations=() if kind == "sasrec" else None, checkpoint_dir=checkpoint_dir)
+
+
 def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
     if not force and (run.ranker / "config.json").exists():
         return {"ranker": "kept"}
     fused = ItemVectors.load(run.fused)
+    if config.ranker.kind in ("attrformer", "sasrec"):
+        trained = sequential_ranker(fused, split, config, config.ranker.kind, run.ranker_checkpoints)
+        trained.model.save_pretrained(run.ranker)
+        return {"ranker": {"kind": config.ranker.kind, "seconds": round(trained.seconds, 1),
+                           "stopped_because": trained.stopped_because, "history": trained.history[-3:]}}
+    if config.ranker.kind != "attention_cf":
+        raise ValueError(f"ranker.kind must be attention_cf, attrformer or sasrec, got {config.ranker.kind!r}")
     train, valid, ordered = ranker_train_valid(split, config.ranker.instances)
     result = train_attention_cf(fused, train, config.ranker, valid_sequences=valid, ordered=ordered,
                                 checkpoint_dir=run.ranker_checkpoints, resume=not force)
@@ -297,8 +316,7 @@ def _lm_steps_done(run: Run) -> int:
 def _run_attention_weigher(run: Run, config: RunConfig):
     """The trained ranker's attention orders baskets in recommend prompts (the same weigher the Recommender
     uses at inference, so prompts look alike)."""
-    scorer = AttentionCFScorer(AttentionCF.from_pretrained(run.ranker), ItemVectors.load(run.fused),
-                               max_memory=config.ranker.max_memory)
+    scorer = load_ranker_scorer(run.ranker, ItemVectors.load(run.fused), max_memory=config.ranker.max_memory)
     return attention_weigher(scorer)
 
 

@@ -13,6 +13,9 @@ from eccr.config import JsonConfig
 
 @dataclass
 class RankerConfig(JsonConfig):
+    kind: str = "attention_cf"     # the ranker `eccr train` fits: attention_cf (Lake et al.) | attrformer (Liu et al.
+    #                                2025, eccr/rank/attrformer.py, settings in AttrFormerConfig) | sasrec (the same
+    #                                Transformer without relations); all share the training fields below
     # --- model (§4.1) ---
     hops: int = 10                 # K; depth 2 -> 4 helps most, deeper gives diminishing gains (Fig. 4)
     hidden: int = 128              # d', width of f^k, g^k, h
@@ -49,6 +52,23 @@ class DANConfig(JsonConfig):
     hidden: int = 128              # width of the two ReLU layers
     layers: int = 2                # number of ReLU layers ("two layers of 128 rectified linear units")
     variant: str = "dot"           # "dot": mu(mean x)^T x_q (the paper's better variant); "add": mu(mean x + x_q)
+
+
+@dataclass
+class AttrFormerConfig(JsonConfig):
+    """AttrFormer (Liu et al. 2025) and its SASRec ablation (eccr/rank/attrformer.py); lr, batch size, negatives,
+    gamma, max_memory (the sequence length), eval_every, patience and the caps come from RankerConfig."""
+
+    relations: tuple[str, ...] = ("brand", "category", "copurchase")  # one relation-augmented head each
+    hidden: int = 64               # model width; each head gets hidden // (heads + len(relations))
+    layers: int = 2                # Transformer blocks
+    heads: int = 2                 # plain causal self-attention heads beside the relation heads
+    neighbours: int = 10           # co-bought items per item (train part) behind the co-purchase relation
+    similar_users: int = 8         # users aggregated position-to-position (batch in training, bank at inference)
+    bank_size: int = 2048          # training users whose final states form the inference bank
+    window: int = 3                # next behaviours counted in the posterior target
+    dirichlet_prior: float = 1.0   # alpha: strength of the Dirichlet prior (popularity**gamma) in the target
+    dropout: float = 0.1
 
 
 @dataclass
