@@ -19,10 +19,11 @@ from eccr.rank.config import (
     DANConfig,
     RankerConfig,
     RetrievalConfig,
+    UncertaintyConfig,
 )
 from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig
 
-STAGES = ("represent", "complement", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
+STAGES = ("represent", "complement", "coherence", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
 
 
 @dataclass
@@ -35,6 +36,9 @@ class RunConfig:
     directed: DirectedConfig = field(default_factory=DirectedConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     complement: ComplementConfig = field(default_factory=ComplementConfig)  # the listwise text complement scorer
+    # "is it a coherent complement?": an ensemble of complement scorers, its calibrated probability and one threshold
+    # per uncertainty level (eccr/rank/uncertainty.py); the `coherence` stage, read by the Recommender's verdicts
+    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
     # null_slot: with a one-item memory (a single query product) the paper's attention is a convex combination
     # over that one item, so every query gets the same ranking; a learned "attend nowhere" slot fixes it
     # (eccr/rank/attention_cf.py; tests/rank/test_attention_cf.py shows both cases).
@@ -53,11 +57,13 @@ class RunConfig:
 
 def quick(config: RunConfig) -> RunConfig:
     """The demo preset: `make demo` serves within 10 minutes of a fresh clone on a 2-core CPU (short ranker and
-    DAN runs, 24 LoRA steps); the README's real-data commands use the full defaults."""
+    DAN runs, a 3-member coherence ensemble of 2 epochs each, 24 LoRA steps); the README's real-data commands use
+    the full defaults."""
     r = dataclasses.replace
     return r(config,
              ranker=r(config.ranker, hops=4, max_epochs=20, max_seconds=900.0, eval_every=50),
              directed=r(config.directed, epochs=15, max_seconds=900.0),
+             uncertainty=r(config.uncertainty, members=3, max_epochs=2),
              tasks=r(config.tasks, max_pairs=600, max_alignment_items=400),
              sft=r(config.sft, max_steps=24, per_device_batch_size=4, max_length=128, save_steps=12,
                    learning_rate=5e-4))
@@ -87,6 +93,7 @@ class Run:
     fused = property(lambda self: self.root / "vectors" / "fused")
     directed_model = property(lambda self: self.root / "directed")
     complement = property(lambda self: self.root / "complement")
+    coherence = property(lambda self: self.root / "coherence")  # CoherenceJudge: ensemble/member_k/ + coherence_rule.json
     ranker = property(lambda self: self.root / "ranker")
     ranker_checkpoints = property(lambda self: self.root / "checkpoints" / "ranker")
     dan = property(lambda self: self.root / "baselines" / "dan")

@@ -6,6 +6,8 @@
                                                                       ├─ FAISS index over target vectors
                                                                       ├─ blends "coherent" + "bought_together"
                                                                       └─ residual VQ → semantic IDs → SFT tasks → LoRA LM
+    text vectors ─┬─ complement scorer (listwise, honest lists)
+                  └─ coherence judge: bootstrap ensemble of complement scorers, calibrated, one cut per uncertainty level
 
 Each stage writes its output into the run directory and is skipped when that output exists, so a killed run
 resumes with the same command (`--force` redoes everything). The ranker and the LM checkpoint while they train.
@@ -47,6 +49,7 @@ from eccr.rank.candidates import CandidateRanker
 from eccr.rank.complement import fit_complement_scorer
 from eccr.rank.retrieval import ItemIndex
 from eccr.rank.train import RankerTrainer, train_attention_cf
+from eccr.rank.uncertainty import fit_coherence_judge
 from eccr.represent.behaviour import behaviour_vectors
 from eccr.represent.directed import DirectedModel, directed_vectors, fit_directed
 from eccr.represent.fuse import DirectedVectors, fuse
@@ -143,6 +146,24 @@ def stage_complement(run: Run, config: RunConfig, split: TemporalSplit, force: b
     scorer.save_pretrained(run.complement)
     return {"complement": scorer.history[-1] if scorer.history else {}, "epochs": len(scorer.history),
             "best_valid_hr@5": max((h.get("valid_hr@5", 0.0) for h in scorer.history), default=None)}
+
+
+def stage_coherence(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
+    """"Is it a coherent complement?" (eccr/rank/uncertainty.py): `uncertainty.members` complement scorers on bootstrap
+    resamples of the train lists, calibrated on the valid lists, one cut per uncertainty level for
+    `uncertainty.target_precision`. The Recommender's probability, uncertainty and verdict per recommendation."""
+    if not force and (run.coherence / "coherence_rule.json").exists():
+        return {"coherence": "kept"}
+    if not len(split.valid.bundles):
+        return {"coherence": "skipped: the valid part has no bundles to calibrate on"}
+    judge = fit_coherence_judge(ItemVectors.load(run.text), split, config.uncertainty, config.complement,
+                                CandidateListConfig(seed=config.data.seed), log=log.info)
+    judge.save_pretrained(run.coherence)
+    rule = judge.rule
+    return {"members": len(judge.ensemble.members), "target_precision": rule.target_precision,
+            "probability_cut": round(rule.level_cut, 4),
+            "level_thresholds": [round(t, 3) for t in rule.level_thresholds()],
+            "global_threshold": round(rule.global_threshold(), 3)}
 
 
 def sequential_ranker(fused: ItemVectors, split: TemporalSplit, config: RunConfig, kind: str,
@@ -379,6 +400,7 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
     steps = {
         "represent": lambda: stage_represent(run, config, ds, split, force),
         "complement": lambda: stage_complement(run, config, split, force),
+        "coherence": lambda: stage_coherence(run, config, split, force),
         "rank": lambda: stage_rank(run, config, split, force),
         "baselines": lambda: stage_baselines(run, config, split, force),
         "index": lambda: stage_index(run, config, force),

@@ -15,6 +15,7 @@ def test_run_directory_has_every_stage(tiny_run):
     run = Run(tiny_run)
     for path in (run / "config.json", run.catalog, run.train_sequences, run.fused.with_suffix(".safetensors"),
                  run.ranker / "config.json", run.dan / "config.json", run.weighted_sum, run.index, run.blend, run.retrieval_blend,
+                 run.coherence / "coherence_rule.json", run.coherence / "ensemble" / "member_1" / "complement.json",
                  run.retrieval_blend, run.semantic_ids, run.sft_data,
                  run.adapter / "adapter_config.json", run.adapter / "adapter_model.safetensors", run.summary):
         assert path.exists(), path
@@ -36,6 +37,7 @@ def test_second_train_call_keeps_finished_stages(tiny_run):
     assert directed.stat().st_mtime_ns == written  # the directed towers are not refitted either
     assert summary["stages"]["rank"] == {"ranker": "kept"}
     assert summary["stages"]["lm"] == {"lm": "kept"}
+    assert summary["stages"]["coherence"] == {"coherence": "kept"}
 
 
 def test_baselines_stage_trains_dan_and_tunes_the_weighted_sum(tiny_run):
