@@ -9,6 +9,10 @@ share. It composes four parts:
   bottom (`demote_incompatible`). `eccr train` fits the blends on the features of this same object;
 - LM scoring (eccr/llm/item_lm.py): + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by
   default; see RecommenderConfig);
+- "is it a coherent complement?" (eccr/rank/uncertainty.py, `CoherenceJudge`, when the run has the `coherence`
+  stage): per recommendation a calibrated probability, the ensemble's uncertainty and the verdict at the run's
+  target precision (one threshold per uncertainty level); `min_confidence` keeps only items at or above a
+  probability. Runs without it fall back to the attention-CF ranker's sigmoid for the `complementary` flag;
 - explanations: the LM writes one sentence per recommendation (batched); a sentence that fails the grounding
   check (names both items, no brand/model/quantity absent from both titles, no claim the pair flags contradict,
   no "shoppers bought them together" for a pair the run never saw bought) is replaced by the grounded template
@@ -36,12 +40,12 @@ import pandas as pd
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
-from eccr.llm.item_lm import ItemLM
-from eccr.llm.sft import load_finetuned  # transformers and peft load inside, only for runs with an LM
+from eccr.llm.item_lm import ItemLM, load_serving_lm  # transformers/peft/llama.cpp load inside
 from eccr.quantize.history import attention_weigher
 from eccr.quantize.rq import load_quantizer
 from eccr.quantize.semantic_ids import SemanticIDTable
 from eccr.rank.candidates import CandidateRanker, PoolSize, diversify_by_type
+from eccr.rank.uncertainty import CoherenceJudge
 from eccr.recommendation import Recommendation, RecommendedItem
 from eccr.represent.directed import DirectedModel, directed_vectors
 from eccr.represent.fuse import DirectedVectors, fuse
@@ -77,6 +81,8 @@ class RecommenderConfig:
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one
     device: str = "auto"           # LM device
+    backend: str = ""              # explanation decoding: "" = the run's model.backend (default "auto": llama.cpp
+    #                                on CPU when installed, else transformers), or "auto", "hf", "llamacpp"
 
 
 def _z(values: np.ndarray) -> np.ndarray:
@@ -117,11 +123,17 @@ class Recommender:
         if self.run.semantic_ids.exists():
             self.table = SemanticIDTable.load(self.run.semantic_ids)
             self.quantizer = load_quantizer(self.run.quantizer)
+        self.judge: CoherenceJudge | None = None  # None in runs trained before the `coherence` stage
+        if (self.run.coherence / "coherence_rule.json").exists():
+            self.judge = CoherenceJudge.from_pretrained(self.run.coherence, self.text, catalog)
         self.item_lm = None
         if self.config.use_lm and self.table is not None and (self.run.adapter / "adapter_config.json").exists():
-            lm, tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
+            model = self.run_config.model
+            lm, tokenizer, generator, _ = load_serving_lm(
+                self.run.adapter, device=self.config.device, backend=self.config.backend or model.backend,
+                gguf_type=model.gguf_type, cache_dir=model.cache_dir)
             self.item_lm = ItemLM(lm, tokenizer, self.table, catalog, self.run_config.tasks, self.extractor,
-                                  basket_weigher=attention_weigher(self.ranker))
+                                  basket_weigher=attention_weigher(self.ranker), generator=generator)
         self._added: list[tuple[Catalog, dict[str, ItemVectors]]] = []
         self._behaviour: ItemVectors | None = None
         self._bought: set[tuple[str, str]] | None = None  # train pairs, built on the first explanation
@@ -181,7 +193,10 @@ class Recommender:
     def run_info(self) -> dict:
         info = {"run": str(self.run.root), "dataset": self.dataset_name, "items": self.catalog_size,
                 "lm": self.run_config.model.spec if self.lm is not None else None,
-                "semantic_ids": self.table is not None}
+                "lm_backend": self.item_lm.backend if self.item_lm is not None else None,
+                "semantic_ids": self.table is not None,
+                "coherence": (f"judge at precision {self.judge.rule.target_precision:g}" if self.judge is not None
+                              else "no judge (complementary = ranker sigmoid)")}
         metrics = self.run / "metrics.json"
         if metrics.exists():  # the headline of `eccr evaluate`: the ECCR protocol for the main system
             report = json.loads(metrics.read_text())
@@ -233,22 +248,30 @@ class Recommender:
         return self.final_scores(self.features(query, history, pool)[0])
 
     def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",
-                  explain: bool = True, candidates: Sequence[str] | None = None) -> Recommendation:
+                  explain: bool = True, candidates: Sequence[str] | None = None,
+                  min_confidence: float | None = None) -> Recommendation:
         return self.recommend_many([{"item": item, "basket": list(basket), "candidates": candidates}], k=k,
-                                   system=system, explain=explain)[0]
+                                   system=system, explain=explain, min_confidence=min_confidence)[0]
 
-    def recommend_many(self, queries: list[dict], k: int = 5, system: str = "eccr",
-                       explain: bool = True) -> list[Recommendation]:
-        """Batch form: explanations of all queries are generated together (one batched LM call)."""
+    def recommend_many(self, queries: list[dict], k: int = 5, system: str = "eccr", explain: bool = True,
+                       min_confidence: float | None = None) -> list[Recommendation]:
+        """Batch form: explanations of all queries are generated together (one batched LM call).
+
+        `min_confidence` P: the best `k` of the candidates whose coherent_probability is at least P (so fewer
+        than k when fewer pass); needs the run's coherence judge."""
         if system not in self.systems:
             raise ValueError(f"unknown system {system!r}; choose from {self.systems}")
-        results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates")) for q in queries]
+        if min_confidence is not None and self.judge is None:
+            raise ValueError(f"{self.run.root} has no coherence judge to filter on (min_confidence); train its "
+                             "`coherence` stage: eccr train --config RUN --out RUN --stages coherence")
+        results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates"), min_confidence)
+                   for q in queries]
         if explain and self.config.explain != "none":
             self._explain([item for rec in results for item in rec.items], results)
         return results
 
     def _rank_one(self, item: str, basket: Sequence[str], k: int, system: str,
-                  candidates: Sequence[str] | None) -> Recommendation:
+                  candidates: Sequence[str] | None, min_confidence: float | None = None) -> Recommendation:
         timings: dict = {}
         t = time.perf_counter()
         query = self.resolve_item(item)
@@ -285,14 +308,25 @@ class Recommender:
         order = np.argsort(-final, kind="stable")
         if self.config.max_per_type > 0:
             order = diversify_by_type(order, [self._leaf(c) for c in pool], self.config.max_per_type)
-        order = order[:k]
+        t = time.perf_counter()
+        if min_confidence is not None:
+            order, verdicts = self._confident(query, pool, order, k, min_confidence)
+        else:
+            order = order[:k]
+            verdicts = self.judge.judge([query], [pool[i] for i in order]) if self.judge is not None else None
+        if self.judge is not None:
+            timings["judge"] = time.perf_counter() - t
         qrow = self.item_row(query)
         items = []
-        for i in order:
+        for n, i in enumerate(order):
             cid = pool[i]
             row = self.item_row(cid)
-            probability = 1.0 / (1.0 + np.exp(-ranker[i])) if system == "eccr" and np.isfinite(ranker[i]) else None
-            complementary = bool(probability is not None and probability >= 0.5) if system == "eccr" else False
+            verdict = verdicts[n] if verdicts is not None else {}
+            if verdict:  # the coherence judge decides
+                complementary = verdict["coherent"]
+            else:  # a run without the judge: the attention-CF ranker's sigmoid, as before the `coherence` stage
+                probability = 1.0 / (1.0 + np.exp(-ranker[i])) if system == "eccr" and np.isfinite(ranker[i]) else None
+                complementary = bool(probability is not None and probability >= 0.5) if system == "eccr" else False
             flags = (dataclasses.replace(pool_flags[i], complementary=complementary) if pool_flags is not None
                      else pair_flags(qrow, row, self.extractor, complementary=complementary)).as_dict()
             weights = {m: round(float(w), 4) for m, w in zip(memory_ids, attention[i])} if attention.shape[1] else {}
@@ -300,9 +334,26 @@ class Recommender:
                 item_id=cid, title=row["title"], category=list(row["category"]), semantic_id=self._semantic_id(cid),
                 score=float(final[i]), ranker_score=float(ranker[i]) if np.isfinite(ranker[i]) else float("-inf"),
                 lm_score=float(lm[i]) if np.isfinite(lm[i]) else None, flags=flags, explanation="",
-                attention=weights))
+                attention=weights, coherent_probability=verdict.get("probability"),
+                uncertainty=verdict.get("uncertainty"), uncertainty_level=verdict.get("level"),
+                coherent=verdict.get("coherent")))
         return Recommendation(query=qrow, basket=[self.item_row(b) for b in basket_ids], items=items, system=system,
                               timings={k_: round(v, 4) for k_, v in timings.items()})
+
+    def _confident(self, query: str, pool: Sequence[str], order: np.ndarray, k: int,
+                   min_confidence: float) -> tuple[np.ndarray, list[dict]]:
+        """The first k of `order` whose coherent probability reaches `min_confidence`, with their verdicts; the
+        pool is judged in chunks down the ranking until k pass (a baseline's pool is the whole catalogue)."""
+        kept, verdicts, chunk = [], [], max(4 * k, 100)
+        for start in range(0, len(order), chunk):
+            part = order[start:start + chunk]
+            for i, verdict in zip(part, self.judge.judge([query], [pool[i] for i in part])):
+                if verdict["probability"] >= min_confidence and len(kept) < k:
+                    kept.append(i)
+                    verdicts.append(verdict)
+            if len(kept) >= k:
+                break
+        return np.asarray(kept, dtype=np.int64), verdicts
 
     def _lm_rescore(self, query: str, earlier: Sequence[str], pool: Sequence[str],
                     final: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -383,6 +434,8 @@ class Recommender:
         them, else new ones from the quantizer) and the LM."""
         self.items.add(cat)
         self.candidates.add_items(vectors["text"], vectors["source"], vectors["target"], vectors["fused"])
+        if self.judge is not None:
+            self.judge.ensemble.members = [m.with_items(self.text, self.catalog) for m in self.judge.ensemble.members]
         if self.table is not None:
             fused = vectors["fused"]
             if codes is None:

@@ -18,6 +18,13 @@ class RecommendedItem:
     attention: dict[str, float] = field(default_factory=dict)  # basket/history item id -> weight that drove it
     explanation_source: str = ""     # "lm" (the LM's sentence passed the grounding check) or "template" (composed
     #                                  from titles, categories and flags); "" without an explanation
+    # "is it a coherent complement?" from the run's coherence judge (eccr/rank/uncertainty.py); all None when the run
+    # has none (runs trained before the `coherence` stage): flags["complementary"] is then the ranker's sigmoid >= 0.5
+    coherent_probability: float | None = None  # calibrated P(coherent complement | score, uncertainty level)
+    uncertainty: float | None = None  # spread (std) of the ensemble members' logits; higher = less sure
+    uncertainty_level: int | None = None  # 0 = least uncertain; equal-count bins of the spread on the valid pairs
+    coherent: bool | None = None      # the verdict: probability >= the cut for the run's target precision (chosen
+    #                                  on valid pairs); flags["complementary"] is this verdict when it is not None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -38,4 +45,6 @@ class Recommendation:
                 "recommendations": [{"item_id": i.item_id, "title": i.title, "score": round(float(i.score), 6),
                                      "flags": i.flags, "explanation": i.explanation,
                                      "explanation_source": i.explanation_source,
+                                     "coherent_probability": i.coherent_probability,
+                                     "uncertainty": i.uncertainty, "coherent": i.coherent,
                                      "semantic_id": i.semantic_id} for i in self.items]}

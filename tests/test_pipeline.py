@@ -108,3 +108,49 @@ def test_explanations_say_who_wrote_them_and_lm_claims_are_checked(tiny_run):
     incompatible = {**result.items[0].flags, "incompatible": True, "evidence": ["made for Nikon, not Canon"]}
     rec.item_lm = _WritingLM(good[:-1] + ": it fits.")
     assert rec.explain_pairs([(q, c)], flags=[incompatible])[0][1] == "template"
+
+
+def test_recommendations_carry_the_coherence_judges_verdict(tiny_run):
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    assert rec.judge is not None and len(rec.judge.ensemble.members) == 2  # the fixture's small ensemble
+    assert rec.run_info["coherence"].startswith("judge at precision")
+    result = rec.recommend("D0001", k=5, explain=False)
+    direct = rec.judge.judge(["D0001"], [i.item_id for i in result.items])
+    for item, verdict in zip(result.items, direct):
+        assert item.coherent_probability == verdict["probability"] and 0.0 <= item.coherent_probability <= 1.0
+        assert item.uncertainty == verdict["uncertainty"] >= 0.0 and item.uncertainty_level == verdict["level"]
+        assert item.coherent is verdict["coherent"] is item.flags["complementary"]  # the badge is the judge's
+    answer = result.as_answer("q")["recommendations"][0]
+    assert {"coherent_probability", "uncertainty", "coherent"} <= set(answer)
+    # baselines' recommendations are judged too (the verdict is about the pair, not the system)
+    assert rec.recommend("D0001", k=2, explain=False, system="text-cosine").items[0].coherent_probability is not None
+
+    # min_confidence: the best k of those that pass, down the whole pool
+    probabilities = sorted((i.coherent_probability for i in rec.recommend("D0001", k=30, explain=False).items),
+                           reverse=True)
+    bar = probabilities[2]
+    kept = rec.recommend("D0001", k=5, explain=False, min_confidence=bar).items
+    assert 3 <= len(kept) <= 5 and all(i.coherent_probability >= bar for i in kept)
+    assert rec.recommend("D0001", k=5, explain=False, min_confidence=1.01).items == []
+
+    # items added at run time are judged from their text, like every other item
+    rec.add_items(BATTERY)
+    added = rec.recommend("D0001", k=1, explain=False, candidates=["NEW1"]).items[0]
+    assert added.item_id == "NEW1" and added.coherent_probability is not None
+
+
+def test_a_run_without_the_judge_says_so_and_keeps_the_ranker_badge(tiny_run, tmp_path):
+    import shutil
+
+    from eccr.run import Run
+
+    old = tmp_path / "old_run"
+    shutil.copytree(tiny_run, old, ignore=shutil.ignore_patterns("checkpoints", "coherence"))
+    rec = Recommender.from_pretrained(old, use_lm=False)
+    assert rec.judge is None and "no judge" in rec.run_info["coherence"]
+    item = rec.recommend("D0001", k=1, explain=False).items[0]
+    assert item.coherent_probability is None and item.uncertainty is None and item.coherent is None
+    assert item.flags["complementary"] == bool(1 / (1 + np.exp(-item.ranker_score)) >= 0.5)
+    with pytest.raises(ValueError, match="no coherence judge"):
+        rec.recommend("D0001", k=1, explain=False, min_confidence=0.5)
+    assert not Run(old).coherence.exists()
