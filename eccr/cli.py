@@ -121,6 +121,14 @@ def _recommender(args: argparse.Namespace, **overrides):
     return Recommender.from_run(run, **overrides)
 
 
+def _coherence_line(item) -> str:
+    """The coherence judge's verdict on one recommendation, or why there is none."""
+    if item.coherent_probability is None:
+        return "coherent complement: no judge in this run (the 'complementary' flag is the ranker's sigmoid)"
+    return (f"coherent complement: {'yes' if item.coherent else 'unsure'} (P {item.coherent_probability:.2f}, "
+            f"uncertainty {item.uncertainty:.2f}, level {item.uncertainty_level})")
+
+
 def _format_recommendation(rec) -> str:
     lines = [f"{rec.query['title']}  [{rec.query['item_id']}]  ({rec.system})"]
     for n, item in enumerate(rec.items, 1):
@@ -129,6 +137,7 @@ def _format_recommendation(rec) -> str:
         lines.append(f"{n:>2}. {item.title}  [{item.item_id}] {item.semantic_id}")
         lines.append(f"    score {item.score:.3f} | ranker {item.ranker_score:.3f} | {flags}"
                      + (f" | evidence: {'; '.join(item.flags['evidence'])}" if item.flags.get("evidence") else ""))
+        lines.append("    " + _coherence_line(item))
         if item.attention:
             top = sorted(item.attention.items(), key=lambda kv: -kv[1])[:3]
             lines.append("    driven by: " + ", ".join(f"{k} ({v:.2f})" for k, v in top))
@@ -137,10 +146,21 @@ def _format_recommendation(rec) -> str:
     return "\n".join(lines)
 
 
+def _can_filter(args: argparse.Namespace, rec, command: str) -> bool:
+    """--min-confidence needs the run's coherence judge; says so (and how to fit it) when it is missing."""
+    if args.min_confidence is None or rec.judge is not None:
+        return True
+    print(f"eccr {command}: {args.run} has no coherence judge, so --min-confidence cannot filter; fit it with "
+          f"`eccr train --config {args.run} --out {args.run} --stages coherence`", file=sys.stderr)
+    return False
+
+
 def _cmd_recommend(args: argparse.Namespace) -> int:
     rec = _recommender(args)
+    if not _can_filter(args, rec, "recommend"):
+        return 2
     result = rec.recommend(args.item, basket=args.basket or [], k=args.k, system=args.system,
-                           explain=not args.no_explain)
+                           explain=not args.no_explain, min_confidence=args.min_confidence)
     print(json.dumps(result.as_answer("cli"), indent=1, ensure_ascii=False) if args.json
           else _format_recommendation(result))
     return 0
@@ -150,6 +170,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from eccr.jobs.explain import BatchConfig, check_model_folder, explain_queries, read_extra_catalog
 
     rec = _recommender(args)
+    if not _can_filter(args, rec, "explain"):
+        return 2
     if args.save_model:  # before the job: a folder that cannot be written fails now, not after a long job
         try:
             check_model_folder(args.save_model, rec)
@@ -159,7 +181,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if args.catalog:
         added = rec.add_items(read_extra_catalog(args.catalog))
         print(f"added {len(added)} new items from {args.catalog} (cold start)", file=sys.stderr)
-    report = explain_queries(rec, args.input, args.out, BatchConfig(k=args.k, batch_size=args.batch_size),
+    report = explain_queries(rec, args.input, args.out, BatchConfig(k=args.k, batch_size=args.batch_size,
+                                                                         min_confidence=args.min_confidence),
                              system=args.system, save_model=args.save_model)
     print(report.summary())
     if args.save_model:
@@ -238,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--items", type=int, required=True)
     synth.add_argument("--users", type=int, required=True)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--interactions-per-user", type=float, default=SyntheticConfig.interactions_per_user,
+                       help="mean purchases per user (more = more returning shoppers)")
+    synth.add_argument("--planted-preferences", type=float, default=0.0, metavar="SHARE",
+                       help="share of complement slots following each user's planted source preference "
+                            "(eccr/data/synth.py PREFERENCE_FACETS; 0 = off)")
     synth.add_argument("--out", required=True, help="output folder (Parquet files; load with --data FOLDER)")
     synth.set_defaults(func=_cmd_data_synth)
 
@@ -261,11 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--part", choices=("test", "valid"), default="test",
                           help="test for reported numbers; valid for tuning (never tune on test)")
     evaluate.add_argument("--protocols", nargs="+", default=["eccr", "retrieval", "sampled"],
-    synth.add_argument("--interactions-per-user", type=float, default=SyntheticConfig.interactions_per_user,
-                       help="mean purchases per user (more = more returning shoppers)")
-    synth.add_argument("--planted-preferences", type=float, default=0.0, metavar="SHARE",
-                       help="share of complement slots following each user's planted source preference "
-                            "(eccr/data/synth.py PREFERENCE_FACETS; 0 = off)")
                           choices=["eccr", "retrieval", "sampled"])
     evaluate.add_argument("--with-lm", action="store_true", help="also score the LM-re-ranked pipeline (slow on CPU)")
     evaluate.add_argument("--max-pairs", type=int, default=None, help="cap ECCR-protocol pairs (seeded sample)")
@@ -292,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
                         help="blend that ranks: coherent complements (default) or what shoppers bundle")
     recommend.add_argument("--no-lm", action="store_true", help="do not load the LM (ranker + templates only)")
+    recommend.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                           help="only items whose P(coherent complement) from the run's coherence judge is >= P")
     recommend.add_argument("--json", action="store_true")
     recommend.set_defaults(func=_cmd_recommend)
 
@@ -311,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
                         help="blend that ranks: coherent complements (default) or what shoppers bundle")
     explain.add_argument("--no-lm", action="store_true")
+    explain.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                         help="answers keep the best k items whose P(coherent complement) is >= P (fewer when fewer "
+                              "pass); needs the run's coherence judge")
     explain.set_defaults(func=_cmd_explain)
 
     distill = commands.add_parser("distill", help="explanation targets written by a larger teacher LM (resumable)")

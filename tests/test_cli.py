@@ -35,6 +35,10 @@ def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
     assert main(["recommend", "--run", str(tiny_run), "--item", "Canon EOS Rebel T7", "-k", "3", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert len(answer["recommendations"]) == 3 and all(r["explanation"] for r in answer["recommendations"])
+    assert all(0 <= r["coherent_probability"] <= 1 and r["coherent"] == r["flags"]["complementary"]
+               for r in answer["recommendations"])  # the badge comes from the run's coherence judge
+    assert main(["recommend", "--run", str(tiny_run), "--item", "D0001", "-k", "2", "--no-explain"]) == 0
+    assert "coherent complement: " in capsys.readouterr().out
     assert main(["evaluate", "--run", str(tiny_run), "--protocols", "eccr", "retrieval", "--max-pairs", "60",
                  "--out", str(tmp_path / "report")]) == 0
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
@@ -44,6 +48,12 @@ def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
             "weighted_sum", "last_item_cosine", "popularity", "eccr_bought_together"} <= systems
     assert "Baselines that beat" in (tmp_path / "report" / "report.md").read_text() or \
         "No baseline beats" in (tmp_path / "report" / "report.md").read_text()
+    # the coherence judge's section: decision table, positive rate per score bin x uncertainty level, reliability
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Is it a coherent complement?" in report and "| per level |" in report and "level 2" in report
+    coherence = json.loads((tmp_path / "report" / "coherence.json").read_text())
+    assert coherence["part"] == "test" and {d["target"] for d in coherence["decisions"]} >= {0.8, 0.9}
+    assert (tmp_path / "report" / "positive_rate.png").exists() and (tmp_path / "report" / "reliability.png").exists()
 
 
 def test_evaluate_on_a_domain_the_run_never_saw(tiny_run, tmp_path):
@@ -81,6 +91,37 @@ def test_explain_batch_with_cold_catalog(tiny_run, tmp_path, capsys):
     assert "none of the 2 candidates" in lines[4]["error"]
     assert "no catalogue item matches 'no-such-id'" in lines[5]["error"]
     assert "malformed input lines skipped: 1" in capsys.readouterr().out
+
+
+def test_explain_min_confidence_filters_on_the_judges_probability(tiny_run, tmp_path, capsys):
+    import shutil
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(json.dumps({"query_id": q, "item_id": q}) + "\n" for q in ("D0001", "D0002", "D0363")))
+    out = tmp_path / "all.jsonl"
+    assert main(["explain", "--run", str(tiny_run), "--input", str(queries), "--out", str(out), "-k", "8",
+                 "--no-lm"]) == 0
+    everything = [json.loads(line) for line in out.read_text().splitlines()]
+    probabilities = sorted(r["coherent_probability"] for a in everything for r in a["recommendations"])
+    assert all(r["uncertainty"] >= 0 and isinstance(r["coherent"], bool)
+               for a in everything for r in a["recommendations"])
+    bar = probabilities[len(probabilities) // 2]
+    out = tmp_path / "confident.jsonl"
+    assert main(["explain", "--run", str(tiny_run), "--input", str(queries), "--out", str(out), "-k", "8",
+                 "--no-lm", "--min-confidence", str(bar)]) == 0
+    confident = [json.loads(line) for line in out.read_text().splitlines()]
+    kept = [r for a in confident for r in a["recommendations"]]
+    assert kept and all(r["coherent_probability"] >= bar for r in kept)
+    assert all(a["ranked"] == [r["item_id"] for r in a["recommendations"]] for a in confident)
+    capsys.readouterr()
+    # a run trained before the coherence stage cannot filter, and says how to fit the judge
+    old = tmp_path / "old_run"
+    shutil.copytree(tiny_run, old, ignore=shutil.ignore_patterns("checkpoints", "coherence"))
+    assert main(["explain", "--run", str(old), "--input", str(queries), "--out", str(tmp_path / "x.jsonl"),
+                 "--no-lm", "--min-confidence", "0.5"]) == 2
+    assert "--stages coherence" in capsys.readouterr().err
+    assert main(["recommend", "--run", str(old), "--item", "D0001", "-k", "1", "--no-explain"]) == 0
+    assert "no judge in this run" in capsys.readouterr().out
 
 
 def test_explain_saves_the_model_with_the_items_it_added(tiny_run, tmp_path, capsys):

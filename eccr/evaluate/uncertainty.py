@@ -8,7 +8,8 @@ base rate is 1/21 = 4.8%).
 - `positive_rate_grid`: the empirical positive rate per (probability bin x uncertainty level): at equal
   probability, does it fall as the uncertainty grows, as the keynote found?
 - `reliability`: predicted probability against the observed rate, in equal-count bins.
-Plots are matplotlib PNGs (`plot_positive_rate_grid`, `plot_reliability`).
+Plots are matplotlib PNGs (`plot_positive_rate_grid`, `plot_reliability`). `coherence_report` puts them together
+for a run's trained judge (the section `eccr evaluate` adds to its report; `coherence_markdown` writes it).
 """
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
+from eccr.data.splits import TemporalSplit
 from eccr.evaluate.metrics import bootstrap_ratios, percentile_interval
-from eccr.rank.uncertainty import CoherenceCalibration, cut_for_precision, fit_rule
+from eccr.rank.uncertainty import CoherenceCalibration, CoherenceJudge, cut_for_precision, fit_rule
+
+PROBABILITY_BIN_QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.98)  # score-bin edges of the grid: quantiles of the valid pairs
 
 
 def precision_recall(flagged: np.ndarray, labels: np.ndarray) -> tuple[float, float, int]:
@@ -175,3 +180,93 @@ def plot_reliability(curves: dict[str, pd.DataFrame], path: str | Path, title: s
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------------------------- a run's judge, reported
+def coherence_report(judge: CoherenceJudge, split: TemporalSplit, part: str, lists: CandidateListConfig,
+                     out_dir: str | Path, precisions=(0.8, 0.9), resamples: int = 100) -> dict:
+    """The judge of a run on `part`'s honest lists: the decision table (global vs per-level cuts chosen on the valid
+    lists, for `precisions` and the judge's own target), the rule as served, the positive rate per (probability bin
+    x uncertainty level), reliability, the spread's effect at equal score; writes positive_rate.png and
+    reliability.png into `out_dir`. The lists are built like the judge's own (`lists`, the run's seed)."""
+    out_dir = Path(out_dir)
+    calibration, ensemble = judge.rule.calibration, judge.ensemble
+    valid_lists = build_candidate_lists(split, "valid", lists)
+    valid_scores, valid_labels = ensemble.list_scores(valid_lists)
+    part_lists = valid_lists if part == "valid" else build_candidate_lists(split, part, lists)
+    scores, labels = ensemble.list_scores(part_lists)
+    n_lists = int(np.count_nonzero(labels))  # one positive per list
+    if not n_lists or not valid_labels.any():
+        return {"part": part, "pairs": len(labels), "skipped": "no complete candidate lists"}
+    groups = np.repeat(ensemble.list_queries(part_lists), len(labels) // n_lists)
+    targets = tuple(sorted({*precisions, judge.rule.target_precision}))
+    table = decision_table(calibration, valid_scores, valid_labels, scores, labels, targets, groups)
+    assessed = calibration.assess(scores)
+    served = judge.rule.decide(scores)
+    precision, recall, flagged = precision_recall(served["coherent"], labels)
+    edges = np.quantile(calibration.assess(valid_scores)["probability"], PROBABILITY_BIN_QUANTILES)
+    grid = positive_rate_grid(assessed, labels, edges)
+    curves = {"P(coherent | score)": reliability(assessed["probability"], labels),
+              "P(coherent | score, level)": reliability(assessed["level_probability"], labels)}
+    plots = {"positive_rate": plot_positive_rate_grid(grid, out_dir / "positive_rate.png",
+                                                      f"{part} pairs: positive rate by score and uncertainty"),
+             "reliability": plot_reliability(curves, out_dir / "reliability.png", f"{part} pairs (coherence judge)")}
+    try:
+        effect = spread_effect(assessed, labels, groups, resamples=resamples)
+    except ValueError:  # a resample with one class only (tiny data)
+        effect = None
+    return {"part": part, "pairs": len(labels), "lists": n_lists, "base_rate": float(labels.mean()),
+            "members": len(ensemble.members), "levels": len(calibration.level_probability),
+            "served": {"target_precision": judge.rule.target_precision, "probability_cut": judge.rule.level_cut,
+                       "level_thresholds": judge.rule.level_thresholds(), "precision": precision, "recall": recall,
+                       "flagged": flagged},
+            "decisions": table.to_dict("records"), "positive_rate_grid": grid.to_dict("records"),
+            "probability_edges": edges.tolist(),
+            "ece": {name: expected_calibration_error(c) for name, c in curves.items()},
+            "spread_effect": effect, "plots": {k: v.name for k, v in plots.items()}}
+
+
+def _number(value, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+
+
+def coherence_markdown(report: dict) -> str:
+    """The report section for `coherence_report`'s result."""
+    part = report["part"]
+    lines = ["## Is it a coherent complement? (the run's coherence judge)", ""]
+    if report.get("skipped"):
+        return "\n".join(lines + [f"Not measured on the {part} part: {report['skipped']}.", ""]) + "\n"
+    served = report["served"]
+    lines += [(f"{report['members']} complement scorers on bootstrap resamples, calibrated on the valid lists, "
+              f"{report['levels']} uncertainty levels (eccr/rank/uncertainty.py). {report['pairs']} {part} pairs "
+              f"({report['lists']} honest lists, base rate {report['base_rate']:.3f}). As served (per-level cut at "
+              f"target precision {served['target_precision']:g}): precision {_number(served['precision'])}, "
+              f"recall {_number(served['recall'])}, {served['flagged']} pairs called coherent."), "",
+              (f"Cuts chosen on the valid lists, applied to the {part} lists (recall gain = per level minus global, "
+              "95% interval over queries):"), "",
+              (f"| target | rule | valid P | valid R | {part} P | {part} R | flagged | recall gain 95% | "
+              "thresholds on the score |"), "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["decisions"]:
+        gain = "[{:+.3f}, {:+.3f}]".format(*r["recall_gain_95"]) if r.get("recall_gain_95") else ""
+        lines.append(f"| {r['target']:g} | {r['rule']} | {_number(r['valid_precision'])} | "
+                     f"{_number(r['valid_recall'])} | {_number(r['test_precision'])} | {_number(r['test_recall'])} | "
+                     f"{r['test_flagged']} | {gain} | {r['score_thresholds']} |")
+    levels = sorted({g["level"] for g in report["positive_rate_grid"]})
+    lines += ["", (f"Observed positive rate per probability bin (from the score alone) and uncertainty level, {part} "
+              "pairs [rate (pairs)]:"), "", "| bin | mean P | " + " | ".join(f"level {lv}" for lv in levels) + " |",
+              "|---|---|" + "---|" * len(levels)]
+    grid = {(g["score_bin"], g["level"]): g for g in report["positive_rate_grid"]}
+    for b in sorted({k[0] for k in grid}):
+        cells = [grid.get((b, lv)) for lv in levels]
+        mean_p = np.average([c["mean_probability"] for c in cells if c], weights=[c["pairs"] for c in cells if c])
+        lines.append(f"| {b} | {mean_p:.3f} | " + " | ".join(f"{c['rate']:.3f} ({c['pairs']})" if c else "-"
+                                                             for c in cells) + " |")
+    effect = report.get("spread_effect")
+    lines += [""]
+    if effect:
+        lines.append(f"Spread effect at equal score (log-odds per SD of uncertainty; negative = the keynote's "
+                     f"effect): {effect['coefficient']:+.3f} [{effect['low']:+.3f}, {effect['high']:+.3f}].")
+    lines.append("Calibration error (ECE): " + ", ".join(f"{k} {v:.4f}" for k, v in report["ece"].items()) + ".")
+    lines += ["", f"![positive rate]({report['plots']['positive_rate']})",
+              f"![reliability]({report['plots']['reliability']})", ""]
+    return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from eccr.coherence import grounded_explanation, grounding, pair_flags
+from eccr.data.candidate_lists import CandidateListConfig
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
 from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig, SampledProtocolConfig
@@ -18,6 +19,7 @@ from eccr.evaluate.faithfulness import PairContext, faithfulness, faithfulness_m
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.report import write_report
 from eccr.evaluate.systems import build_systems
+from eccr.evaluate.uncertainty import coherence_markdown, coherence_report
 from eccr.jobs.train import ranker_train_valid
 from eccr.pipeline import Recommender
 from eccr.rank.attention_cf import AttentionCFScorer
@@ -70,9 +72,31 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
         (out_dir / "explanations.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
         with Path(paths["markdown"]).open("a") as fh:
             fh.write("\n" + explanation_markdown(report))
+    with Path(paths["markdown"]).open("a") as fh:
+        fh.write("\n" + _coherence_section(rec, split, part, out_dir, foreign=data is not None))
     if part == "test" and out is None and data is None:  # the run's headline (shown by the demo) is the default full report
         shutil.copy(paths["metrics"], run / "metrics.json")
     return Path(paths["markdown"])
+
+
+def _coherence_section(rec, split, part: str, out_dir: Path, foreign: bool) -> str:
+    """The run's coherence judge on the part's honest lists (eccr/evaluate/uncertainty.py: decision table, positive
+    rate per score bin x uncertainty level, reliability; coherence.json + two PNGs), or why it is not there."""
+    title = "## Is it a coherent complement? (the run's coherence judge)\n\n"
+    if rec.judge is None:
+        return title + ("This run has no coherence judge (trained before the `coherence` stage): the "
+                        "'complementary' flag is the ranker's sigmoid. Fit it with `eccr train --config RUN --out "
+                        "RUN --stages coherence`.\n")
+    if foreign:
+        return title + "Measured on the run's own split only (its judge was calibrated there).\n"
+    report = coherence_report(rec.judge, split, part, CandidateListConfig(seed=rec.run_config.data.seed), out_dir)
+    (out_dir / "coherence.json").write_text(json.dumps(report, indent=1, default=_plain))
+    return coherence_markdown(report)
+
+
+def _plain(value):
+    """numpy scalars in JSON."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _foreign_split(rec, data: str, domain: str):

@@ -4,7 +4,9 @@ Input: JSON lines (or CSV/Parquet with the same columns), one query per line:
     {"query_id": "q1", "item_id": "123" | "title": "Canon EOS 60D", "basket": [...], "candidates": [...]}
 Output: one JSON line per query, in input order:
     {"query_id", "ranked": [ids best first], "recommendations": [{"item_id", "title", "score", "flags",
-     "explanation"}]}
+     "explanation", "explanation_source", "coherent_probability", "uncertainty", "coherent", "semantic_id"}]}
+(`coherent_probability`, `uncertainty`, `coherent`: the run's coherence judge, None without one;
+`min_confidence` keeps only recommendations whose probability reaches it.)
 
 Resuming: answers are appended and flushed every `flush_every` lines to `<out>.partial/<shard>.jsonl`; a restart
 with the same command reads what is there with eccr.data.io.read_resumable_jsonl (a torn last line is dropped
@@ -50,6 +52,8 @@ class BatchConfig:
     batch_size: int = 8         # queries handed to the recommender at once (batched LM generation)
     flush_every: int = 8        # answers written before each flush+fsync (resume granularity)
     progress: bool = True       # tqdm progress bar on stderr
+    min_confidence: float | None = None  # keep only recommendations whose P(coherent complement) from the run's
+    #                                      coherence judge is >= this (the best k that pass); None = no filter
 
 
 @dataclass
@@ -259,9 +263,10 @@ def query_problem(rec: Recommender, q: dict) -> str | None:
     return None
 
 
-def answer_queries(rec: Recommender, batch: list[dict], k: int = 10, system: str = "eccr") -> list[Answer]:
-    """One answer per query of `batch`, in order: the recommendations, or an "error" for a query that cannot
-    be answered."""
+def answer_queries(rec: Recommender, batch: list[dict], k: int = 10, system: str = "eccr",
+                   min_confidence: float | None = None) -> list[Answer]:
+    """One answer per query of `batch`, in order: the recommendations (with `min_confidence`, only those whose
+    coherent_probability reaches it), or an "error" for a query that cannot be answered."""
     add_unmatched_titles(rec, batch)
     good, out = [], {}
     for q in batch:
@@ -271,7 +276,8 @@ def answer_queries(rec: Recommender, batch: list[dict], k: int = 10, system: str
         else:
             good.append(q)
     results = rec.recommend_many([{"item": q["item_id"] or q["title"], "basket": q["basket"],
-                                   "candidates": q["candidates"]} for q in good], k=k, system=system)
+                                   "candidates": q["candidates"]} for q in good], k=k, system=system,
+                                 min_confidence=min_confidence)
     for q, r in zip(good, results):
         out[q["query_id"]] = r.as_answer(q["query_id"])
     return [out[q["query_id"]] for q in batch]
@@ -296,7 +302,10 @@ def explain_queries(rec: Recommender, input_path: str | Path, out_path: str | Pa
     cfg = config or BatchConfig()
     if save_model is not None:
         check_model_folder(save_model, rec)
-    report = run_batch(lambda batch: answer_queries(rec, batch, cfg.k, system), input_path, out_path, cfg)
+    if cfg.min_confidence is not None and rec.judge is None:  # before the job, not on its first batch
+        raise ValueError(f"{rec.run.root} has no coherence judge to apply min_confidence with")
+    report = run_batch(lambda batch: answer_queries(rec, batch, cfg.k, system, cfg.min_confidence), input_path,
+                       out_path, cfg)
     if save_model is not None and shard_info()[0] == 0:
         add_unmatched_titles(rec, read_queries(input_path, BatchReport()))
         rec.save_pretrained(save_model)

@@ -74,11 +74,32 @@ FLAG_BADGES = [  # (flag key, label shown, css class when set)
 SOURCE_LABELS = {"lm": "written by the LM", "template": "template from titles and flags"}
 
 
-def render_flags(flags: dict) -> str:
-    """Coherence badges (set = coloured, unset = struck grey) and the evidence behind them."""
-    badges = []
+UNCERTAINTY_LEVELS = ("low", "middle", "high")  # names of the judge's levels when there are three
+
+
+def render_coherence(item: RecommendedItem) -> str:
+    """The coherence judge's verdict as the first badge: 'coherent complement' (green) or 'unsure complement'
+    (struck grey) with P(coherent) and the uncertainty; for a run without a judge, a grey note that the
+    'complementary' badge is the ranker's sigmoid."""
+    if item.coherent_probability is None:
+        return ('<span class="eccr-badge off eccr-nojudge" data-flag="coherence-judge" data-on="none" title="this run '
+                'has no coherence stage (eccr train fits it)">no coherence judge: complementary = ranker sigmoid</span>')
+    level = item.uncertainty_level
+    named = UNCERTAINTY_LEVELS[level] if level is not None and 0 <= level < len(UNCERTAINTY_LEVELS) else level
+    detail = f"P {item.coherent_probability:.2f}" + (f", {named} uncertainty" if named is not None else "")
+    label = "coherent complement" if item.coherent else "unsure complement"
+    return (f'<span class="eccr-badge {"good" if item.coherent else "off"}" data-flag="coherent-complement" '
+            f'data-on="{str(bool(item.coherent)).lower()}" data-probability="{item.coherent_probability:.4f}" '
+            f'title="calibrated P(coherent complement); uncertainty = spread of the ensemble '
+            f'{_esc(item.uncertainty)}">{_esc(label)} · {_esc(detail)}</span>')
+
+
+def render_flags(flags: dict, coherence: str = "") -> str:
+    """Coherence badges (set = coloured, unset = struck grey) and the evidence behind them. `coherence`: the judge's
+    badge (render_coherence), shown first and in place of the 'complementary' flag it decides."""
+    badges = [coherence] if coherence else []
     for key, label, css in FLAG_BADGES:
-        if key not in flags:
+        if key not in flags or (key == "complementary" and coherence and "eccr-nojudge" not in coherence):
             continue
         on = bool(flags.get(key))
         if key in ("substitute", "incompatible") and not on:
@@ -122,7 +143,8 @@ def render_item(item: RecommendedItem, titles: dict[str, str], rank: int) -> str
             f'<div class="eccr-title"><span class="eccr-rank">{rank}.</span> {_esc(item.title)}</div>'
             f'<div class="eccr-meta">{_esc(_category_text(item.category))}{sid}</div>'
             f'<div class="eccr-scores">{_esc(scores)}</div>'
-            f"{render_flags(item.flags or {})}{explanation}{render_attention(item.attention, titles)}</li>")
+            f"{render_flags(item.flags or {}, render_coherence(item))}{explanation}"
+            f"{render_attention(item.attention, titles)}</li>")
 
 
 def render_recommendation(rec: Recommendation) -> str:
@@ -160,7 +182,7 @@ def render_message(text: str, kind: str = "info") -> str:
 def render_header(recommender: RecommenderLike) -> str:
     info = dict(getattr(recommender, "run_info", {}) or {})
     parts = [f"{int(recommender.catalog_size):,} products"]
-    for key in ("dataset", "ranker", "lm", "text_model"):
+    for key in ("dataset", "ranker", "lm", "text_model", "coherence"):
         if info.get(key):
             parts.append(f"{key}: {info[key]}")
     metrics = info.get("metrics") or {}

@@ -16,7 +16,15 @@ import gradio as gr
 import pytest
 
 from eccr.recommendation import Recommendation, RecommendedItem
-from eccr.serve.ui import DemoActions, UIConfig, build_demo, render_attention, render_comparison, render_flags
+from eccr.serve.ui import (
+    DemoActions,
+    UIConfig,
+    build_demo,
+    render_attention,
+    render_comparison,
+    render_flags,
+    render_item,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,6 +83,20 @@ def test_flags_render_as_badges_with_evidence():
     assert "evidence: fits Canon EOS" in html
     assert 'data-flag="substitute" data-on="true"' in render_flags({"substitute": True})
     assert "does not fit" in render_flags({"incompatible": True}) and "does not fit" not in html
+
+
+def test_the_complement_badge_is_the_coherence_judges_verdict():
+    judged = render_item(_nasty_item(coherent_probability=0.91, uncertainty=0.12, uncertainty_level=0, coherent=True),
+                         {}, 1)
+    assert 'data-flag="coherent-complement" data-on="true" data-probability="0.9100"' in judged
+    assert "coherent complement · P 0.91, low uncertainty" in judged
+    assert 'data-flag="complementary"' not in judged  # the judge's badge replaces the ranker's
+    unsure = render_item(_nasty_item(coherent_probability=0.2, uncertainty=0.5, uncertainty_level=2, coherent=False),
+                         {}, 1)
+    assert 'data-on="false"' in unsure and "unsure complement · P 0.20, high uncertainty" in unsure
+    old_run = render_item(_nasty_item(), {}, 1)  # a run without the judge: the ranker's badge, and a note saying so
+    assert "no coherence judge: complementary = ranker sigmoid" in old_run
+    assert 'data-flag="complementary" data-on="true"' in old_run
 
 
 def test_attention_bars_use_basket_titles_sorted_by_weight():
