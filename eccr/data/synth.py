@@ -30,9 +30,9 @@ SECONDS_PER_MONTH = 30.4375 * 24 * 3600
 BRANDS = ("Aurex", "Belta", "Corvo", "Dynex", "Elara", "Fennix", "Gorvo", "Halcyon", "Ixia", "Juno", "Kestrel",
           "Lumo")
 CATEGORY_GROUPS = 7  # a type's middle category level is "Group {type % 7}"
-PREFERENCE_FACETS = ("platform", "graph", "group")  # how a planted user's complement relates to the session's
-#   anchor: same platform (any type) | a complement type of the anchor's (any platform) | a type of the anchor's
-#   category group (any platform); in metadata sources: brand | behaviour | category
+PREFERENCE_FACETS = ("platform", "graph", "group")  # what a planted user's sessions share: the platform (any
+#   type) | the anchor type and its type-graph complements (any platform) | the category group (any platform);
+#   in metadata sources: brand | behaviour | category
 PARQUET_FILES = {"catalog": "catalog.parquet", "behaviour": "behaviour.parquet", "bundles": "bundles.parquet",
                  "pairs": "pairs.parquet"}
 
@@ -56,7 +56,7 @@ class SyntheticConfig:
     delayed_complement_rate: float = 0.0  # share of complement items bought later, each in a new session of the
                                           # same user (delayed feedback, eccr/data/delay.py); 0 = all in the anchor's
     mean_delay_days: float = 14.0         # mean of the exponential delay of those purchases; past the window = unseen
-    planted_preferences: float = 0.0      # share of complement slots that follow their user's own facet (one of
+    planted_preferences: float = 0.0      # share of sessions that follow their user's own facet (one of
                                           # PREFERENCE_FACETS drawn from the user's planted preference) instead of
                                           # the shared story; 0 = off (output identical to a config without it)
     preference_concentration: float = 0.3  # Dirichlet alpha of each user's facet preference; small = one facet each
@@ -207,6 +207,10 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     anchor_type = graph.anchor_types[rng.choice(len(graph.anchor_types), n_sessions, p=graph.anchor_popularity)]
     anchor_platform = rng.integers(0, cfg.n_platforms, n_sessions)
     length = 1 + rng.poisson(cfg.mean_session_length - 1, n_sessions)
+    preferences = session_facet = None
+    if cfg.planted_preferences > 0:  # draws only when on: the default stream (and output) is unchanged
+        preferences, session_facet, anchor_type, anchor_platform = _plant_sessions(
+            cfg, rng, graph, n_users, session_user, anchor_type, anchor_platform)
 
     # events: slot k of session s; slot 0 is the anchor, later slots follow the type graph
     session = np.repeat(np.arange(n_sessions), length)
@@ -219,10 +223,9 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     noise = (slot > 0) & (rng.random(len(session)) < cfg.noise_rate)
     ev_type = np.where(noise, rng.integers(0, cfg.n_types, len(session)), ev_type)
     ev_platform = np.where(noise, rng.integers(0, cfg.n_platforms, len(session)), ev_platform)
-    preferences = None
-    if cfg.planted_preferences > 0:  # draws only when on: the default stream (and output) is unchanged
-        ev_type, ev_platform, preferences = _plant_preferences(cfg, rng, n_users, session_user[session], slot, noise,
-                                                               a_type, ev_type, ev_platform)
+    if session_facet is not None:
+        ev_type, ev_platform = _plant_slots(cfg, rng, session_facet[session], slot, noise, a_type, ev_type,
+                                            ev_platform)
     ev_time = session_time[session] + slot * cfg.seconds_between_items
     if cfg.delayed_complement_rate > 0:  # a delayed complement is its own later session of the same user
         delayed = np.flatnonzero((slot > 0) & (rng.random(len(session)) < cfg.delayed_complement_rate))
@@ -251,27 +254,51 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     return SyntheticTables(catalog, behaviour, bundles, graph, type_names, preferences)
 
 
-def _plant_preferences(cfg: SyntheticConfig, rng: np.random.Generator, n_users: int, ev_user: np.ndarray,
-                       slot: np.ndarray, noise: np.ndarray, anchor_type: np.ndarray, ev_type: np.ndarray,
-                       ev_platform: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-user source preferences (the personalised metric's planted truth, eccr/rank/personal_metric.py): each
-    user draws weights over PREFERENCE_FACETS; a clean complement slot follows, with chance `planted_preferences`,
-    one facet drawn from them -- platform: a random type on the anchor's platform; graph: the type graph's
-    complement on a random platform; group: a random type of the anchor type's category group, random platform."""
+def _plant_sessions(cfg: SyntheticConfig, rng: np.random.Generator, graph: TypeGraph, n_users: int,
+                    session_user: np.ndarray, anchor_type: np.ndarray, anchor_platform: np.ndarray):
+    """Per-user source preferences, the personalised metric's planted truth (eccr/rank/personal_metric.py).
+
+    Each user draws weights over PREFERENCE_FACETS, a home platform and a home anchor type. A session follows,
+    with chance `planted_preferences`, one facet drawn from those weights, in its anchor (what the user keeps
+    coming back to) and in its complements (`_plant_slots`): platform -- anchor on the home platform, complements
+    of any type on it; graph -- the home anchor type, its type-graph complements on any platform; group -- an anchor
+    type of the home anchor's category group, complements of any type of that group on any platform.
+    Returns (preferences, facet per session or -1, anchor types, anchor platforms)."""
     prefs = rng.dirichlet(np.full(len(PREFERENCE_FACETS), cfg.preference_concentration), n_users)
-    n = len(slot)
-    follow = (slot > 0) & ~noise & (rng.random(n) < cfg.planted_preferences)
-    facet = np.minimum((rng.random(n)[:, None] > np.cumsum(prefs[ev_user], axis=1)).sum(axis=1), 2)
-    random_type, random_platform = rng.integers(0, cfg.n_types, n), rng.integers(0, cfg.n_platforms, n)
-    group_of = np.arange(cfg.n_types) % CATEGORY_GROUPS
-    members = np.argsort(group_of, kind="stable")                      # types ordered by group
-    starts = np.searchsorted(group_of[members], np.arange(CATEGORY_GROUPS))
+    n = len(session_user)
+    follow = rng.random(n) < cfg.planted_preferences
+    facet = np.minimum((rng.random(n)[:, None] > np.cumsum(prefs[session_user], axis=1)).sum(axis=1), 2)
+    facet = np.where(follow, facet, -1)
+    home_platform = rng.integers(0, cfg.n_platforms, n_users)
+    anchors = graph.anchor_types
+    home_anchor = anchors[rng.choice(len(anchors), n_users, p=graph.anchor_popularity)]
+    group_type = _type_of_group(rng, anchors, home_anchor[session_user] % CATEGORY_GROUPS)
+    anchor_platform = np.where(facet == 0, home_platform[session_user], anchor_platform)
+    anchor_type = np.where(facet == 1, home_anchor[session_user], np.where(facet == 2, group_type, anchor_type))
+    return prefs, facet, anchor_type, anchor_platform
+
+
+def _type_of_group(rng: np.random.Generator, types: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """A uniform draw among `types` of each requested category group (every requested group holds one)."""
+    group_of = types % CATEGORY_GROUPS
+    members = types[np.argsort(group_of, kind="stable")]
+    starts = np.searchsorted(np.sort(group_of), np.arange(CATEGORY_GROUPS))
     sizes = np.bincount(group_of, minlength=CATEGORY_GROUPS)
-    g = group_of[anchor_type]
-    group_type = members[starts[g] + np.minimum((rng.random(n) * sizes[g]).astype(np.int64), sizes[g] - 1)]
+    return members[starts[group] + np.minimum((rng.random(len(group)) * sizes[group]).astype(np.int64),
+                                              np.maximum(sizes[group] - 1, 0))]
+
+
+def _plant_slots(cfg: SyntheticConfig, rng: np.random.Generator, facet: np.ndarray, slot: np.ndarray,
+                 noise: np.ndarray, anchor_type: np.ndarray, ev_type: np.ndarray, ev_platform: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The clean complement slots of a session that follows a facet (see `_plant_sessions`)."""
+    n = len(slot)
+    follow = (slot > 0) & ~noise & (facet >= 0)
+    random_type, random_platform = rng.integers(0, cfg.n_types, n), rng.integers(0, cfg.n_platforms, n)
+    group_type = _type_of_group(rng, np.arange(cfg.n_types), anchor_type % CATEGORY_GROUPS)
     new_type = np.where(facet == 0, random_type, np.where(facet == 1, ev_type, group_type))
     new_platform = np.where(facet == 0, ev_platform, random_platform)
-    return np.where(follow, new_type, ev_type), np.where(follow, new_platform, ev_platform), prefs
+    return np.where(follow, new_type, ev_type), np.where(follow, new_platform, ev_platform)
 
 
 def _behaviour_frame(session, item, ev_time, noise, session_user, public, n_items, n_users, cfg) -> pd.DataFrame:
