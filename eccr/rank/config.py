@@ -132,5 +132,5 @@ class PersonalMetricConfig(JsonConfig):
     population_steps: int = 60     # L-BFGS iterations of that fit
     user_steps: int = 25           # L-BFGS iterations of each user's MAP weights (population fixed)
     batch_users: int = 256         # users per chunk (memory: batch_users * (max_items * (1 + negatives))^2 * S)
-    history_weight: float = 0.0    # score = k_u(query, c) + history_weight * mean_h k_u(h, c); 0 = pure item-to-item
+    history_weight: float = 0.0    # score = log(k_u(query, c) + history_weight * mean_h k_u(h, c)); 0 = -d_u(q, c)
     seed: int = 0                  # seeds the negatives and the population's user sample

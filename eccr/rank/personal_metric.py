@@ -18,11 +18,12 @@ Fitting (ours, two stages): (1) the population -- mu, sigma_f, sigma_n, c -- max
 every train user with delta = 0; that is also the *global* metric, the one-weight-vector baseline. (2) each user's
 delta_u is the MAP under the prior with the population fixed; the same fit runs at scoring time on a shopper's
 history, so a returning shopper unseen in training gets a personal metric too, and one with fewer than
-`min_items` past items keeps mu. The item-to-item score of a candidate c for query q is k_u(q, c) (ranking by
--d_u(q, c)), plus `history_weight` * mean over the history of k_u(h, c) when asked.
+`min_items` past items keeps mu. The item-to-item score of a candidate c for query q is log k_u(q, c) = -d_u(q, c)
+(up to a constant), or log(k_u(q, c) + `history_weight` * mean over the history of k_u(h, c)) when asked.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ from eccr.rank.base import Scores
 from eccr.rank.config import PersonalMetricConfig
 from eccr.represent.vectors import ItemVectors
 
+RUN_FOLDER = "personal_metric"  # where a run keeps its fitted metric
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 USERS_FILE = "user_weights.json"
@@ -98,7 +100,7 @@ class ItemSources:
 
     @classmethod
     def from_catalog(cls, catalog: pd.DataFrame, vectors: Mapping[str, ItemVectors] | None = None,
-                     sources: Sequence[str] = ("category", "brand")) -> "ItemSources":
+                     sources: Sequence[str] = ("category", "brand")) -> ItemSources:
         """Label sources from the catalogue (category path: one label per level prefix; brand), vector sources
         from ItemVectors (items without a vector get a zero row)."""
         ids = catalog["item_id"].astype(str).tolist()
@@ -125,7 +127,7 @@ class ItemSources:
         return cls(ids, vecs, labels, order=list(sources))
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, sources: Sequence[str]) -> "ItemSources":
+    def from_run(cls, run_dir: str | Path, sources: Sequence[str]) -> ItemSources:
         """The sources of a trained run: vectors/<name> for vector sources, catalog.parquet for labels."""
         from eccr.run import Run
 
@@ -263,23 +265,27 @@ class PersonalMetric(nn.Module):
         chunks = self._prepare([histories[i] for i in todo], cfg.seed + 1 if seed is None else seed, counts)
         done = 0
         for d, y, mask in chunks:
-            delta = torch.zeros((len(y), len(self.sources.names)), dtype=DTYPE, requires_grad=True)
-            opt = torch.optim.LBFGS([delta], lr=1.0, max_iter=cfg.user_steps, line_search_fn="strong_wolfe")
-
-            def closure():
-                opt.zero_grad()
-                nll = self.neg_log_likelihood(d, y, mask, self.weights(delta))
-                loss = (nll + 0.5 * (delta ** 2).sum(-1) / cfg.prior_scale ** 2).sum()
-                loss.backward()
-                return loss
-
-            opt.step(closure)
-            out[todo[done:done + len(y)]] = self.weights(delta).detach().numpy()
+            out[todo[done:done + len(y)]] = self._user_map(d, y, mask)
             done += len(y)
         return out
 
+    def _user_map(self, d: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        """argmin over delta of NLL + |delta|^2 / (2 tau^2) for a chunk of users; their weights (B, S)."""
+        delta = torch.zeros((len(y), len(self.sources.names)), dtype=DTYPE, requires_grad=True)
+        opt = torch.optim.LBFGS([delta], lr=1.0, max_iter=self.config.user_steps, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            nll = self.neg_log_likelihood(d, y, mask, self.weights(delta))
+            loss = (nll + 0.5 * (delta ** 2).sum(-1) / self.config.prior_scale ** 2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return self.weights(delta).detach().numpy()
+
     def fit(self, user_histories: Mapping[str, Sequence[str]], counts: np.ndarray | None = None,
-            personal: bool = True, log=None) -> "PersonalMetric":
+            personal: bool = True, log=None) -> PersonalMetric:
         """Both stages on {user: items in time order}; `personal=False` stops after stage 1 (the global metric)."""
         self.fit_population(list(user_histories.values()), counts, log)
         if personal:
@@ -296,13 +302,15 @@ class PersonalMetric(nn.Module):
 
     _counts: np.ndarray | None = None  # train counts per item row for scoring-time negatives (set by fit/load)
 
-    def similarity(self, query: Sequence[str], candidates: Sequence[str], w: np.ndarray) -> np.ndarray:
-        """k_u(q, c) / sigma_f^2 = exp(-d_u(q, c)) for each query row x candidate: (len(query), len(candidates))."""
+    def log_similarity(self, query: Sequence[str], candidates: Sequence[str], w: np.ndarray) -> np.ndarray:
+        """log k_u(q, c) / sigma_f^2 = -d_u(q, c) for each query row x candidate: (len(query), len(candidates)).
+        In float64 and in logs: fitted weights can be large (hundreds) where a source separates a user's items
+        well, and exp(-d_u) would underflow to ties."""
         q = torch.as_tensor(self.sources.rows(list(query)))[None]
         c = torch.as_tensor(self.sources.rows(list(candidates)))[None]
         with torch.no_grad():
-            d = self.sources.distances(q, c)[0]                              # (nq, nc, S)
-            return torch.exp(-(d * torch.as_tensor(w, dtype=DTYPE)).sum(-1)).numpy()
+            d = self.sources.distances(q, c)[0].to(torch.float64)             # (nq, nc, S)
+            return -(d * torch.as_tensor(w, dtype=torch.float64)).sum(-1).numpy()
 
     # ------------------------------------------------------------------ save / load
     def save_pretrained(self, out_dir: str | Path) -> Path:
@@ -319,7 +327,7 @@ class PersonalMetric(nn.Module):
         return out
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, sources: ItemSources) -> "PersonalMetric":
+    def from_pretrained(cls, path: str | Path, sources: ItemSources) -> PersonalMetric:
         path = Path(path)
         info = json.loads((path / CONFIG_FILE).read_text())
         if list(info["sources"]) != sources.names or info["items"] != len(sources):
@@ -338,7 +346,7 @@ class PersonalMetric(nn.Module):
 
 
 class PersonalMetricScorer:
-    """The Scorer of eccr/rank/base.py: a candidate's score is k_u(query, candidate) under the shopper's metric
+    """The Scorer of eccr/rank/base.py: a candidate's score is -d_u(query, candidate) under the shopper's metric
     (fitted on `history` at call time, cached per history), or the population/global weights when `personal` is
     False or the history is thin. `extra["weights"]` names the weights used."""
 
@@ -365,10 +373,12 @@ class PersonalMetricScorer:
         if not len(candidates):
             return Scores(np.zeros(0))
         w = self.weights_for(history)
-        scores = self.metric.similarity([str(query[-1])], candidates, w)[0]
+        scores = self.metric.log_similarity([str(query[-1])], candidates, w)[0]           # -d_u(q, c)
         past = [h for h in map(str, history) if h in self.metric.sources.position]
-        if self.history_weight and past:
-            scores = scores + self.history_weight * self.metric.similarity(past, candidates, w).mean(0)
+        if self.history_weight and past:  # log(k(q, c) + lambda mean_h k(h, c)), kept in logs
+            near = self.metric.log_similarity(past, candidates, w)
+            history_term = np.log(self.history_weight) + np.logaddexp.reduce(near, axis=0) - np.log(len(past))
+            scores = np.logaddexp(scores, history_term)
         return Scores(scores, extra={"weights": dict(zip(self.metric.sources.names, np.round(w, 4).tolist()))})
 
 
@@ -387,3 +397,23 @@ def fit_personal_metric(sources: ItemSources, user_histories: Mapping[str, Seque
                 counts[row] = float(n)
     model._counts = counts
     return model.fit({str(u): [str(i) for i in h] for u, h in user_histories.items()}, counts, personal, log)
+
+
+def metric_for_run(run_dir: str | Path, config: PersonalMetricConfig | None = None, log=None) -> PersonalMetric:
+    """The run's metric from RUN/personal_metric/, or fitted on the run's train part (users' item sequences and
+    item counts) with the sources the run has, and saved there. Its population weights are the global metric."""
+    from eccr.run import Run, load_run_config, split_dataset
+
+    run, config = Run(run_dir), config or PersonalMetricConfig()
+    names = [s for s in config.sources if s in LABEL_SOURCES or (run.vectors / f"{s}.json").exists()]
+    sources = ItemSources.from_run(run.root, names)
+    folder = run / RUN_FOLDER
+    if (folder / CONFIG_FILE).exists():
+        return PersonalMetric.from_pretrained(folder, sources)
+    _, split = split_dataset(load_run_config(run.root))
+    train = split.train.behaviour
+    metric = fit_personal_metric(sources, train.user_sequences().to_dict(),
+                                 dataclasses.replace(config, sources=tuple(names)),
+                                 item_counts=train.item_counts().to_dict(), log=log)
+    metric.save_pretrained(folder)
+    return metric

@@ -59,7 +59,7 @@ def test_category_path_distance_counts_unshared_levels():
 
 
 def test_fit_recovers_the_planted_source_weights(fitted):
-    metric, histories, pi = fitted
+    metric, _, pi = fitted
     w = np.stack([metric.user_weights[f"u{u}"] for u in range(len(pi))])
     share = w / w.sum(1, keepdims=True)
     for s in range(3):
