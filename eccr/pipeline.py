@@ -40,7 +40,8 @@ import pandas as pd
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
-from eccr.llm.item_lm import ItemLM, load_serving_lm  # transformers/peft/llama.cpp load inside
+from eccr.llm.item_lm import ItemLM
+from eccr.llm.sft import load_finetuned  # transformers and peft load inside, only for runs with an LM
 from eccr.quantize.history import attention_weigher
 from eccr.quantize.rq import load_quantizer
 from eccr.quantize.semantic_ids import SemanticIDTable
@@ -81,8 +82,6 @@ class RecommenderConfig:
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one
     device: str = "auto"           # LM device
-    backend: str = ""              # explanation decoding: "" = the run's model.backend (default "auto": llama.cpp
-    #                                on CPU when installed, else transformers), or "auto", "hf", "llamacpp"
 
 
 def _z(values: np.ndarray) -> np.ndarray:
@@ -128,12 +127,9 @@ class Recommender:
             self.judge = CoherenceJudge.from_pretrained(self.run.coherence, self.text, catalog)
         self.item_lm = None
         if self.config.use_lm and self.table is not None and (self.run.adapter / "adapter_config.json").exists():
-            model = self.run_config.model
-            lm, tokenizer, generator, _ = load_serving_lm(
-                self.run.adapter, device=self.config.device, backend=self.config.backend or model.backend,
-                gguf_type=model.gguf_type, cache_dir=model.cache_dir)
+            lm, tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
             self.item_lm = ItemLM(lm, tokenizer, self.table, catalog, self.run_config.tasks, self.extractor,
-                                  basket_weigher=attention_weigher(self.ranker), generator=generator)
+                                  basket_weigher=attention_weigher(self.ranker))
         self._added: list[tuple[Catalog, dict[str, ItemVectors]]] = []
         self._behaviour: ItemVectors | None = None
         self._bought: set[tuple[str, str]] | None = None  # train pairs, built on the first explanation
@@ -193,7 +189,6 @@ class Recommender:
     def run_info(self) -> dict:
         info = {"run": str(self.run.root), "dataset": self.dataset_name, "items": self.catalog_size,
                 "lm": self.run_config.model.spec if self.lm is not None else None,
-                "lm_backend": self.item_lm.backend if self.item_lm is not None else None,
                 "semantic_ids": self.table is not None,
                 "coherence": (f"judge at precision {self.judge.rule.target_precision:g}" if self.judge is not None
                               else "no judge (complementary = ranker sigmoid)")}
