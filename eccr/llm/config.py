@@ -20,6 +20,12 @@ class ModelConfig:
     dtype: str = "auto"             # "auto" (bf16 on CUDA, fp32 on CPU), "float32" or "bfloat16"
     quantization: str = "none"      # "none" or "4bit" (QLoRA nf4; CUDA only, needs the `gpu` extra)
     cache_dir: str | None = None    # where packaged GGUFs are converted to HF folders; None = ~/.cache/eccr/models
+    backend: str = "auto"           # explanation decoding when serving (training always uses transformers):
+    #                                 "auto" = llama.cpp on CPU when llama-cpp-python (the `llamacpp` extra) is
+    #                                 installed and the LM is Llama-style, else transformers; "hf" = transformers
+    #                                 generate (GPUs, sampling); "llamacpp" = LoRA merged, exported to GGUF once
+    #                                 (cached) and decoded by llama.cpp (transformers, with a log line, when absent)
+    gguf_type: str = "q8_0"         # weights of the llama.cpp export: "q8_0" (near-lossless, 1/4 of fp32), "f16", "f32"
 
 
 @dataclass
@@ -82,6 +88,7 @@ class GenerationConfig:
     seed: int = 0                   # torch seed set before sampling
     batch_size: int = 8             # prompts per forward batch
     num_beams: int = 10             # beam width for constrained item generation (>= items returned)
+    stop_at_newline: bool = False   # end an answer at its first line break (explanations keep only the first line)
 
 
 @dataclass

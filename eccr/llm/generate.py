@@ -186,12 +186,15 @@ def generate_texts(
     bf16: bool = False,
 ) -> list[str]:
     """One generated answer per prompt (e.g. an explanation), in batches of `config.batch_size` with left
-    padding and the KV cache; greedy unless `config.do_sample` (then seeded with `config.seed`)."""
+    padding and the KV cache; greedy unless `config.do_sample` (then seeded with `config.seed`).
+    `config.stop_at_newline` ends each answer at the first token holding a line break (that token's text before
+    the break is kept): a batch stops as soon as every answer has its first line."""
     config = config or GenerationConfig()
     if isinstance(prompts, str):
         raise ValueError("prompts must be a list of strings")
     device = _device(model)
     eos = _eos_ids(model, tokenizer)
+    newlines = newline_token_ids(tokenizer) if config.stop_at_newline else frozenset()
     sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p} if config.do_sample \
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     if config.do_sample:
@@ -203,7 +206,7 @@ def generate_texts(
         with autocast_context(str(device), bf16):
             out = model.generate(
                 **enc, max_new_tokens=config.max_new_tokens, num_beams=1, use_cache=True,
-                pad_token_id=tokenizer.pad_token_id, eos_token_id=eos, **sampling,
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=eos + sorted(newlines), **sampling,
             )
         for row in out[:, enc["input_ids"].shape[1] :].tolist():
             kept = []
@@ -212,5 +215,20 @@ def generate_texts(
                     break
                 if tok not in drop:
                     kept.append(tok)
-            texts.append(tokenizer.decode(kept, skip_special_tokens=False).strip())
+                if tok in newlines:
+                    break
+            text = tokenizer.decode(kept, skip_special_tokens=False)
+            texts.append((text.split("\n")[0] if newlines else text).strip())
     return texts
+
+
+_NEWLINE_IDS: dict[tuple[str, int], frozenset[int]] = {}
+
+
+def newline_token_ids(tokenizer) -> frozenset[int]:
+    """Ids of the tokens whose text holds a line break (cached per tokenizer name and size)."""
+    key = (getattr(tokenizer, "name_or_path", ""), len(tokenizer))
+    if key not in _NEWLINE_IDS:
+        _NEWLINE_IDS[key] = frozenset(i for tok, i in tokenizer.get_vocab().items()
+                                      if "\n" in tokenizer.convert_tokens_to_string([tok]))
+    return _NEWLINE_IDS[key]

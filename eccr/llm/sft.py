@@ -262,11 +262,14 @@ def save_adapter(peft_model, tokenizer, adapter_dir, *, base_spec=None, new_toke
 
 
 def load_finetuned(adapter_dir, base_spec: str | None = None, device: str = "auto", dtype: str = "auto",
-                   cache_dir=None):
+                   cache_dir=None, merge: bool = False):
     """(PeftModel in eval mode, tokenizer with the semantic-ID tokens) from a saved adapter folder.
 
     The base is `base_spec` or the one recorded in eccr_llm.json; its embeddings are resized to the saved
-    tokenizer before the adapter is attached (the trained rows come from the adapter)."""
+    tokenizer before the adapter is attached (the trained rows come from the adapter). `merge` folds the LoRA
+    update and the trained token rows into the base weights (`merge_and_unload`) and returns the plain
+    transformers model: the same outputs up to float rounding, without the adapter's extra matmuls per layer
+    (serving; keep the PeftModel to train on)."""
     from peft import PeftModel
     from transformers import AutoTokenizer
 
@@ -286,6 +289,8 @@ def load_finetuned(adapter_dir, base_spec: str | None = None, device: str = "aut
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     model = PeftModel.from_pretrained(model, str(adapter_dir))
+    if merge:
+        model = model.merge_and_unload()
     model.eval()
     return model, tokenizer
 
