@@ -37,11 +37,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
+from eccr.coherence import (
+    AttributeExtractor,
+    PairFlags,
+    grounded_explanation,
+    grounding,
+    pair_flags,
+    repeats_itself,
+)
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
-from eccr.llm.item_lm import ItemLM
-from eccr.llm.sft import load_finetuned  # transformers and peft load inside, only for runs with an LM
+from eccr.llm.item_lm import ItemLM, load_serving_lm  # transformers/peft/llama.cpp load inside
 from eccr.quantize.history import attention_weigher
 from eccr.quantize.rq import load_quantizer
 from eccr.quantize.semantic_ids import SemanticIDTable
@@ -82,6 +88,8 @@ class RecommenderConfig:
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one
     device: str = "auto"           # LM device
+    backend: str = ""              # explanation decoding: "" = the run's model.backend (default "auto": llama.cpp
+    #                                on CPU when installed, else transformers), or "auto", "hf", "llamacpp"
 
 
 def _z(values: np.ndarray) -> np.ndarray:
@@ -127,9 +135,12 @@ class Recommender:
             self.judge = CoherenceJudge.from_pretrained(self.run.coherence, self.text, catalog)
         self.item_lm = None
         if self.config.use_lm and self.table is not None and (self.run.adapter / "adapter_config.json").exists():
-            lm, tokenizer = load_finetuned(self.run.adapter, device=self.config.device)
+            model = self.run_config.model
+            lm, tokenizer, generator, _ = load_serving_lm(
+                self.run.adapter, device=self.config.device, backend=self.config.backend or model.backend,
+                gguf_type=model.gguf_type, cache_dir=model.cache_dir)
             self.item_lm = ItemLM(lm, tokenizer, self.table, catalog, self.run_config.tasks, self.extractor,
-                                  basket_weigher=attention_weigher(self.ranker))
+                                  basket_weigher=attention_weigher(self.ranker), generator=generator)
         self._added: list[tuple[Catalog, dict[str, ItemVectors]]] = []
         self._behaviour: ItemVectors | None = None
         self._bought: set[tuple[str, str]] | None = None  # train pairs, built on the first explanation
@@ -189,6 +200,7 @@ class Recommender:
     def run_info(self) -> dict:
         info = {"run": str(self.run.root), "dataset": self.dataset_name, "items": self.catalog_size,
                 "lm": self.run_config.model.spec if self.lm is not None else None,
+                "lm_backend": self.item_lm.backend if self.item_lm is not None else None,
                 "semantic_ids": self.table is not None,
                 "coherence": (f"judge at precision {self.judge.rule.target_precision:g}" if self.judge is not None
                               else "no judge (complementary = ranker sigmoid)")}
@@ -384,8 +396,8 @@ class Recommender:
     def explain_pairs(self, pairs: Sequence[tuple[str, str]], flags: Sequence[dict] | None = None,
                       intents: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
         """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence ("lm") when it passes
-        the grounding check against the pair's flags and whether the run saw the pair bought together, else the
-        grounded template ("template"); raw is "" when no LM."""
+        the grounding check against the pair's flags and whether the run saw the pair bought together and does
+        not repeat itself, else the grounded template ("template"); raw is "" when no LM."""
         rows = self.items.rows
         templates, pair_evidence, bought = [], [], []
         for n, (q, c) in enumerate(pairs):
@@ -400,8 +412,9 @@ class Recommender:
             raw = self.item_lm.explain(pairs, self.config.max_new_tokens)
         out = []
         for (q, c), text, template, pf, together in zip(pairs, raw, templates, pair_evidence, bought):
-            if text and grounding(text, rows[q]["title"], rows[c]["title"], self.extractor,
-                                  context=self.category_text(q, c), flags=pf, bought_together=together).grounded:
+            if text and not repeats_itself(text) and grounding(
+                    text, rows[q]["title"], rows[c]["title"], self.extractor, context=self.category_text(q, c),
+                    flags=pf, bought_together=together).grounded:
                 out.append((text, "lm", text))
             else:
                 out.append((template, "template", text))

@@ -55,7 +55,7 @@ def tiny_run(tmp_path_factory) -> Path:
             directed=r(cfg.directed, epochs=5, max_seconds=600.0),
             uncertainty=r(cfg.uncertainty, members=2, max_epochs=1),
             tasks=r(cfg.tasks, max_pairs=200, max_alignment_items=100),
-            model=r(cfg.model, spec=str(model_dir)),
+            model=r(cfg.model, spec=str(model_dir), cache_dir=str(root / "model_cache")),  # its GGUF export
             sft=r(cfg.sft, max_steps=4, save_steps=2, logging_steps=1))
     train_run(cfg, root / "run")
     return root / "run"
