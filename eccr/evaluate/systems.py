@@ -2,7 +2,9 @@
 
 - eccr:            the pipeline's ranking (attention-CF + directed score, + LM re-scoring when `with_lm`)
 - eccr_bought_together: the same pipeline ranked by its "bought_together" blend (fitted on retrieval lists)
-- attention_cf:    the attention-CF ranker alone (Lake et al.) over the fused item vectors
+- attention_cf:    the attention-CF ranker alone (Lake et al.) over the fused item vectors (or attrformer / sasrec
+                   when the run's ranker.kind is one of those), and every ranker saved under rankers/<name>/
+                   (scripts/compare_rankers.py trains AttrFormer and its SASRec ablation there)
 - directed:        the directed complement score s(query)·t(candidate) alone
 - complement:      the listwise complement scorer over frozen text vectors alone (eccr/rank/complement.py)
 - baselines:       popularity, last-item cosine, weighted sum (CMA-ES-tuned by `eccr train`'s baselines stage;
@@ -86,6 +88,7 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     import json
 
     from eccr.rank.attention_cf import AttentionCFScorer
+    from eccr.rank.attrformer import load_ranker_scorer
     from eccr.rank.baselines import (
         DAN,
         CategoryPairPrior,
@@ -104,7 +107,8 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         systems["eccr_bought_together"] = PipelineScorer(rec, with_lm=False, name="eccr_bought_together",
                                                          ranking="bought_together")
     systems.update({
-        "attention_cf": AttentionCFScorer(rec.ranker.model, rec.fused, max_memory=rec.run_config.ranker.max_memory),
+        **({"attention_cf": AttentionCFScorer(rec.ranker.model, rec.fused, max_memory=rec.run_config.ranker.max_memory)}
+           if isinstance(rec.ranker, AttentionCFScorer) else {rec.ranker.name: rec.ranker}),  # attrformer | sasrec
         "directed": DirectedScorer(rec),
         **({"complement": rec.complement} if rec.complement is not None else {}),
         "text_cosine": text,
@@ -116,6 +120,9 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     tuned = json.loads(rec.run.weighted_sum.read_text()) if rec.run.weighted_sum.exists() else {}
     systems["weighted_sum"] = WeightedSum(rec.fused, decay=tuned.get("decay", 0.0),
                                           query_boost=tuned.get("query_boost", 1.0))
+    for folder in sorted(rec.run.root.glob("rankers/*/config.json")):  # rankers trained beside the run's own
+        systems.setdefault(folder.parent.name, load_ranker_scorer(folder.parent, rec.fused, name=folder.parent.name,
+                                                                  max_memory=rec.run_config.ranker.max_memory))
     if (rec.run.dan / "config.json").exists():
         systems["dan"] = DANScorer(DAN.from_pretrained(rec.run.dan), rec.fused,
                                    max_memory=rec.run_config.ranker.max_memory)

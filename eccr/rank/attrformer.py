@@ -109,7 +109,8 @@ class AttrFormer(nn.Module):
         inner = n_heads * self.head_dim
         self.qkv = nn.ModuleList(nn.Linear(hidden, 3 * inner) for _ in range(layers))  # every head's q, k, v
         self.out = nn.ModuleList(nn.Linear(inner, hidden) for _ in range(layers))
-        self.ffn = nn.ModuleList(nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
+        self.ffn = nn.ModuleList(nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(),
+                                               nn.Linear(2 * hidden, hidden))
                                  for _ in range(layers))
         self.norm1 = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.norm2 = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
@@ -145,7 +146,8 @@ class AttrFormer(nn.Module):
         if attributes is not None:
             self.item_brand = torch.as_tensor(attributes["brand"][:self.n_items])
             self.item_category = torch.as_tensor(attributes["category"][:self.n_items])
-            self.item_neighbours = torch.as_tensor(attributes["neighbours"][:self.n_items, :self.item_neighbours.shape[1]])
+            k = self.item_neighbours.shape[1]
+            self.item_neighbours = torch.as_tensor(attributes["neighbours"][:self.n_items, :k])
 
     def _attribute(self, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """table[rows], -1 for padding (rows < 0) and for items added after training (rows >= n_items)."""
@@ -153,7 +155,8 @@ class AttrFormer(nn.Module):
         return torch.where(inside, table[rows.clamp(0, table.shape[0] - 1)], -1) if table.dim() == 1 else \
             torch.where(inside[..., None], table[rows.clamp(0, table.shape[0] - 1)], -1)
 
-    def relation_masks(self, rows: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def relation_masks(self, rows: torch.Tensor,
+                       mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """rows, mask (B, M) -> intra (B, R, M, M): s <= t related to t under r; node ids for brand/leaf (B, M);
         the co-bought items' mean vector per position (B, M, d)."""
         b, m = rows.shape
@@ -173,7 +176,8 @@ class AttrFormer(nn.Module):
             intra.append(rel & valid)
         intra_t = torch.stack(intra, 1) if intra else torch.zeros(b, 0, m, m, dtype=torch.bool, device=rows.device)
         known = (nb >= 0).float()
-        nb_vec = (self.item_vectors[nb.clamp(min=0)] * known[..., None]).sum(2) / known.sum(2, keepdim=True).clamp(min=1)
+        nb_sum = (self.item_vectors[nb.clamp(min=0)] * known[..., None]).sum(2)
+        nb_vec = nb_sum / known.sum(2, keepdim=True).clamp(min=1)
         return intra_t, torch.stack([brand, category], -1), nb_vec
 
     def encode(self, rows: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -319,10 +323,12 @@ class SequentialTrainResult:
     stopped_because: str = ""
 
 
-def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray], train_sequences: Sequence[Sequence[str]],
+def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray],
+                     train_sequences: Sequence[Sequence[str]],
                      ranker: RankerConfig | None = None, config: AttrFormerConfig | None = None,
                      valid_sequences: Sequence[Sequence[str]] | None = None, ordered: bool = True,
-                     relations: Sequence[str] | None = None, checkpoint_dir: str | Path | None = None) -> SequentialTrainResult:
+                     relations: Sequence[str] | None = None,
+                     checkpoint_dir: str | Path | None = None) -> SequentialTrainResult:
     """Adam on the posterior-target loss (idea 4) over the sequences (unordered ones are shuffled per draw), the
     best valid loss kept (assessed every `eval_every` updates; lr decay and patience as in RankerConfig), capped
     by `max_epochs` and `max_seconds`; then the inference bank of final states is built from training users.
@@ -370,7 +376,8 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
     def valid_loss() -> float:
         model.eval()
         rng = np.random.default_rng(valid_rng_seed)
-        losses = [float(batch_loss(valid[i:i + ranker.batch_size], rng)) for i in range(0, len(valid), ranker.batch_size)]
+        size = ranker.batch_size
+        losses = [float(batch_loss(valid[i:i + size], rng)) for i in range(0, len(valid), size)]
         model.train()
         return float(np.mean(losses)) if losses else float("nan")
 
@@ -390,7 +397,8 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
             step += 1
             if step % ranker.eval_every == 0:
                 current = valid_loss()
-                history.append({"step": step, "epoch": epoch, "train_loss": float(loss.detach()), "valid_loss": current, "lr": lr})
+                history.append({"step": step, "epoch": epoch, "train_loss": float(loss.detach()),
+                                "valid_loss": current, "lr": lr})
                 if current < best_loss:
                     best_loss, stale, best = current, 0, {k: v.clone() for k, v in model.state_dict().items()}
                 else:
@@ -447,7 +455,8 @@ class AttrFormerScorer:
         return latest[-self.max_memory:]
 
     @torch.no_grad()
-    def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
+    def score_candidates(self, query: Sequence[str], candidates: Sequence[str],
+                         history: Sequence[str] = ()) -> Scores:
         memory_ids = self.memory_ids(query, history)
         rows = self.lookup.rows(memory_ids)
         known = np.flatnonzero(rows >= 0)
@@ -466,18 +475,23 @@ class AttrFormerScorer:
             part = idx[start:start + self.chunk_size]
             logits[part] = (self.model.output(torch.from_numpy(cand[part])) @ state).double().numpy()
         return Scores(scores=logits, attention=np.broadcast_to(attention, (len(candidates),) + attention.shape[1:]),
-                      extra={"memory": memory_ids, "skipped_memory": [memory_ids[i] for i in np.flatnonzero(rows < 0)],
+                      extra={"memory": memory_ids,
+                             "skipped_memory": [memory_ids[i] for i in np.flatnonzero(rows < 0)],
                              "unscored": [str(candidates[i]) for i in np.flatnonzero(~scorable)]})
 
 
 def load_ranker_scorer(directory: str | Path, item_vectors: ItemVectors, max_memory: int | None = None,
                        unknown_vector_fn: UnknownVectorFn | None = None, name: str | None = None):
-    """The scorer of whatever ranker a run saved in `directory` (config.json's model_type): AttentionCF, or
+    """The scorer of whatever ranker a run saved in `directory` (config.json's model_type): AttentionCF, DAN, or
     AttrFormer / its SASRec ablation."""
+    from eccr.rank.baselines import DAN, DANScorer
+
     model_type = json.loads((Path(directory) / CONFIG_FILE).read_text()).get("model_type")
     if model_type == AttrFormer.model_type:
         return AttrFormerScorer(AttrFormer.from_pretrained(directory, item_vectors), item_vectors, unknown_vector_fn,
                                 name=name, max_memory=max_memory)
+    if model_type == DAN.model_type:
+        return DANScorer(DAN.from_pretrained(directory), item_vectors, unknown_vector_fn, max_memory=max_memory)
     return AttentionCFScorer(AttentionCF.from_pretrained(directory), item_vectors, unknown_vector_fn,
                              name=name or "attention_cf", max_memory=max_memory)
 
