@@ -662,6 +662,14 @@ def unsupported_facts(text: str, known: str, extractor: AttributeExtractor | Non
     return sorted(out)
 
 
+def repeats_itself(text: str, n: int = 3) -> bool:
+    """Whether a run of `n` words occurs twice: the degenerate output of a small LM ("24.2MP Full-Frame Mirrorless
+    24.2MP Full-Frame Mirrorless …", "X goes with X")."""
+    ws = [w.lower() for w in words(text)]
+    grams = [tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
 @dataclass
 class Grounding:
     """Result of the grounding check: which items the sentence names, the facts it adds from nowhere, and the

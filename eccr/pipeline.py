@@ -37,7 +37,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
+from eccr.coherence import (
+    AttributeExtractor,
+    PairFlags,
+    grounded_explanation,
+    grounding,
+    pair_flags,
+    repeats_itself,
+)
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
 from eccr.llm.item_lm import ItemLM, load_serving_lm  # transformers/peft/llama.cpp load inside
@@ -389,8 +396,8 @@ class Recommender:
     def explain_pairs(self, pairs: Sequence[tuple[str, str]], flags: Sequence[dict] | None = None,
                       intents: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
         """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence ("lm") when it passes
-        the grounding check against the pair's flags and whether the run saw the pair bought together, else the
-        grounded template ("template"); raw is "" when no LM."""
+        the grounding check against the pair's flags and whether the run saw the pair bought together and does
+        not repeat itself, else the grounded template ("template"); raw is "" when no LM."""
         rows = self.items.rows
         templates, pair_evidence, bought = [], [], []
         for n, (q, c) in enumerate(pairs):
@@ -405,8 +412,9 @@ class Recommender:
             raw = self.item_lm.explain(pairs, self.config.max_new_tokens)
         out = []
         for (q, c), text, template, pf, together in zip(pairs, raw, templates, pair_evidence, bought):
-            if text and grounding(text, rows[q]["title"], rows[c]["title"], self.extractor,
-                                  context=self.category_text(q, c), flags=pf, bought_together=together).grounded:
+            if text and not repeats_itself(text) and grounding(
+                    text, rows[q]["title"], rows[c]["title"], self.extractor, context=self.category_text(q, c),
+                    flags=pf, bought_together=together).grounded:
                 out.append((text, "lm", text))
             else:
                 out.append((template, "template", text))

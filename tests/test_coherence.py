@@ -16,6 +16,7 @@ from eccr.coherence import (
     model_names,
     model_tokens,
     pair_flags,
+    repeats_itself,
     short_name,
 )
 from eccr.data.schema import Catalog
@@ -388,3 +389,9 @@ def test_grounded_explanation_gives_the_reason_and_passes_its_own_check():
     bought = grounded_explanation(cam, bat, flags, intent="spare power", bought_together=True)
     assert 'Shoppers bought them together for "spare power"' in bought
     assert grounding(bought, CAM_T7, BAT_T7, ex, intent="spare power", flags=flags, bought_together=True).grounded
+
+
+def test_degenerate_repetition_is_recognised():
+    assert repeats_itself("Canon EOS 24.2MP Full-Frame Mirrorless 24.2MP Full-Frame Mirrorless")
+    assert repeats_itself("The Samsung Galaxy S24 goes with the Samsung Galaxy S24.")
+    assert not repeats_itself("The Wasabi Power LP-E10 Battery powers the Canon EOS Rebel T7: it fits the Rebel T7.")

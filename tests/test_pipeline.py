@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eccr.coherence import short_name
 from eccr.data.schema import Catalog
 from eccr.pipeline import ADDED_ITEMS, Recommender
 
@@ -92,11 +93,12 @@ def test_explanations_say_who_wrote_them_and_lm_claims_are_checked(tiny_run):
     assert [r["explanation_source"] for r in answer["recommendations"]] == ["template"] * 3
     rows = rec.items.rows
     q, c = result.query["item_id"], result.items[0].item_id
-    good = f"The {rows[c]['title']} goes with the {rows[q]['title']}."
+    good = f"The {short_name(rows[c]['title'])} goes with the {short_name(rows[q]['title'])}."
     rec.item_lm = _WritingLM(good)
     rec.config.explain = "lm"
     assert rec.explain_pairs([(q, c)])[0][:2] == (good, "lm")
     for bad in (good[:-1] + " and records 4K video at 400W.", good[:-1] + "; Blueberry recommends it.",
+                good[:-1] + f" and the {short_name(rows[c]['title'])}.",  # repeats itself
                 good[:-1] + ", but it does not fit.", good + " Shoppers bought them together."):
         rec.item_lm = _WritingLM(bad)
         together = rec.bought_together(q, c)
