@@ -156,6 +156,7 @@ class PersonalMetric(nn.Module):
         self.log_noise = nn.Parameter(torch.tensor(np.log(0.5), dtype=DTYPE))  # log sigma_n^2
         self.mean = nn.Parameter(torch.tensor(0.3, dtype=DTYPE))               # c
         self.user_weights: dict[str, np.ndarray] = {}
+        self._counts: np.ndarray | None = None  # train counts per item row: the negatives of scoring-time fits
 
     @property
     def population(self) -> np.ndarray:
@@ -181,7 +182,7 @@ class PersonalMetric(nn.Module):
         return 0.5 * (r * alpha).sum((-2, -1)) + log_det + 0.5 * mask.sum(-1) * np.log(2 * np.pi)
 
     # ------------------------------------------------------------------ fitting
-    def _batch(self, histories: Sequence[Sequence[str]], rng: np.random.Generator, sampler: AliasSampler):
+    def _batch(self, histories: Sequence[Sequence[str]], sampler: AliasSampler):
         """Rows (B, n), targets and mask: each user's last `max_items` distinct known items (y = 1), then
         `negatives` per positive drawn from P_gamma, never the user's own items (y = 0)."""
         cfg = self.config
@@ -206,10 +207,10 @@ class PersonalMetric(nn.Module):
 
     def _prepare(self, histories: Sequence[Sequence[str]], seed: int, counts: np.ndarray | None):
         """Chunks of (distances, y, mask) with one fixed draw of negatives (the fits below are deterministic)."""
-        rng, sampler = np.random.default_rng(seed), self._sampler(counts, seed)
+        sampler = self._sampler(counts, seed)
         chunks = []
         for start in range(0, len(histories), self.config.batch_users):
-            rows, y, mask = self._batch(histories[start:start + self.config.batch_users], rng, sampler)
+            rows, y, mask = self._batch(histories[start:start + self.config.batch_users], sampler)
             with torch.no_grad():
                 chunks.append((self.sources.distances(rows, rows), y, mask))
         return chunks
@@ -299,8 +300,6 @@ class PersonalMetric(nn.Module):
         """w_u for a shopper from their past items: population if thin, else the MAP fit (seeded by the history)."""
         seed = int.from_bytes(hashlib.sha1("\x1f".join(map(str, history)).encode()).digest()[:4], "little")
         return self.fit_users([list(history)], self._counts, seed=seed)[0]
-
-    _counts: np.ndarray | None = None  # train counts per item row for scoring-time negatives (set by fit/load)
 
     def log_similarity(self, query: Sequence[str], candidates: Sequence[str], w: np.ndarray) -> np.ndarray:
         """log k_u(q, c) / sigma_f^2 = -d_u(q, c) for each query row x candidate: (len(query), len(candidates)).
