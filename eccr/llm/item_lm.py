@@ -62,8 +62,6 @@ def load_serving_lm(adapter_dir: str | Path, device: str = "auto", backend: str 
     model, tokenizer = load_finetuned(adapter_dir, device=device, cache_dir=cache_dir, merge=True)
     if resolve_backend(backend, device) == "hf":
         return model, tokenizer, None, "hf"
-    import torch
-
     from eccr.llm.llamacpp import LlamaCppGenerator, UnsupportedModelError, cached_gguf, export_gguf
 
     path = cached_gguf(adapter_dir, gguf_type, cache_dir)
@@ -72,7 +70,7 @@ def load_serving_lm(adapter_dir: str | Path, device: str = "auto", backend: str 
             started = time.perf_counter()
             export_gguf(model, tokenizer, path, gguf_type)
             log.info("exported the merged LM to %s (%.1f s, once per adapter)", path, time.perf_counter() - started)
-        generator = LlamaCppGenerator(path, tokenizer, threads=torch.get_num_threads())
+        generator = LlamaCppGenerator(path, tokenizer)  # threads follow the machine's load per call
     except (UnsupportedModelError, RuntimeError, OSError) as err:
         log.warning("llama.cpp backend unavailable for %s (%s): explanations decode with transformers",
                     adapter_dir, err)

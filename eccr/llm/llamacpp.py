@@ -202,6 +202,12 @@ def cached_gguf(adapter_dir: str | os.PathLike, weight_type: str = "q8_0", cache
 
 
 # --------------------------------------------------------------------------------------------- decoding
+def idle_threads(max_threads: int = 8) -> int:
+    """Cores not busy with other work: the core count minus the 1-minute load average, at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(max_threads, cores - int(os.getloadavg()[0] + 0.5)))
+
+
 class LlamaCppGenerator:
     """Greedy batched decoding of a GGUF model with llama.cpp; prompts are encoded and answers decoded by the HF
     `tokenizer` (the one the model was fine-tuned with).
@@ -209,7 +215,11 @@ class LlamaCppGenerator:
     One llama.cpp context holds up to `n_seq_max` sequences in a unified KV cache of `n_ctx` cells. `generate`
     takes up to `n_seq_max` prompts at a time: the prompts' common token prefix is evaluated once (sequence 0)
     and copied to the others, the rest of each prompt follows in one batch, then every unfinished sequence
-    advances one token per `llama_decode`."""
+    advances one token per `llama_decode`.
+
+    `threads=0` picks the thread count per call from the machine's load (`idle_threads`): llama.cpp's worker
+    threads spin while they wait for each other, so on a busy machine two threads were 20x slower than one
+    (2 cores, load average ~14: 0.5 vs 10.4 tokens/s), while on an idle one both cores help."""
 
     def __init__(self, gguf_path: str | os.PathLike, tokenizer, *, n_ctx: int = 4096, n_seq_max: int = 16,
                  n_batch: int = 512, threads: int = 0):
@@ -222,7 +232,8 @@ class LlamaCppGenerator:
         self.model = lc.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {self.path}")
-        threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        self.fixed_threads = threads
+        threads = threads or idle_threads()
         cparams = lc.llama_context_default_params()
         cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
         cparams.n_seq_max, cparams.n_threads, cparams.n_threads_batch = n_seq_max, threads, threads
@@ -311,6 +322,9 @@ class LlamaCppGenerator:
         """Greedy continuation token ids of each prompt (the stopping token included), at most `max_new_tokens`;
         `stop_at_eos=False` runs every sequence to `max_new_tokens` (benchmarks)."""
         stops = (frozenset(self.eos) if stop_at_eos else frozenset()) | frozenset(stop_ids)
+        if not self.fixed_threads and idle_threads() != self.threads:
+            self.threads = idle_threads()
+            self.lc.llama_set_n_threads(self.ctx, self.threads, self.threads)
         self.last_stats = {"prompt_tokens": sum(map(len, prompt_ids))}
         outputs: list[list[int]] = []
         group: list[list[int]] = []

@@ -116,3 +116,12 @@ def test_the_serving_loader_exports_once_and_uses_llamacpp(trained, tmp_path):
     config = GenerationConfig(max_new_tokens=12, stop_at_newline=True)
     assert generator.generate(PROMPTS, config) == generate_texts(model, tok, PROMPTS, config)
     generator.close()
+
+
+def test_llamacpp_threads_follow_the_idle_cores(monkeypatch):
+    import eccr.llm.llamacpp as backend
+
+    monkeypatch.setattr(backend.os, "getloadavg", lambda: (14.0, 14.0, 14.0))
+    assert backend.idle_threads() == 1  # a busy machine: one thread, no spinning workers waiting on each other
+    monkeypatch.setattr(backend.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert backend.idle_threads() == min(8, len(backend.os.sched_getaffinity(0)))
