@@ -7,11 +7,11 @@
                    (scripts/compare_rankers.py trains AttrFormer and its SASRec ablation there)
 - directed:        the directed complement score s(query)·t(candidate) alone
 - complement:      the listwise complement scorer over frozen text vectors alone (eccr/rank/complement.py)
-- baselines:       popularity, last-item cosine, weighted sum (CMA-ES-tuned by `eccr train`'s baselines stage;
-                   untuned defaults in runs without it), DAN (trained by that stage), co-occurrence, text cosine,
 - personal_metric: the personalised item-to-item metric (Hoang et al. 2022, eccr/rank/personal_metric.py): the
                    shopper's source weights fitted on their history; global_metric: the population weights for
                    everyone. The first `eccr evaluate` fits both on the run's train part (RUN/personal_metric/)
+- baselines:       popularity, last-item cosine, weighted sum (CMA-ES-tuned by `eccr train`'s baselines stage;
+                   untuned defaults in runs without it), DAN (trained by that stage), co-occurrence, text cosine,
                    category-pair prior (P(candidate leaf | query leaf) from train pairs)
 """
 from __future__ import annotations
@@ -129,7 +129,6 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     else:
         log.warning("%s has no DAN baseline (trained by `eccr train`'s baselines stage); rerun `eccr train` to add it",
                     rec.run.root)
-    return systems
     try:
         from eccr.rank.personal_metric import PersonalMetricScorer, metric_for_run
 
@@ -138,3 +137,4 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         systems["global_metric"] = PersonalMetricScorer(metric, personal=False)
     except (FileNotFoundError, ValueError, KeyError) as err:  # e.g. the run's data files are gone
         log.warning("%s: no personalised metric (%s)", rec.run.root, err)
+    return systems
