@@ -83,8 +83,8 @@ def main() -> None:
     max_memory = config.ranker.max_memory
     systems = {kind: load_ranker_scorer(run.root / "rankers" / kind, fused, max_memory=max_memory, name=kind)
                for kind in args.kinds}
-    systems.setdefault("attention_cf", load_ranker_scorer(run.ranker, fused, max_memory=max_memory,
-                                                          name="attention_cf"))
+    if "attention_cf" not in systems:
+        systems["attention_cf"] = load_ranker_scorer(run.ranker, fused, max_memory=max_memory, name="attention_cf")
     if "dan" not in systems and (run.dan / "config.json").exists():
         systems["dan"] = DANScorer(DAN.from_pretrained(run.dan), fused, max_memory=max_memory)
     systems["last_item_cosine"] = LastItemCosine(fused)
