@@ -52,6 +52,9 @@ def test_a_query_from_a_domain_the_run_never_saw_is_ranked_by_text_cosine(candid
         assert not feats["in_domain"].any()
         np.testing.assert_allclose(candidates.final_scores(feats, "coherent"),
                                    feats["text_cosine"] - INCOMPATIBLE_PENALTY * feats["incompatible"])
+        size = PoolSize(k=5, near_k=0, text_k=5)
+        nearest = candidates.text_index.search(candidates.text.lookup(["D0001"]), 12)[0][0]
+        assert candidates.retrieve(["D0001"], size)[:10] == [i for i in nearest if i != "D0001"][:10]
     finally:
         candidates.trained_domains = trained
     feats = candidates.features("D0001", [], pool)[0]
