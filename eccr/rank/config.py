@@ -68,7 +68,7 @@ class AttrFormerConfig(JsonConfig):
     bank_size: int = 2048          # training users whose final states form the inference bank
     window: int = 3                # next behaviours counted in the posterior target
     dirichlet_prior: float = 1.0   # alpha: strength of the Dirichlet prior (popularity**gamma) in the target
-    dropout: float = 0.1           # dropout on attention weights and the feed-forward output
+    dropout: float = 0.1           # dropout on the input embeddings, attention output and feed-forward output
 
 
 @dataclass
