@@ -147,6 +147,12 @@ def plot_positive_rate_grid(grid: pd.DataFrame, path: str | Path, title: str = "
     ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--", label="rate = probability")
     ax.set_xlabel("calibrated probability from the score (bin mean)")
     ax.set_ylabel("observed positive rate (test pairs)")
+    return _finish(fig, ax, title, path)
+
+
+def _finish(fig, ax, title: str, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -172,14 +178,7 @@ def plot_reliability(curves: dict[str, pd.DataFrame], path: str | Path, title: s
     ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--", label="perfect")
     ax.set_xlabel("predicted probability (bin mean)")
     ax.set_ylabel("observed positive rate (test pairs)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, title, path)
 
 
 # ------------------------------------------------------------------------------------- a run's judge, reported
