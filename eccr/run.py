@@ -56,9 +56,8 @@ class RunConfig:
 
 
 def quick(config: RunConfig) -> RunConfig:
-    """The demo preset: `make demo` serves within 10 minutes of a fresh clone on a 2-core CPU (short ranker and
-    DAN runs, a 3-member coherence ensemble of 2 epochs each, 24 LoRA steps); the README's real-data commands use
-    the full defaults."""
+    """The demo preset: minutes on a 2-core CPU instead of an hour (short ranker and DAN runs, a 3-member coherence
+    ensemble of 2 epochs each, 24 LoRA steps); the README's real-data commands use the full defaults."""
     r = dataclasses.replace
     return r(config,
              ranker=r(config.ranker, hops=4, max_epochs=20, max_seconds=900.0, eval_every=50),
