@@ -139,17 +139,16 @@ class CandidateRanker:
                     found.append(i)
                     seen.add(i)
 
-        if self.domain_backoff and self.text_index is not None and not self.in_domain(query[-1]):
+        by_text = self.text.lookup(list(query)).mean(0, keepdims=True) if self.text_index is not None else None
+        if by_text is not None and self.domain_backoff and not self.in_domain(query[-1]):
             # out of the training domain the text neighbours come first (the final score is text cosine there)
-            t = self.text.lookup(list(query)).mean(0, keepdims=True)
-            take(self.text_index.search(t, size.k + size.text_k + len(query))[0][0], limit=size.k + size.text_k)
+            take(self.text_index.search(by_text, size.k + size.text_k + len(query))[0][0], limit=size.k + size.text_k)
         take(ids[0], limit=len(found) + size.k)
         if self.near_index is not None and size.near_k > 0:
             t = self.fused.lookup(list(query)).mean(0, keepdims=True)
             take(self.near_index.search(t, size.near_k + len(query))[0][0])
-        if self.text_index is not None and size.text_k > 0:
-            t = self.text.lookup(list(query)).mean(0, keepdims=True)
-            take(self.text_index.search(t, size.text_k + len(query))[0][0])
+        if by_text is not None and size.text_k > 0:
+            take(self.text_index.search(by_text, size.text_k + len(query))[0][0])
         # items bought with the query before are candidates too, whatever their vectors say
         together = self.baselines["co-occurrence"].counts
         for item in query:
