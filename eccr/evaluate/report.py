@@ -152,6 +152,24 @@ def _eccr_breakdown(group: list[ProtocolResult]) -> list[str]:
     per_kind = group[0].extra["negatives_per_kind"]
     lines.append("")
     lines.append("Negatives per pair by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in per_kind.items()) + ".")
+    return lines + _status_table(group)
+
+
+def _status_table(group: list[ProtocolResult]) -> list[str]:
+    """HR@K of lists whose positive was bought in the train part against lists whose positive is cold."""
+    statuses = group[0].extra.get("by_positive_status") or {}
+    counts = {s: v["n"] for s, v in statuses.items() if v}
+    if not counts:
+        return []
+    lines = ["", ("HR by the positive's status (its negatives share it): seen = bought in a train-part session, "
+                  "cold = first bought later; " + ", ".join(f"{s} {n} pairs" for s, n in counts.items()) + "."), "",
+             "| system | " + " | ".join(counts) + " |", "|---" * (len(counts) + 1) + "|"]
+    for r in group:
+        cells = []
+        for status in counts:
+            v = r.extra["by_positive_status"][status]
+            cells.append(f"{v['mean']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]")
+        lines.append(f"| {r.system} | " + " | ".join(cells) + " |")
     return lines
 
 

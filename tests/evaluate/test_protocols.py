@@ -62,6 +62,27 @@ def test_breakdown_names_the_kind_that_wins(candidates):
     assert r.extra["outranked_share"]["co_bought"] == 1.0
 
 
+def test_hit_rate_by_the_positives_status(tiny_split, candidates):
+    """A system that knows the answers only for lists whose positive was seen in training scores 1 there, 0 on the
+    cold lists, and the breakdown says so (the pooled HR@5 is the pair-weighted mean of the two)."""
+    seen = [p for p in candidates.pairs if p.positive_seen]
+    cold = [p for p in candidates.pairs if not p.positive_seen]
+    lists = CandidateLists(candidates.dataset, "test", candidates.config, seen + cold) if seen and cold else None
+    if lists is None:  # the tiny split must hold both kinds for this test to mean anything
+        pytest.fail(f"tiny split lists: {len(seen)} seen, {len(cold)} cold positives")
+
+    class KnowsSeen:
+        def score_candidates(self, query, candidates, history=()):
+            answers = {p.positive for p in seen if p.query == query[-1]}
+            return Scores(np.array([1.0 if c in answers else 0.0 for c in candidates]))
+
+    r = run_eccr_protocol(lists, {"s": KnowsSeen()})["s"]
+    status = r.extra["by_positive_status"]
+    assert status["seen"]["mean"] == 1.0 and status["seen"]["n"] == len(seen)
+    assert status["cold"]["n"] == len(cold) and status["cold"]["mean"] < 1.0
+    assert r.summary["HR@5"].mean == pytest.approx((len(seen) + status["cold"]["mean"] * len(cold)) / len(lists.pairs))
+
+
 def test_scorer_errors_are_named(candidates):
     class Broken:
         def score_candidates(self, query, candidates, history=()):

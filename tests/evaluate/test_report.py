@@ -43,6 +43,7 @@ def test_markdown_names_winner_and_baselines_that_beat_the_main_model(results):
     assert "| model (main) |" in text
     assert "gamma=1.0, negatives=10" in text and "negatives=5" not in text.split("## Figures")[0]
     assert "co_bought" in text  # the ECCR negative-kind breakdown
+    assert "HR by the positive's status" in text and "| oracle | 1.0000 [1.0000, 1.0000] |" in text
 
 
 def test_markdown_says_when_no_baseline_beats_the_main_model(tiny_split):

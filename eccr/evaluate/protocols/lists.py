@@ -11,7 +11,7 @@ import numpy as np
 
 from eccr.data.candidate_lists import NEGATIVE_KINDS, CandidateLists
 from eccr.evaluate.config import BootstrapConfig, EccrProtocolConfig
-from eccr.evaluate.metrics import metrics_from_ranks, pad_ranks, positive_ranks
+from eccr.evaluate.metrics import bootstrap_ci, metrics_from_ranks, pad_ranks, positive_ranks
 from eccr.evaluate.protocols.base import ProtocolResult, score_with, summarize
 from eccr.rank.base import Scorer
 
@@ -28,6 +28,7 @@ def run_eccr_protocol(lists: CandidateLists, systems: Mapping[str, Scorer],
     ids = [f"{p.query}->{p.positive}" for p in lists.pairs]
     orders = [np.random.default_rng([config.seed, 7, n]).permutation(len(p.negatives) + 1)
               for n, p in enumerate(lists.pairs)]
+    seen = np.array([p.positive_seen for p in lists.pairs], dtype=bool)
     results = {}
     for system, scorer in systems.items():
         ranks, beaten = [], {k: [] for k in NEGATIVE_KINDS}
@@ -50,6 +51,7 @@ def run_eccr_protocol(lists: CandidateLists, systems: Mapping[str, Scorer],
                 beaten[kind].append(bool(outranks[mine].any()))
         padded, counts = pad_ranks(ranks)
         per_query = metrics_from_ranks(padded, counts, metric_names)
+        hits = per_query[metric_names[0]]
         extra = {
             "pairs": len(lists.pairs),
             "queries": len({p.query for p in lists.pairs}),
@@ -60,7 +62,16 @@ def run_eccr_protocol(lists: CandidateLists, systems: Mapping[str, Scorer],
                                 for k in NEGATIVE_KINDS},
             # share of pairs in which at least one negative of that kind scored at or above the positive
             "pairs_beaten_by": {k: float(np.mean(beaten[k])) for k in NEGATIVE_KINDS},
+            # HR@K of the lists whose positive was bought in the train part ("seen") and of the cold ones
+            "by_positive_status": {status: _status_summary(hits[mask], bootstrap)
+                                   for status, mask in (("seen", seen), ("cold", ~seen))},
         }
         results[system] = ProtocolResult("eccr", system, {"negatives": lists.config.get("negatives")}, ids,
                                          per_query, summarize(per_query, bootstrap), extra)
     return results
+
+
+def _status_summary(hits: np.ndarray, bootstrap: BootstrapConfig) -> dict | None:
+    if not len(hits):
+        return None
+    return bootstrap_ci(hits, bootstrap.resamples, bootstrap.confidence, bootstrap.seed).as_dict()
