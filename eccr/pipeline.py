@@ -255,17 +255,21 @@ class Recommender:
         return self.final_scores(self.features(query, history, pool)[0])
 
     def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",
-                  explain: bool = True, candidates: Sequence[str] | None = None,
+                  explain: bool | str = True, candidates: Sequence[str] | None = None,
                   min_confidence: float | None = None) -> Recommendation:
         return self.recommend_many([{"item": item, "basket": list(basket), "candidates": candidates}], k=k,
                                    system=system, explain=explain, min_confidence=min_confidence)[0]
 
-    def recommend_many(self, queries: list[dict], k: int = 5, system: str = "eccr", explain: bool = True,
+    def recommend_many(self, queries: list[dict], k: int = 5, system: str = "eccr", explain: bool | str = True,
                        min_confidence: float | None = None) -> list[Recommendation]:
         """Batch form: explanations of all queries are generated together (one batched LM call).
 
+        `explain`: True = as configured (`config.explain`), "template" = the grounded templates only (no LM call;
+        `explain_with_lm` can replace them later), False = none.
         `min_confidence` P: the best `k` of the candidates whose coherent_probability is at least P (so fewer
         than k when fewer pass); needs the run's coherence judge."""
+        if explain not in (True, False, "template"):
+            raise ValueError(f"explain must be True, False or 'template', not {explain!r}")
         if system not in self.systems:
             raise ValueError(f"unknown system {system!r}; choose from {self.systems}")
         if min_confidence is not None and self.judge is None:
@@ -274,7 +278,19 @@ class Recommender:
         results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates"), min_confidence)
                    for q in queries]
         if explain and self.config.explain != "none":
-            self._explain([item for rec in results for item in rec.items], results)
+            self._explain([item for rec in results for item in rec.items], results, use_lm=explain is True)
+        return results
+
+    @property
+    def explains_with_lm(self) -> bool:
+        """Whether explanations come from the LM (with the template as fallback) rather than templates only."""
+        return self.config.explain == "lm" and self.item_lm is not None
+
+    def explain_with_lm(self, results: list[Recommendation]) -> list[Recommendation]:
+        """Replace the explanations of `results` (e.g. from `recommend(..., explain="template")`, shown at once)
+        with the LM's where they pass the grounding check; a no-op without an LM. Returns `results`."""
+        if self.explains_with_lm:
+            self._explain([item for rec in results for item in rec.items], results, use_lm=True)
         return results
 
     def _rank_one(self, item: str, basket: Sequence[str], k: int, system: str,
@@ -377,11 +393,11 @@ class Recommender:
         return final, lm
 
     # ------------------------------------------------------------------ explanations
-    def _explain(self, items: list[RecommendedItem], results: list[Recommendation]) -> None:
+    def _explain(self, items: list[RecommendedItem], results: list[Recommendation], use_lm: bool = True) -> None:
         owners = [rec for rec in results for _ in rec.items]
         t = time.perf_counter()
         explained = self.explain_pairs([(rec.query["item_id"], item.item_id) for item, rec in zip(items, owners)],
-                                       [item.flags for item in items])
+                                       [item.flags for item in items], use_lm=use_lm)
         for rec in results:
             rec.timings["explain"] = round(time.perf_counter() - t, 4)
         for item, (text, source, _) in zip(items, explained):
@@ -394,10 +410,10 @@ class Recommender:
         return (a, b) in self._bought
 
     def explain_pairs(self, pairs: Sequence[tuple[str, str]], flags: Sequence[dict] | None = None,
-                      intents: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
+                      intents: Sequence[str] | None = None, use_lm: bool = True) -> list[tuple[str, str, str]]:
         """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence ("lm") when it passes
         the grounding check against the pair's flags and whether the run saw the pair bought together and does
-        not repeat itself, else the grounded template ("template"); raw is "" when no LM."""
+        not repeat itself, else the grounded template ("template"); raw is "" when no LM (or `use_lm` False)."""
         rows = self.items.rows
         templates, pair_evidence, bought = [], [], []
         for n, (q, c) in enumerate(pairs):
@@ -408,7 +424,7 @@ class Recommender:
             templates.append(grounded_explanation(rows[q], rows[c], pf, intents[n] if intents is not None else "",
                                                   bought_together=bought[-1]))
         raw = [""] * len(pairs)
-        if self.config.explain == "lm" and self.item_lm is not None:
+        if use_lm and self.explains_with_lm:
             raw = self.item_lm.explain(pairs, self.config.max_new_tokens)
         out = []
         for (q, c), text, template, pf, together in zip(pairs, raw, templates, pair_evidence, bought):

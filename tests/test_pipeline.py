@@ -112,6 +112,35 @@ def test_explanations_say_who_wrote_them_and_lm_claims_are_checked(tiny_run):
     assert rec.explain_pairs([(q, c)], flags=[incompatible])[0][1] == "template"
 
 
+def test_templates_first_then_the_lm_replaces_them(tiny_run):
+    """What the demo streams: `explain="template"` answers without calling the LM, `explain_with_lm` then swaps in
+    the LM's sentences that pass the grounding check (same items, same order)."""
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    first = rec.recommend(rec.titled[0], k=3)
+    rows = rec.items.rows
+    q = first.query["item_id"]
+
+    class CountingLM(_WritingLM):
+        calls = 0
+
+        def explain(self, pairs, max_new_tokens):
+            CountingLM.calls += 1
+            return [f"The {short_name(rows[c]['title'])} goes with the {short_name(rows[q]['title'])}." for _, c in pairs]
+
+    rec.item_lm, rec.config.explain = CountingLM(""), "lm"
+    assert rec.explains_with_lm
+    quick = rec.recommend(rec.titled[0], k=3, explain="template")
+    assert CountingLM.calls == 0 and [i.explanation_source for i in quick.items] == ["template"] * 3
+    order = [i.item_id for i in quick.items]
+    rec.explain_with_lm([quick])
+    assert CountingLM.calls == 1 and [i.item_id for i in quick.items] == order
+    assert [i.explanation_source for i in quick.items] == ["lm"] * 3
+    with pytest.raises(ValueError, match="explain must be"):
+        rec.recommend(rec.titled[0], k=3, explain="lm")
+    rec.config.explain = "grounded"
+    assert not rec.explains_with_lm and rec.explain_with_lm([first]) == [first]
+
+
 def test_recommendations_carry_the_coherence_judges_verdict(tiny_run):
     rec = Recommender.from_pretrained(tiny_run, use_lm=False)
     assert rec.judge is not None and len(rec.judge.ensemble.members) == 2  # the fixture's small ensemble

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,7 +34,9 @@ class RecommenderLike(Protocol):
     def search_items(self, text: str, limit: int = 20) -> list[tuple[str, str]]: ...
 
     def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",
-                  explain: bool = True) -> Recommendation: ...
+                  explain: bool | str = True) -> Recommendation: ...
+
+    # optional: `explains_with_lm` (bool) and `explain_with_lm(results)` let the page show templates first
 
 
 @dataclass
@@ -240,6 +242,37 @@ class DemoActions:
     def recommend_html(self, item: str | None, basket: Sequence[str] | None, k: float, systems: Sequence[str] | None,
                        explain: bool = True, progress: Any = None) -> str:
         """Run each chosen system for the picked item and render the lists side by side; errors become a message."""
+        html = ""
+        for html in self.recommend_stream(item, basket, k, systems, explain, progress):
+            pass
+        return html
+
+    def recommend_stream(self, item: str | None, basket: Sequence[str] | None, k: float,
+                         systems: Sequence[str] | None, explain: bool = True, progress: Any = None) -> Iterator[str]:
+        """What the page shows, step by step. When the recommender explains with an LM (seconds of CPU), the lists
+        come first with their grounded templates, then again with the LM's sentences that pass the grounding check;
+        otherwise in one step."""
+        two_steps = bool(explain) and bool(getattr(self.recommender, "explains_with_lm", False))
+        results = self._recommend(item, basket, k, systems, "template" if two_steps else bool(explain), progress)
+        if isinstance(results, str):  # a message instead of lists
+            yield results
+            return
+        if not two_steps:
+            yield render_comparison(results)
+            return
+        yield render_message("Explanations below are templates; the LM's sentences follow.", "pending") + \
+            render_comparison(results)
+        try:
+            self.recommender.explain_with_lm(results)
+        except Exception as exc:  # the lists and their templates stay; say why the LM's sentences did not come
+            log.exception("explain_with_lm failed for item=%r", item)
+            yield render_message(f"The LM could not explain these ({type(exc).__name__}: {exc}); the templates "
+                                 "stay.", "warn") + render_comparison(results)
+            return
+        yield render_comparison(results)
+
+    def _recommend(self, item, basket, k, systems, explain: bool | str, progress: Any) -> list[Recommendation] | str:
+        """Each chosen system's Recommendation, or the message to show instead."""
         item = (item or "").strip() if isinstance(item, str) else item
         if not item:
             return render_message("Pick or type a product first.", "warn")
@@ -254,7 +287,7 @@ class DemoActions:
                 if progress is not None:
                     progress(i / len(chosen), desc=f"{system}: retrieve, rank, explain")
                 results.append(self.recommender.recommend(item, basket=basket_ids, k=k, system=system,
-                                                          explain=bool(explain)))
+                                                          explain=explain))
         except (ValueError, KeyError, LookupError) as exc:  # bad input: say what is wrong
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             return render_message(f"Could not recommend for {item!s}: {message}", "error")
@@ -264,7 +297,7 @@ class DemoActions:
                                   "The details are in the server log.", "error")
         if progress is not None:
             progress(1.0, desc="done")
-        return render_comparison(results)
+        return results
 
 
 # ---------------------------------------------------------------------------------------------------- page
@@ -300,6 +333,7 @@ RESULTS_CSS = """
 .eccr-why-value { flex: 0 0 34px; text-align: right; color: #666; }
 .eccr-message { padding: 8px 12px; border-radius: 6px; background: #eef3fb; }
 .eccr-message.warn { background: #fff5d6; }
+.eccr-message.pending { background: #f3f3f3; color: #555; font-size: 12px; }
 .eccr-message.error { background: #fde2e1; color: #8a1c17; }
 """
 
@@ -344,8 +378,8 @@ def build_demo(recommender: RecommenderLike, config: UIConfig | None = None) -> 
 
         def recommend(item_value, basket_value, k_value, systems_value, explain_value,
                       progress=gr.Progress()):  # noqa: B008 - Gradio's documented way to get a progress bar
-            return actions.recommend_html(item_value, basket_value, k_value, systems_value, explain_value,
-                                          progress=progress)
+            yield from actions.recommend_stream(item_value, basket_value, k_value, systems_value, explain_value,
+                                                progress=progress)
 
         submit.click(recommend, inputs=[item, basket, k, systems, explain], outputs=results, api_name="recommend",
                      concurrency_limit=cfg.concurrency_limit)

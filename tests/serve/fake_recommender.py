@@ -27,9 +27,18 @@ BY_ID = {item_id: (item_id, title, cat, kind) for item_id, title, cat, kind in C
 class FakeRecommender:
     systems: ClassVar[list[str]] = ["eccr", "text-cosine", "co-occurrence"]
 
-    def __init__(self, fail_with: BaseException | None = None):
+    def __init__(self, fail_with: BaseException | None = None, lm: bool = False):
         self.fail_with = fail_with
         self.calls: list[dict] = []
+        self.explains_with_lm = lm  # True: the page shows templates first, then `explain_with_lm`'s sentences
+
+    def explain_with_lm(self, results: list[Recommendation]) -> list[Recommendation]:
+        self.calls.append({"explain_with_lm": len(results)})
+        for rec in results:
+            for item in rec.items:
+                item.explanation = f"The LM says {item.title} suits {rec.query['title']}."
+                item.explanation_source = "lm"
+        return results
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> FakeRecommender:

@@ -100,7 +100,8 @@ def submit_and_read(page, expect_systems: int, timeout_ms: int) -> dict[str, lis
     page.locator("#eccr-submit").click()
     page.wait_for_function(
         "([before, n]) => { const r = document.querySelector('#eccr-results');"
-        " return r.innerHTML !== before && (r.querySelectorAll('section.eccr-system').length === n"
+        " return r.innerHTML !== before && !r.querySelector('.eccr-message.pending')"
+        " && (r.querySelectorAll('section.eccr-system').length === n"
         " || r.querySelector('.eccr-message.error')); }", arg=[before, expect_systems], timeout=timeout_ms)
     return read_results(page, timeout_ms)
 
@@ -169,10 +170,10 @@ def run_scenario(browser, url: str, shot_name: str, search_text: str = "ca") -> 
         page.close()
 
 
-def launch_fake(config=None):
+def launch_fake(config=None, lm: bool = False):
     from eccr.serve.ui import build_demo
 
-    recommender = _load_fake().FakeRecommender()
+    recommender = _load_fake().FakeRecommender(lm=lm)
     port = free_port()
     demo = build_demo(recommender, config)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -201,7 +202,8 @@ def test_demo_in_browser_with_fake_recommender(browser):
 def test_large_catalogue_search_box_in_browser(browser):
     from eccr.serve.ui import UIConfig
 
-    demo, recommender, url = launch_fake(UIConfig(list_all_up_to=0))  # force the search-box mode
+    # force the search-box mode; with an LM the page streams: templates first, then the LM's sentences
+    demo, recommender, url = launch_fake(UIConfig(list_all_up_to=0), lm=True)
     try:
         result = run_scenario(browser, url, "eccr_demo_fake_search.png", search_text="battery")
     finally:
@@ -209,6 +211,8 @@ def test_large_catalogue_search_box_in_browser(browser):
     assert (result["title"], result["basket"]) == ("LP-E10 Battery for Canon EOS Rebel T7",
                                                    "EN-EL14a Battery for Nikon D3500")
     assert recommender.calls[0]["item"] == "A1" and recommender.calls[0]["basket"] == ["A4"]
+    assert recommender.calls[0]["explain"] == "template" and recommender.calls[1] == {"explain_with_lm": 1}
+    assert all("The LM says" in r["explanation"] for r in result["both"]["eccr"])  # the final step is shown
 
 
 def test_app_in_browser_on_tiny_run(browser, trained_run, tmp_path):

@@ -140,6 +140,32 @@ def test_recommend_html_runs_each_chosen_system(actions):
     assert "LP-E10 Battery for Canon EOS Rebel T7 goes with Canon EOS Rebel T7 DSLR." in html
 
 
+def test_with_an_lm_the_page_shows_templates_first_then_the_lms_sentences():
+    lm = DemoActions(fake.FakeRecommender(lm=True))
+    steps = list(lm.recommend_stream("C1", [], 3, ["eccr", "co-occurrence"], True))
+    assert len(steps) == 2
+    assert [c.get("explain") for c in lm.recommender.calls[:2]] == ["template", "template"]
+    assert lm.recommender.calls[2] == {"explain_with_lm": 2}                 # one LM call for both systems
+    assert 'eccr-message pending' in steps[0] and "LP-E10 Battery for Canon EOS Rebel T7 goes with" in steps[0]
+    assert steps[1].count('class="eccr-card"') == 6 and "The LM says" in steps[1] and "follow" not in steps[1]
+    assert lm.recommend_html("C1", [], 3, ["eccr"], True) == list(lm.recommend_stream("C1", [], 3, ["eccr"]))[-1]
+    off = DemoActions(fake.FakeRecommender(lm=True))
+    assert len(list(off.recommend_stream("C1", [], 3, ["eccr"], False))) == 1   # nothing to explain: one step
+    assert off.recommender.calls == [{"item": "C1", "basket": [], "k": 3, "system": "eccr", "explain": False}]
+
+
+def test_a_failing_lm_leaves_the_templates_and_says_so(caplog):
+    class Broken(fake.FakeRecommender):
+        def explain_with_lm(self, results):
+            raise RuntimeError("decode <failed>")
+
+    actions = DemoActions(Broken(lm=True))
+    with caplog.at_level(logging.ERROR, logger="eccr.serve.ui"):
+        steps = list(actions.recommend_stream("C1", [], 2, ["eccr"], True))
+    assert "RuntimeError: decode &lt;failed&gt;" in steps[-1] and "goes with" in steps[-1]
+    assert caplog.records and caplog.records[0].exc_info is not None
+
+
 def test_recommend_html_by_title_clamps_k_and_defaults_system(actions):
     html = actions.recommend_html("Nikon D3500 DSLR", None, 99, [], False)
     call = actions.recommender.calls[-1]
@@ -223,7 +249,7 @@ def test_blocks_wiring_calls_the_recommender():
     assert isinstance(demo, gr.Blocks)
     assert demo._queue.default_concurrency_limit == 3
     dep = _dependency(demo, "recommend")
-    html = dep.fn("C1", ["A2"], 2, ["eccr"], True)         # the Blocks' own function, progress left at default
+    *_, html = dep.fn("C1", ["A2"], 2, ["eccr"], True)     # the Blocks' own (streaming) function, default progress
     assert html.count('class="eccr-card"') == 2 and recommender.calls[-1]["basket"] == ["A2"]
     assert [block.elem_id for block in dep.inputs] == ["eccr-item", "eccr-basket", "eccr-k", "eccr-systems",
                                                        "eccr-explain"]
