@@ -106,3 +106,19 @@ class TaskConfig:
     seed: int = 0                   # seeds the pair sample (the pairs `eccr distill` explains) and negatives
     distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
                                     # a pair (source "distilled") and fall back to the grounded template otherwise
+
+
+@dataclass
+class PairScorerConfig:
+    """The LM pair scorer (eccr/llm/pair_scorer.py): one (query, candidate) prompt -> log-odds of " yes" vs " no",
+    fine-tuned on the honest candidate lists of the TRAIN part (eccr/data/candidate_lists.py)."""
+
+    prompt_file: str = str(DEFAULT_PROMPTS_DIR / "pair.txt")  # template with {query_*} and {target_*} fields
+    max_title_words: int = 8        # titles are cut to this many words (a LoRA step's cost grows with its tokens)
+    negatives_per_positive: int = 3 # "no" examples per list: one co-bought, one same-leaf (or category-near),
+                                    # one random when the list has them, the rest at random from the list
+    max_lists: int = 0              # train lists used (after a seeded shuffle); 0 = all (~13k on electronic)
+    list_seed: int = 0              # seeds the candidate lists (CandidateListConfig.seed; the run's data seed)
+    seed: int = 0                   # seeds the list shuffle and the choice of negatives
+    max_seconds: float = 0.0        # stop training (and save the adapter) after this wall time; 0 = no cap
+    batch_size: int = 16            # prompts per forward pass when scoring
