@@ -56,6 +56,12 @@ class SyntheticConfig:
     delayed_complement_rate: float = 0.0  # share of complement items bought later, each in a new session of the
                                           # same user (delayed feedback, eccr/data/delay.py); 0 = all in the anchor's
     mean_delay_days: float = 14.0         # mean of the exponential delay of those purchases; past the window = unseen
+    new_line_months: float = 0.0          # a product line launched this many months before the window's end: every
+                                          # other anchor type's items are released then and sessions start with
+                                          # them only from then on (earlier, another anchor type); with delayed
+                                          # complements, a temporal split soon after the launch holds the new line's
+                                          # queries whose later complements it has not seen yet (censored near the
+                                          # split: eccr/data/later_lists.py); 0 = off (output identical without it)
     planted_preferences: float = 0.0      # share of sessions that follow their user's own facet (one of
                                           # PREFERENCE_FACETS drawn from the user's planted preference) instead of
                                           # the shared story; 0 = off (output identical to a config without it)
@@ -72,6 +78,8 @@ class SyntheticConfig:
             raise ValueError("SyntheticConfig needs interactions_per_user > 0 and mean_session_length >= 1")
         if self.preference_concentration <= 0:
             raise ValueError("SyntheticConfig.preference_concentration must be > 0")
+        if not 0.0 <= self.new_line_months <= self.months:
+            raise ValueError("SyntheticConfig.new_line_months must lie in [0, months]")
 
 
 @dataclass
@@ -194,6 +202,11 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     platform = rng.integers(0, cfg.n_platforms, n_items)
     release = np.where(rng.random(n_items) < cfg.late_item_fraction, rng.uniform(0, window, n_items), 0.0)
     release = np.floor(release)
+    new_line = launch = None
+    if cfg.new_line_months > 0:  # no draws here: the default stream is unchanged
+        launch = np.floor(window - cfg.new_line_months * SECONDS_PER_MONTH)
+        new_line = graph.anchor_types[1::2]
+        release = np.where(np.isin(item_type, new_line), np.maximum(release, launch), release)
     popularity = _zipf(n_items, cfg.item_zipf, rng)
     public = rng.permutation(n_items)
     sampler = _PrefixSampler(item_type * cfg.n_platforms + platform, release, popularity,
@@ -207,6 +220,11 @@ def synthetic_tables(n_items: int, n_users: int, seed: int = 0, config: Syntheti
     anchor_type = graph.anchor_types[rng.choice(len(graph.anchor_types), n_sessions, p=graph.anchor_popularity)]
     anchor_platform = rng.integers(0, cfg.n_platforms, n_sessions)
     length = 1 + rng.poisson(cfg.mean_session_length - 1, n_sessions)
+    if new_line is not None:  # before the launch, a new-line session starts with an old-line anchor type
+        old_line = ~np.isin(graph.anchor_types, new_line)
+        early = np.flatnonzero(np.isin(anchor_type, new_line) & (session_time < launch))
+        p_old = graph.anchor_popularity[old_line] / graph.anchor_popularity[old_line].sum()
+        anchor_type[early] = graph.anchor_types[old_line][rng.choice(int(old_line.sum()), len(early), p=p_old)]
     preferences = session_facet = None
     if cfg.planted_preferences > 0:  # draws only when on: the default stream (and output) is unchanged
         preferences, session_facet, anchor_type, anchor_platform = _plant_sessions(
