@@ -15,6 +15,11 @@ not bundled, items of the partner's leaf category and random items, all of the t
 `list_draws` times with fresh negatives, early-stopped on the VALID part's lists (HR@5). The same construction is
 the evaluation's, so nothing the model learns is an artefact of how the lists were built.
 
+`ComplementConfig.training_lists` = "later" (or "both") trains on lists whose positive is a complement the same user
+bought in a later session (eccr/data/later_lists.py). Their newest labels are incomplete (delayed feedback), and
+`delay_weighting` decides what to do about it: keep them as observed, drop the last `delay_drop_days`, or multiply
+each list's loss by its P/Q importance weight (eccr/data/delay.py). The default, bundle lists only, is untouched.
+
 Listwise training with hard negatives follows the sampled-softmax recipes of two-tower retrieval (e.g. Yi et al.,
 'Sampling-bias-corrected neural modeling for large corpus item recommendations', RecSys 2019); here the tower
 is a pair scorer because the candidate lists are short.
@@ -34,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
+from eccr.data.later_lists import build_later_lists, delay_policy_weights
 from eccr.data.schema import Catalog
 from eccr.data.splits import TemporalSplit
 from eccr.rank.base import Scores
@@ -188,24 +194,71 @@ def hit_rate(net: ComplementNet, table: torch.Tensor, words: torch.Tensor, queri
     return float((rank <= k).float().mean())
 
 
+def _bootstrap_rows(queries: torch.Tensor, seed: int) -> torch.Tensor:
+    unique, row_query = torch.unique(queries, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    copies = torch.from_numpy(np.bincount(rng.integers(0, len(unique), len(unique)), minlength=len(unique)))
+    return torch.repeat_interleave(torch.arange(len(queries)), copies[row_query])
+
+
 def bootstrap_queries(queries: torch.Tensor, candidates: torch.Tensor, seed: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """A bootstrap resample of candidate lists by query item: as many query items as there are, drawn with
     replacement, each bringing all its lists (lists of one query are not independent, so they move together)."""
-    unique, row_query = torch.unique(queries, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    copies = torch.from_numpy(np.bincount(rng.integers(0, len(unique), len(unique)), minlength=len(unique)))
-    rows = torch.repeat_interleave(torch.arange(len(queries)), copies[row_query])
+    rows = _bootstrap_rows(queries, seed)
     return queries[rows], candidates[rows]
+
+
+def _weighted_list_tensors(lists: CandidateLists, vectors: ItemVectors, weights: np.ndarray
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`_list_tensors` plus each kept list's weight; lists of weight 0 are left out."""
+    width = 1 + max((len(p.negatives) for p in lists.pairs), default=0)
+    queries, candidates, kept = [], [], []
+    for pair, weight in zip(lists.pairs, weights):
+        rows = vectors.position([pair.query, pair.positive, *pair.negatives])
+        if weight > 0 and len(rows) == width + 1 and (rows >= 0).all():
+            queries.append(rows[0])
+            candidates.append(rows[1:])
+            kept.append(weight)
+    return (torch.tensor(np.array(queries, dtype=np.int64)), torch.tensor(np.array(candidates, dtype=np.int64)),
+            torch.tensor(np.array(kept, dtype=np.float32)))
+
+
+def _concat_lists(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    parts = [p for p in parts if len(p[0])] or parts[:1]
+    if len({p[1].shape[1] for p in parts}) > 1:
+        raise ValueError("bundle and later lists must have the same number of negatives")
+    return tuple(torch.cat([p[k] for p in parts]) for k in range(3))
+
+
+def weighted_training_lists(split: TemporalSplit, part: str, config: ComplementConfig, lists: CandidateListConfig,
+                            vectors: ItemVectors, weighted: bool = True, complete_labels: bool = False
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(queries, candidates, weights) of the lists `config.training_lists` names in `part`: bundle lists weigh
+    1, later lists follow `config.delay_weighting` when `weighted` (the train part), else weigh 1.
+    `complete_labels`: later purchases looked up past the part's end (the known answer on synthetic data)."""
+    parts = []
+    if config.training_lists in ("bundles", "both"):
+        bundle = build_candidate_lists(split, part, lists)
+        parts.append(_weighted_list_tensors(bundle, vectors, np.ones(len(bundle.pairs))))
+    if config.training_lists in ("later", "both"):
+        later = build_later_lists(split, part, lists, config.later_horizon_days, complete_labels)
+        weights = (delay_policy_weights(later, config.delay_weighting, config.delay_drop_days,
+                                        config.delay_max_weight) if weighted else np.ones(len(later.lists.pairs)))
+        parts.append(_weighted_list_tensors(later.lists, vectors, weights))
+    return _concat_lists(parts)
 
 
 def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: ComplementConfig | None = None,
                           lists: CandidateListConfig | None = None,
-                          bootstrap_seed: int | None = None) -> ComplementScorer:
+                          bootstrap_seed: int | None = None, complete_labels: bool = False) -> ComplementScorer:
     """Train on the train part's honest lists, early-stop on the valid part's (see the module docstring).
 
     `bootstrap_seed` trains on a bootstrap resample of the train lists by query item (the same resample of every
-    list draw), for an ensemble whose spread measures uncertainty (eccr/rank/uncertainty.py); None = all lists."""
+    list draw), for an ensemble whose spread measures uncertainty (eccr/rank/uncertainty.py); None = all lists.
+    `complete_labels` (later lists only) trains on later purchases looked up past the train cutoff: the known
+    answer a delay policy is compared with on synthetic data, never a model for real use."""
     config = config or ComplementConfig()
     lists = lists or CandidateListConfig()
     torch.set_num_threads(config.threads)
@@ -216,20 +269,34 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
     word_rows = vocabulary.rows(split.train.catalog, vectors.ids)
     words = torch.from_numpy(word_rows)
     n_draws = max(min(config.list_draws, config.max_epochs), 1)  # draws past max_epochs would never be used
-    draws = [_list_tensors(build_candidate_lists(split, "train", replace(lists, seed=config.seed + k)), vectors)
-             for k in range(n_draws)]
+    weights = None  # per draw, only for later lists (ComplementConfig.training_lists)
+    if config.training_lists == "bundles":
+        draws = [_list_tensors(build_candidate_lists(split, "train", replace(lists, seed=config.seed + k)), vectors)
+                 for k in range(n_draws)]
+    else:
+        weighted = [weighted_training_lists(split, "train", config, replace(lists, seed=config.seed + k), vectors,
+                                            complete_labels=complete_labels) for k in range(n_draws)]
+        draws, weights = [(q, c) for q, c, _ in weighted], [w for _, _, w in weighted]
     if not len(draws[0][0]):
         raise ValueError(f"{split.train.name}: no complete candidate lists in the train part to fit the "
                          "complement scorer (too few bundles)")
-    if bootstrap_seed is not None:
+    if bootstrap_seed is not None and weights is not None:
+        rows = [_bootstrap_rows(q, bootstrap_seed) for q, _ in draws]
+        draws, weights = [(q[r], c[r]) for (q, c), r in zip(draws, rows)], [w[r] for w, r in zip(weights, rows)]
+    elif bootstrap_seed is not None:
         draws = [bootstrap_queries(q, c, bootstrap_seed) for q, c in draws]
-    valid = _list_tensors(build_candidate_lists(split, "valid", lists), vectors) if len(split.valid.bundles) else None
+    if config.training_lists == "bundles":
+        valid = (_list_tensors(build_candidate_lists(split, "valid", lists), vectors) if len(split.valid.bundles)
+                 else None)
+    else:
+        valid = weighted_training_lists(split, "valid", config, lists, vectors, weighted=False)[:2]
     net = ComplementNet(vectors.dim, len(vocabulary.vocabulary), config)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     history, best, best_state, stale, start = [], -1.0, None, 0, time.perf_counter()
     for epoch in range(config.max_epochs):
         queries, candidates = draws[epoch % len(draws)]
+        weight = None if weights is None else weights[epoch % len(draws)]
         net.train()
         order = torch.randperm(len(queries), generator=generator)
         total = 0.0
@@ -237,7 +304,11 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
             idx = order[b:b + config.batch_size]
             q, c = queries[idx], candidates[idx]
             logits = net(table[q], table[c], words[q], words[c])
-            loss = F.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.long))
+            if weight is None:
+                loss = F.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.long))
+            else:  # each list's loss times its delay weight (ComplementConfig.delay_weighting)
+                loss = (F.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.long), reduction="none")
+                        * weight[idx]).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -102,6 +102,24 @@ class ComplementConfig(JsonConfig):
     max_seconds: float = 600.0     # wall-clock cap on training
     threads: int = 1               # torch intra-op threads
     seed: int = 0                  # seeds the list draws, init and batch order
+    # --- lists whose label arrives late (issue #12 B; eccr/data/later_lists.py, eccr/data/delay.py) ---
+    training_lists: str = "bundles"  # bundles: a bundle partner among negatives (eccr/data/candidate_lists.py) |
+    #                                later: a complement the same user bought in a later session (labels that
+    #                                arrive late) | both; the valid lists are of the same kind(s)
+    later_horizon_days: float = 60.0  # a later purchase is the positive when it comes within this many days
+    delay_weighting: str = "none"  # what the later lists do about their newest labels being incomplete: none (as
+    #                                observed) | drop (lists younger than delay_drop_days) | pq (each list's loss
+    #                                times P/Q = 1 / (1 - S(age)), S the delay's survival fitted on matured queries;
+    #                                Yasui et al., WWW 2020); bundle lists always weigh 1
+    delay_drop_days: float = 30.0  # "drop": lists whose query was bought fewer days than this before the cutoff
+    delay_max_weight: float = 10.0  # "pq": cap on a list's weight (a positive seen at age ~0 would get a huge one)
+
+    def __post_init__(self) -> None:
+        if self.training_lists not in ("bundles", "later", "both"):
+            raise ValueError(f"ComplementConfig.training_lists must be bundles, later or both, not "
+                             f"{self.training_lists!r}")
+        if self.delay_weighting not in ("none", "drop", "pq"):
+            raise ValueError(f"ComplementConfig.delay_weighting must be none, drop or pq, not {self.delay_weighting!r}")
 
 
 @dataclass
