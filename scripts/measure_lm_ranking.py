@@ -1,0 +1,263 @@
+"""Does the LM pair scorer raise the shipped ranking's honest HR@5? (issue #10 A)
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/measure_lm_ranking.py --run runs/electronic \
+        --adapter runs/lm_pair/electronic/adapter --valid-lists 150 --test-lists 400 \
+        --out runs/results/lm_ranking/electronic
+
+On the honest ECCR lists (eccr/data/candidate_lists.py: the bundle partner among 20 negatives with its seen
+status; the test lists are the run's own `eccr_candidates_test.json`, the ones `eccr evaluate` scores) of a
+seeded subset of lists of each part, every system scores all 21 candidates, except the LM, which scores the
+shipped ranking's top `--top` (it is a reranker: 21 LM forward passes per list do not fit a CPU budget):
+
+- eccr: the shipped ranking (`PipelineScorer`, what `eccr explain` returns), lm_weight 0
+- text_cosine, complement: the project's baselines (the complement scorer is the listwise MLP over text vectors)
+- lm_rerank: the eccr top N reordered by the LM log-odds alone, the rest below in eccr order
+- eccr+lm: the eccr top N reordered by z(eccr) + w z(LM) (z within the N), the rest below in eccr order; N and w
+  chosen on the VALID lists (best HR@5, then the smaller w), never on test
+
+HR@5 (ties against the system) with 95% bootstrap intervals, paired bootstraps (eccr/evaluate/metrics.py) of
+eccr+lm and lm_rerank against eccr and of eccr against text cosine. LM scores are cached in --out
+(lm_scores_<part>.json), so a stopped run resumes where it was. Writes lm_ranking.json, lm_ranking.md and
+lm_ranking.png to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HR = "HR@5"
+
+
+def list_subset(n_lists: int, count: int, seed: int) -> list[int]:
+    rng = np.random.default_rng([seed, 10])
+    return sorted(rng.choice(n_lists, size=min(count, n_lists), replace=False).tolist())
+
+
+def hits_at_5(scores: list[np.ndarray]) -> np.ndarray:
+    """Per list: 1 if the positive (candidate 0) is in the top 5, ties counted against the system."""
+    from eccr.evaluate.metrics import metrics_from_ranks, pad_ranks, positive_ranks
+
+    ranks = []
+    for s in scores:
+        relevant = np.zeros(len(s), dtype=bool)
+        relevant[0] = True
+        ranks.append(positive_ranks(s, relevant))
+    padded, counts = pad_ranks(ranks)
+    return metrics_from_ranks(padded, counts, [HR])[HR]
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else x - x.mean()
+
+
+def rerank(eccr: np.ndarray, lm_top: np.ndarray, top: np.ndarray, n: int, weight: float | None) -> np.ndarray:
+    """Scores of all candidates: the eccr top n (indices `top`, best first) reordered by z(eccr) + weight z(lm)
+    (weight None = LM alone), the rest keep eccr's order below them."""
+    out = np.empty(len(eccr))
+    rest = np.setdiff1d(np.arange(len(eccr)), top[:n])
+    out[rest] = -1e6 + eccr[rest]  # below every reranked item, in eccr order (eccr scores are far above -1e6)
+    head_eccr, head_lm = eccr[top[:n]], lm_top[:n]
+    finite = np.isfinite(head_eccr)
+    if not finite.all():  # items the pipeline cannot score (-inf) stay last within the head
+        head_eccr = np.where(finite, head_eccr, (head_eccr[finite].min() if finite.any() else 0.0) - 10.0)
+    out[top[:n]] = _z(head_lm) if weight is None else _z(head_eccr) + weight * _z(head_lm)
+    return out
+
+
+class ListScores:
+    """Every system's scores on one part's subset of lists (positive first)."""
+
+    def __init__(self, lists, subset: list[int]):
+        self.pairs = [lists.pairs[i] for i in subset]
+        self.subset = subset
+        self.systems: dict[str, list[np.ndarray]] = {}
+        self.lm: list[np.ndarray] = []     # LM log-odds of the eccr top `top`, in that order
+        self.top: list[np.ndarray] = []    # indices of the eccr top `top`, best first
+
+    def candidates(self, k: int) -> list[str]:
+        p = self.pairs[k]
+        return [p.positive, *p.negatives]
+
+
+def score_baselines(rec, scores: ListScores) -> None:
+    from eccr.evaluate.protocols.base import score_with
+    from eccr.evaluate.systems import PipelineScorer
+
+    systems = {"eccr": PipelineScorer(rec, with_lm=False), "text_cosine": rec.baselines["text-cosine"]}
+    if rec.complement is not None:
+        systems["complement"] = rec.complement
+    for name, scorer in systems.items():
+        scores.systems[name] = [score_with(scorer, name, [p.query], scores.candidates(k), p.history)
+                                for k, p in enumerate(scores.pairs)]
+
+
+def score_lm(pair_scorer, scores: ListScores, top: int, cache_path: Path, log_every: int = 20) -> None:
+    """LM log-odds of each list's eccr top `top`, cached by list number in `cache_path` (resumable)."""
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    started = time.perf_counter()
+    for k, pair in enumerate(scores.pairs):
+        eccr = scores.systems["eccr"][k]
+        order = np.lexsort((np.arange(len(eccr)) == 0, -eccr))[:top]  # best first; ties: the positive last
+        key = str(scores.subset[k])
+        cands = scores.candidates(k)
+        if key not in cache or cache[key]["items"] != [cands[i] for i in order]:
+            lm = pair_scorer.score(pair.query, [cands[i] for i in order])
+            cache[key] = {"items": [cands[i] for i in order], "lm": np.nan_to_num(lm, nan=-50.0).tolist()}
+            if (k + 1) % log_every == 0:
+                cache_path.write_text(json.dumps(cache))
+                print(f"  LM scored {k + 1}/{len(scores.pairs)} lists, {time.perf_counter() - started:.0f} s",
+                      flush=True)
+        scores.top.append(order)
+        scores.lm.append(np.asarray(cache[key]["lm"]))
+    cache_path.write_text(json.dumps(cache))
+
+
+def blended(scores: ListScores, n: int, weight: float | None) -> list[np.ndarray]:
+    return [rerank(e, lm, top, n, weight) for e, lm, top in zip(scores.systems["eccr"], scores.lm, scores.top)]
+
+
+def choose_on_valid(valid: ListScores, tops: list[int], weights: list[float]) -> tuple[dict, list[dict]]:
+    grid = []
+    for n in tops:
+        for w in weights:
+            grid.append({"top": n, "weight": w, "valid_hr@5": float(hits_at_5(blended(valid, n, w)).mean())})
+    best = max(grid, key=lambda g: (round(g["valid_hr@5"], 10), -g["weight"]))
+    return best, grid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", default="runs/electronic")
+    parser.add_argument("--adapter", default="runs/lm_pair/electronic/adapter")
+    parser.add_argument("--valid-lists", type=int, default=150)
+    parser.add_argument("--test-lists", type=int, default=400)
+    parser.add_argument("--top", type=int, default=10, help="the LM scores this many of eccr's top candidates")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--out", default="runs/results/lm_ranking/electronic")
+    args = parser.parse_args()
+
+    import torch
+
+    from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, load_or_build_candidate_lists
+    from eccr.evaluate.metrics import bootstrap_ci, paired_bootstrap
+    from eccr.llm.pair_scorer import load_pair_scorer
+    from eccr.pipeline import Recommender
+    from eccr.run import Run, split_dataset
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rec = Recommender.from_run(args.run, use_lm=False)
+    run = Run(args.run)
+    _, split = split_dataset(rec.run_config)
+    seed = rec.run_config.data.seed
+    test_path = run.root / "eccr_candidates_test.json"
+    test_lists = CandidateLists.load(test_path) if test_path.exists() else \
+        load_or_build_candidate_lists(split, "test", CandidateListConfig(seed=seed), test_path)
+    valid_lists = load_or_build_candidate_lists(split, "valid", CandidateListConfig(seed=seed))
+    parts = {"valid": ListScores(valid_lists, list_subset(len(valid_lists.pairs), args.valid_lists, args.seed)),
+             "test": ListScores(test_lists, list_subset(len(test_lists.pairs), args.test_lists, args.seed))}
+    for name, scores in parts.items():
+        score_baselines(rec, scores)
+        print(f"{name}: {len(scores.pairs)} lists scored by eccr and the baselines "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+    pair_scorer = load_pair_scorer(args.adapter, args.run, device="cpu")
+    meta = json.loads((Path(args.adapter) / "pair_scorer.json").read_text())
+    for name, scores in parts.items():
+        score_lm(pair_scorer, scores, args.top, out / f"lm_scores_{name}.json")
+        print(f"{name}: LM done ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    tops = [n for n in (6, 8, 10, 15, 21) if n <= args.top]
+    weights = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0]
+    best, grid = choose_on_valid(parts["valid"], tops, weights)
+    systems = {}
+    for name, scores in parts.items():
+        rows = {k: hits_at_5(v) for k, v in scores.systems.items()}
+        rows["lm_rerank"] = hits_at_5(blended(scores, args.top, None))
+        rows["eccr+lm"] = hits_at_5(blended(scores, best["top"], best["weight"]))
+        systems[name] = rows
+    test = systems["test"]
+    table = {name: {"valid": bootstrap_ci(systems["valid"][name], args.resamples, seed=args.seed).as_dict(),
+                    "test": bootstrap_ci(values, args.resamples, seed=args.seed).as_dict()}
+             for name, values in test.items()}
+    comparisons = {
+        "eccr+lm vs eccr": paired_bootstrap(test["eccr+lm"], test["eccr"], args.resamples, seed=args.seed).as_dict(),
+        "lm_rerank vs eccr": paired_bootstrap(test["lm_rerank"], test["eccr"], args.resamples,
+                                              seed=args.seed).as_dict(),
+        "eccr vs text_cosine": paired_bootstrap(test["eccr"], test["text_cosine"], args.resamples,
+                                                seed=args.seed).as_dict(),
+        "eccr+lm vs text_cosine": paired_bootstrap(test["eccr+lm"], test["text_cosine"], args.resamples,
+                                                   seed=args.seed).as_dict(),
+    }
+    result = {"run": args.run, "adapter": args.adapter, "lm_training": {k: meta.get(k) for k in
+                                                                         ("model", "global_step", "train_loss",
+                                                                          "seconds", "examples", "lists")},
+              "lists": {k: len(v.pairs) for k, v in parts.items()}, "top": args.top, "seed": args.seed,
+              "chosen_on_valid": best, "valid_grid": grid, "hr@5": table, "paired": comparisons,
+              "seconds": round(time.perf_counter() - started, 1)}
+    (out / "lm_ranking.json").write_text(json.dumps(result, indent=1))
+    md = markdown(result)
+    (out / "lm_ranking.md").write_text(md)
+    figure(result, out / "lm_ranking.png")
+    print(md)
+
+
+def markdown(result: dict) -> str:
+    best, lm = result["chosen_on_valid"], result["lm_training"]
+    lines = [f"LM pair scorer ({lm['model']}, {lm['global_step']} LoRA steps, {lm['examples']} training examples "
+             f"available), run {result['run']}; {result['lists']['valid']} valid / {result['lists']['test']} test "
+             f"lists (seeded subset); eccr+lm = eccr top {best['top']} reranked by z(eccr) + {best['weight']} z(LM), "
+             "chosen on valid.", "",
+             "| system | valid HR@5 | test HR@5 [95% CI] |", "|---|---|---|"]
+    for name, cell in result["hr@5"].items():
+        t = cell["test"]
+        lines.append(f"| {name} | {cell['valid']['mean']:.3f} | {t['mean']:.3f} [{t['ci_low']:.3f}, "
+                     f"{t['ci_high']:.3f}] |")
+    lines += ["", "| paired (test) | difference [95% CI] | p |", "|---|---|---|"]
+    for name, c in result["paired"].items():
+        lines.append(f"| {name} | {c['mean_difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
+                     f"{c['p_value']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["hr@5"])
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for offset, part in ((-0.2, "valid"), (0.2, "test")):
+        means = [result["hr@5"][n][part]["mean"] for n in names]
+        err = [[m - result["hr@5"][n][part]["ci_low"] for n, m in zip(names, means)],
+               [result["hr@5"][n][part]["ci_high"] - m for n, m in zip(names, means)]]
+        ax.bar(np.arange(len(names)) + offset, means, 0.4, yerr=err, capsize=3, label=part)
+    ax.set_xticks(np.arange(len(names)), names, rotation=20)
+    ax.set_ylabel("HR@5 (honest ECCR lists)")
+    ax.legend()
+    ax.set_title("HR@5 with 95% bootstrap intervals")
+    for n in sorted({g["top"] for g in result["valid_grid"]}):
+        rows = [g for g in result["valid_grid"] if g["top"] == n]
+        ax2.plot([g["weight"] for g in rows], [g["valid_hr@5"] for g in rows], marker="o", label=f"top {n}")
+    ax2.set_xscale("symlog", linthresh=0.1)
+    ax2.set_xlabel("LM weight w (valid lists)")
+    ax2.set_ylabel("valid HR@5")
+    ax2.legend()
+    ax2.set_title("choosing N and w on valid")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
