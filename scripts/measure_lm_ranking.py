@@ -17,7 +17,8 @@ shipped ranking's top `--top` (it is a reranker: 21 LM forward passes per list d
 
 HR@5 (ties against the system) with 95% bootstrap intervals, paired bootstraps (eccr/evaluate/metrics.py) of
 eccr+lm and lm_rerank against eccr and of eccr against text cosine. LM scores are cached in --out
-(lm_scores_<part>.json), so a stopped run resumes where it was. Writes lm_ranking.json, lm_ranking.md and
+(lm_scores_<part>.json), so a stopped run resumes where it was; `--lm-only valid` and `--lm-only test` fill the
+two caches in parallel processes, then the plain command reads them. Writes lm_ranking.json, lm_ranking.md and
 lm_ranking.png to --out.
 """
 from __future__ import annotations
@@ -143,6 +144,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--out", default="runs/results/lm_ranking/electronic")
+    parser.add_argument("--lm-only", choices=("valid", "test"),
+                        help="only fill the LM score cache of this part and stop (run the parts side by side)")
     args = parser.parse_args()
 
     import torch
@@ -167,6 +170,8 @@ def main() -> None:
     valid_lists = load_or_build_candidate_lists(split, "valid", CandidateListConfig(seed=seed))
     parts = {"valid": ListScores(valid_lists, list_subset(len(valid_lists.pairs), args.valid_lists, args.seed)),
              "test": ListScores(test_lists, list_subset(len(test_lists.pairs), args.test_lists, args.seed))}
+    if args.lm_only:
+        parts = {args.lm_only: parts[args.lm_only]}
     for name, scores in parts.items():
         score_baselines(rec, scores)
         print(f"{name}: {len(scores.pairs)} lists scored by eccr and the baselines "
@@ -176,6 +181,8 @@ def main() -> None:
     for name, scores in parts.items():
         score_lm(pair_scorer, scores, args.top, out / f"lm_scores_{name}.json")
         print(f"{name}: LM done ({time.perf_counter() - started:.0f} s)", flush=True)
+    if args.lm_only:
+        return
 
     tops = [n for n in (6, 8, 10, 15, 21) if n <= args.top]
     weights = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0]
@@ -199,9 +206,9 @@ def main() -> None:
         "eccr+lm vs text_cosine": paired_bootstrap(test["eccr+lm"], test["text_cosine"], args.resamples,
                                                    seed=args.seed).as_dict(),
     }
-    result = {"run": args.run, "adapter": args.adapter, "lm_training": {k: meta.get(k) for k in
-                                                                         ("model", "global_step", "train_loss",
-                                                                          "seconds", "examples", "lists")},
+    training = {k: meta.get(k) for k in ("model", "global_step", "train_loss", "seconds", "examples", "lists")}
+    training["batch_size"] = meta.get("sft", {}).get("per_device_batch_size")
+    result = {"run": args.run, "adapter": args.adapter, "lm_training": training,
               "lists": {k: len(v.pairs) for k, v in parts.items()}, "top": args.top, "seed": args.seed,
               "chosen_on_valid": best, "valid_grid": grid, "hr@5": table, "paired": comparisons,
               "seconds": round(time.perf_counter() - started, 1)}
@@ -214,11 +221,12 @@ def main() -> None:
 
 def markdown(result: dict) -> str:
     best, lm = result["chosen_on_valid"], result["lm_training"]
-    lines = [f"LM pair scorer ({lm['model']}, {lm['global_step']} LoRA steps, {lm['examples']} training examples "
-             f"available), run {result['run']}; {result['lists']['valid']} valid / {result['lists']['test']} test "
-             f"lists (seeded subset); eccr+lm = eccr top {best['top']} reranked by z(eccr) + {best['weight']} z(LM), "
-             "chosen on valid.", "",
-             "| system | valid HR@5 | test HR@5 [95% CI] |", "|---|---|---|"]
+    intro = (f"LM pair scorer ({lm['model']}, {lm['global_step']} LoRA steps of {lm['batch_size']} examples, "
+             f"{lm['seconds']} s), run {result['run']}; {result['lists']['valid']} valid / "
+             f"{result['lists']['test']} test lists (seeded subset); lm_rerank = eccr top {result['top']} ordered "
+             f"by the LM; eccr+lm = eccr top {best['top']} reranked by z(eccr) + {best['weight']} z(LM), chosen "
+             "on valid.")
+    lines = [intro, "", "| system | valid HR@5 | test HR@5 [95% CI] |", "|---|---|---|"]
     for name, cell in result["hr@5"].items():
         t = cell["test"]
         lines.append(f"| {name} | {cell['valid']['mean']:.3f} | {t['mean']:.3f} [{t['ci_low']:.3f}, "

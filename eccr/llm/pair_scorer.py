@@ -17,6 +17,9 @@ path (eccr/llm/sft.py: TRL SFTTrainer, LoRA, completion-only loss, checkpoints e
 the newest one), so the loss is the cross-entropy of " yes"/" no" (and the end token) after the prompt.
 
     python -m eccr.llm.pair_scorer --run runs/electronic --out runs/lm_pair/electronic --max-steps 300
+    # on a GPU, any local HF causal LM, with QLoRA:
+    python -m eccr.llm.pair_scorer --run runs/electronic --out runs/lm_pair/big --model /models/Llama-3.2-1B \
+        --device cuda --quantization 4bit --bf16 --max-steps 3000
 """
 from __future__ import annotations
 
@@ -239,10 +242,12 @@ def run_pair_data(run_dir: str | Path, config: PairScorerConfig, part: str = "tr
 
 def train_pair_scorer(run_dir: str | Path, out_dir: str | Path, config: PairScorerConfig, sft: LoraSftConfig,
                       model_spec: str = "smollm2", resume: bool = True, cache_dir=None, data=None,
-                      callbacks: Sequence = ()):
+                      callbacks: Sequence = (), device: str = "auto", quantization: str = "none"):
     """Fine-tune the pair scorer on the run's honest TRAIN lists into `out_dir` (checkpoints there, the adapter in
     <out_dir>/adapter), resuming from the newest checkpoint there when `resume`. `data`: (prompts, lists, table,
     split) from `run_pair_data`, to skip rebuilding them; `callbacks`: extra transformers TrainerCallbacks.
+    `model_spec` is any local HF causal LM folder or a packaged name; `device="cuda"` and `quantization="4bit"`
+    (QLoRA) take the GPU paths of eccr.llm.models / eccr.llm.sft.
     Returns eccr.llm.sft.SftResult."""
     from datasets import Dataset as HFDataset
 
@@ -261,7 +266,7 @@ def train_pair_scorer(run_dir: str | Path, out_dir: str | Path, config: PairScor
             "examples_per_source": {k: int(v) for k, v in sources.items()}, "resume": resume}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=1))
     log.info("pair scorer config: %s", json.dumps(meta))
-    model, tokenizer = load_causal_lm(model_spec, cache_dir=cache_dir)
+    model, tokenizer = load_causal_lm(model_spec, device=device, quantization=quantization, cache_dir=cache_dir)
     drop_default_system_prompt(tokenizer)
     titles = dict(zip(split.train.catalog.items["item_id"], split.train.catalog.items["title"]))
     init_texts = token_texts_from_items([table.tokens_for(i) for i in table.item_ids],
@@ -291,8 +296,8 @@ def load_pair_scorer(adapter_dir: str | Path, run_dir: str | Path | None = None,
     model, tokenizer = load_finetuned(adapter_dir, base_spec=meta.get("model"), device=device, merge=merge)
     prompts = None
     if run_dir is not None:
-        from eccr.quantize.semantic_ids import SemanticIDTable
         from eccr.data.lookup import read_catalog
+        from eccr.quantize.semantic_ids import SemanticIDTable
         from eccr.run import Run
 
         run = Run(run_dir)
@@ -317,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-resume", action="store_true", help="start again instead of resuming")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--quantization", default="none", help="none or 4bit (QLoRA, CUDA only)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA; slower on this CPU)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(1)
@@ -326,8 +334,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                               list_seed=load_run_config(args.run).data.seed, max_seconds=args.max_seconds)
     sft = LoraSftConfig(max_steps=args.max_steps, per_device_batch_size=args.batch_size,
                         learning_rate=args.learning_rate, max_length=args.max_length, save_steps=args.save_steps,
-                        save_total_limit=2, logging_steps=5, seed=args.seed)
-    result = train_pair_scorer(args.run, args.out, config, sft, model_spec=args.model, resume=not args.no_resume)
+                        save_total_limit=2, logging_steps=5, seed=args.seed, bf16=args.bf16)
+    result = train_pair_scorer(args.run, args.out, config, sft, model_spec=args.model, resume=not args.no_resume,
+                               device=args.device, quantization=args.quantization)
     print(json.dumps({"adapter": str(result.adapter_dir), "global_step": result.global_step,
                       "train_loss": result.train_loss, "seconds": round(result.seconds, 1)}))
 

@@ -18,7 +18,7 @@ from eccr.data.candidate_lists import (
 from eccr.data.schema import Behaviour, Bundles, Catalog, Dataset
 from eccr.data.splits import temporal_split
 from eccr.llm.config import LoraSftConfig, PairScorerConfig
-from eccr.llm.models import load_causal_lm, render_prompt
+from eccr.llm.models import render_prompt
 from eccr.llm.pair_scorer import (
     NO,
     YES,
