@@ -17,6 +17,7 @@ from eccr.rank.config import (
     AttrFormerConfig,
     ComplementConfig,
     DANConfig,
+    PersonalMetricConfig,
     RankerConfig,
     RetrievalConfig,
     UncertaintyConfig,
@@ -45,6 +46,9 @@ class RunConfig:
     ranker: RankerConfig = field(default_factory=lambda: RankerConfig(null_slot=True))
     dan: DANConfig = field(default_factory=DANConfig)  # the DAN baseline; trained like the ranker (same config)
     attrformer: AttrFormerConfig = field(default_factory=AttrFormerConfig)  # ranker.kind attrformer or sasrec
+    # the personalised item-to-item metric (Hoang et al. 2022, eccr/rank/personal_metric.py): fitted by `eccr evaluate`
+    # as a system, and by the blend stage when `personal_metric.blend_feature` makes it a feature of the ranking
+    personal_metric: PersonalMetricConfig = field(default_factory=PersonalMetricConfig)
     weighted_sum_evaluations: int = 60  # CMA-ES evaluations tuning the weighted-sum baseline on the valid part
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)

@@ -132,7 +132,7 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     try:
         from eccr.rank.personal_metric import PersonalMetricScorer, metric_for_run
 
-        metric = metric_for_run(rec.run.root, log=log.info)
+        metric = metric_for_run(rec.run.root, rec.run_config.personal_metric, log=log.info)
         systems["personal_metric"] = PersonalMetricScorer(metric, personal=True)
         systems["global_metric"] = PersonalMetricScorer(metric, personal=False)
     except (FileNotFoundError, ValueError, KeyError) as err:  # e.g. the run's data files are gone

@@ -250,11 +250,32 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     out: dict = {"blend": "kept", "blend_bought_together": "kept"}
     if todo:  # loaded once for both blends
         catalog = read_catalog(run.catalog)
+        metric = _blend_personal_metric(run, config, split) if config.personal_metric.blend_feature else None
         candidates = CandidateRanker.from_run(run, catalog, AttributeExtractor(catalog),
-                                              max_memory=config.ranker.max_memory)
+                                              max_memory=config.ranker.max_memory, personal_metric=metric)
+        if metric is not None:
+            out["personal_metric"] = {"population_weights": dict(zip(metric.sources.names,
+                                                                      np.round(metric.population, 4).tolist())),
+                                      "users": len(metric.user_weights)}
         for key, path, lists in todo:
             out[key] = _fit_blend(path, *lists(run, candidates, config, split), config.data.seed)
     return out
+
+
+def _blend_personal_metric(run: Run, config: RunConfig, split: TemporalSplit):
+    """The metric behind the blend's "personal_metric" feature: RUN/personal_metric/ when it was fitted with this
+    run's settings (e.g. by `eccr evaluate`), else fitted on the train part now and saved there."""
+    from eccr.rank.personal_metric import RUN_FOLDER, metric_for_run
+
+    metric = metric_for_run(run.root, config.personal_metric, log=log.info, split=split)
+    ignore = ("sources", "blend_feature")  # sources: those the run has; blend_feature changes nothing in the fit
+    saved = {k: v for k, v in metric.config.to_dict().items() if k not in ignore}
+    wanted = {k: v for k, v in config.personal_metric.to_dict().items() if k not in ignore}
+    if saved != wanted:
+        log.info("refitting %s: fitted with other settings", run / RUN_FOLDER)
+        shutil.rmtree(run / RUN_FOLDER)
+        metric = metric_for_run(run.root, config.personal_metric, log=log.info, split=split)
+    return metric
 
 
 def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], seed: int):

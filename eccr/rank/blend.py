@@ -20,6 +20,10 @@ import numpy as np
 
 FEATURES = ("complement", "ranker", "directed", "category_prior", "co_occurrence", "text_cosine", "fused_cosine", "popularity",
             "same_leaf", "relevant", "compatible", "incompatible")
+# Computed only by runs configured for them (PersonalMetricConfig.blend_feature): a blend fitted without them never
+# weighs them, so runs trained before they existed rank exactly as before.
+OPTIONAL_FEATURES = ("personal_metric",)
+ALL_FEATURES = FEATURES + OPTIONAL_FEATURES
 
 # Used before a blend is fitted (and as the documented prior): the two learned models, equally.
 DEFAULT_WEIGHTS = {"ranker": 1.0, "directed": 1.0}
@@ -48,7 +52,7 @@ class Blend:
     def fit(cls, features: dict[str, np.ndarray], labels: np.ndarray, c: float = 1.0, seed: int = 0) -> Blend:
         from sklearn.linear_model import LogisticRegression
 
-        names = [f for f in FEATURES if f in features]
+        names = [f for f in ALL_FEATURES if f in features]
         x = np.column_stack([np.nan_to_num(np.asarray(features[f], np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
                              for f in names])
         mean, std = x.mean(0), x.std(0)
@@ -66,7 +70,7 @@ class Blend:
     @classmethod
     def load(cls, path: str | Path) -> Blend:
         raw = json.loads(Path(path).read_text())
-        unknown = set(raw.get("weights", {})) - set(FEATURES)
+        unknown = set(raw.get("weights", {})) - set(ALL_FEATURES)
         if unknown:
             raise ValueError(f"{path}: unknown blend features {sorted(unknown)}")
         return cls(raw["weights"], raw.get("mean", {}), raw.get("std", {}), raw.get("info", {}))

@@ -8,7 +8,9 @@ the blends (`eccr train`'s blend stage), so both see exactly the same features.
 2. Features (`features`, the names in eccr.rank.blend.FEATURES): the complement scorer (eccr/rank/complement.py),
    the attention-CF model (Lake et al.; its per-hop attention says which basket item drove each candidate), s·t,
    category prior, co-occurrence, text and fused cosine, popularity, same leaf and the coherence flags
-   (eccr/coherence.py).
+   (eccr/coherence.py); in runs configured for it (PersonalMetricConfig.blend_feature) also "personal_metric",
+   -d_u(query, candidate) under the shopper's metric (Hoang et al. 2022, eccr/rank/personal_metric.py) fitted on
+   the history/basket passed, the population weights when that is empty or thin.
 3. Final score (`final_scores`): the fitted blend (eccr/rank/blend.py; "coherent" or "bought_together"), with
    candidates flagged `incompatible` (made for another brand, model or lens mount) moved to the bottom.
 
@@ -34,6 +36,7 @@ from eccr.rank.base import Scores
 from eccr.rank.baselines import CategoryPairPrior, CoOccurrence, Popularity, TextCosine, category_of_items
 from eccr.rank.blend import Blend
 from eccr.rank.complement import ComplementScorer
+from eccr.rank.personal_metric import PersonalMetric, PersonalMetricScorer, load_run_metric
 from eccr.rank.retrieval import ItemIndex
 from eccr.represent.vectors import ItemVectors
 
@@ -74,12 +77,14 @@ class CandidateRanker:
                  target: ItemVectors, fused: ItemVectors, index: ItemIndex, ranker: AttentionCFScorer,
                  train_sequences: list[list[str]], blends: dict[str, Blend] | None = None,
                  complement: ComplementScorer | None = None, near_index: ItemIndex | None = None,
-                 text_index: ItemIndex | None = None):
+                 text_index: ItemIndex | None = None, personal_metric: PersonalMetric | None = None):
         self.items, self.extractor = items, extractor
         self.text, self.source, self.target, self.fused = text, source, target, fused
         self.fused_unit = fused.normalized()
         self.index, self.near_index, self.text_index = index, near_index, text_index
         self.ranker, self.complement = ranker, complement
+        # the "personal_metric" feature; None (runs whose blends do not weigh it): the feature is not computed
+        self.personal = PersonalMetricScorer(personal_metric) if personal_metric is not None else None
         self.train_sequences = train_sequences
         self.train_pairs = [(a, b) for seq in train_sequences for a in seq for b in seq if a != b]
         self.baselines = {"text-cosine": TextCosine(text),
@@ -99,10 +104,13 @@ class CandidateRanker:
 
     @classmethod
     def from_run(cls, run, catalog: Catalog, extractor: AttributeExtractor, max_memory: int | None = None,
-                 train_sequences: list[list[str]] | None = None) -> CandidateRanker:
+                 train_sequences: list[list[str]] | None = None,
+                 personal_metric: PersonalMetric | None = None) -> CandidateRanker:
         """The rank level of a run directory (`run`: an eccr.run.Run layout) over `catalog`, with the blends
         fitted so far ("coherent" is the unfitted default until the blend stage has run). `train_sequences`
-        default to the run's train_sequences.json."""
+        default to the run's train_sequences.json. `personal_metric`: the metric behind the "personal_metric"
+        feature (the blend stage passes it); without it, RUN/personal_metric/ is loaded when a blend weighs
+        that feature, and the feature is left out otherwise (so older runs rank exactly as before)."""
         text = ItemVectors.load(run.text)
         fused = ItemVectors.load(run.fused)
         if train_sequences is None:
@@ -113,12 +121,17 @@ class CandidateRanker:
         blends = {"coherent": Blend.load(run.blend) if run.blend.exists() else Blend()}
         if run.retrieval_blend.exists():
             blends["bought_together"] = Blend.load(run.retrieval_blend)
+        if personal_metric is None and any("personal_metric" in b.weights for b in blends.values()):
+            personal_metric = load_run_metric(run.root)
+            if personal_metric is None:
+                raise FileNotFoundError(f"{run.root}: the blend weighs the personal_metric feature but "
+                                        f"{run.root / 'personal_metric'} is missing; rerun `eccr train` (blend stage)")
         return cls(ItemLookup(catalog, text.ids), extractor, text, ItemVectors.load(run.source),
                    ItemVectors.load(run.target), fused, ItemIndex.load(run.index),
                    load_ranker_scorer(run.ranker, fused, max_memory=max_memory),
                    train_sequences, blends, complement,
                    ItemIndex.load(run.fused_index) if run.fused_index.exists() else None,
-                   ItemIndex.load(run.text_index) if run.text_index.exists() else None)
+                   ItemIndex.load(run.text_index) if run.text_index.exists() else None, personal_metric)
 
     # ------------------------------------------------------------------ 1. retrieve
     def retrieve(self, query: Sequence[str], size: PoolSize | None = None) -> list[str]:
@@ -182,6 +195,8 @@ class CandidateRanker:
             "incompatible": np.array([float(f.incompatible) for f in flags]),
             "in_domain": np.full(len(pool), float(self.in_domain(query))),
         }
+        if self.personal is not None:
+            feats["personal_metric"] = self.personal.score_candidates([query], pool, list(history)).scores
         return feats, scores, flags
 
     @staticmethod

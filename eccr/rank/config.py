@@ -152,3 +152,11 @@ class PersonalMetricConfig(JsonConfig):
     batch_users: int = 256         # users per chunk (memory: batch_users * (max_items * (1 + negatives))^2 * S)
     history_weight: float = 0.0    # score = log(k_u(query, c) + history_weight * mean_h k_u(h, c)); 0 = -d_u(q, c)
     seed: int = 0                  # seeds the negatives and the population's user sample
+    # --- as a candidate feature of the shipped ranking (eccr/rank/candidates.py) ---
+    blend_feature: bool = False    # `eccr train`'s blend stage fits the metric into RUN/personal_metric/ and adds its
+    #                                score (the shopper's metric fitted on the history/basket passed; population
+    #                                weights when that is thin or empty) as the blend feature "personal_metric";
+    #                                a run whose blend.json weighs it loads the metric wherever it ranks. Off: the
+    #                                blend weighs it negatively and ECCR HR@5 moves by +0.002 (electronic) / +0.007
+    #                                (planted synthetic), both within noise (scripts/bench_personal_metric_blend.py;
+    #                                README, "A personalised item-to-item metric")

@@ -398,9 +398,22 @@ def fit_personal_metric(sources: ItemSources, user_histories: Mapping[str, Seque
     return model.fit({str(u): [str(i) for i in h] for u, h in user_histories.items()}, counts, personal, log)
 
 
-def metric_for_run(run_dir: str | Path, config: PersonalMetricConfig | None = None, log=None) -> PersonalMetric:
+def load_run_metric(run_dir: str | Path) -> PersonalMetric | None:
+    """The metric saved in RUN/personal_metric/ over the sources it was fitted on, or None when there is none."""
+    from eccr.run import Run
+
+    folder = Run(run_dir) / RUN_FOLDER
+    if not (folder / CONFIG_FILE).exists():
+        return None
+    names = json.loads((folder / CONFIG_FILE).read_text())["sources"]
+    return PersonalMetric.from_pretrained(folder, ItemSources.from_run(run_dir, names))
+
+
+def metric_for_run(run_dir: str | Path, config: PersonalMetricConfig | None = None, log=None,
+                   split=None) -> PersonalMetric:
     """The run's metric from RUN/personal_metric/, or fitted on the run's train part (users' item sequences and
-    item counts) with the sources the run has, and saved there. Its population weights are the global metric."""
+    item counts) with the sources the run has, and saved there. Its population weights are the global metric.
+    `split`: the run's temporal split when the caller has it (otherwise loaded from the run's config)."""
     from eccr.run import Run, load_run_config, split_dataset
 
     run, config = Run(run_dir), config or PersonalMetricConfig()
@@ -409,7 +422,8 @@ def metric_for_run(run_dir: str | Path, config: PersonalMetricConfig | None = No
     folder = run / RUN_FOLDER
     if (folder / CONFIG_FILE).exists():
         return PersonalMetric.from_pretrained(folder, sources)
-    _, split = split_dataset(load_run_config(run.root))
+    if split is None:
+        _, split = split_dataset(load_run_config(run.root))
     train = split.train.behaviour
     metric = fit_personal_metric(sources, train.user_sequences().to_dict(),
                                  dataclasses.replace(config, sources=tuple(names)),
