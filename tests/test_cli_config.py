@@ -120,7 +120,7 @@ def test_every_config_field_is_a_flag(capsys):
 
 
 def _readme_train_commands() -> list[str]:
-    text = README.read_text()
+    text = README.read_text().replace("\\\n", " ")  # a shell line continuation joins its lines
     commands = re.findall(r"`(eccr train [^`]*)`", text)  # inline, possibly wrapped over two lines
     commands += re.findall(r"^(eccr train .*?)(?:\s+#.*)?$", text, flags=re.MULTILINE)  # code-block lines
     return [" ".join(c.split()) for c in commands if "--help" not in c]
