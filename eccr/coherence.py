@@ -454,7 +454,7 @@ def _mark_incompatible(flags: PairFlags, src: dict, dst: dict, extractor: Attrib
         if rivals and len(named_brands) < 3 and not _MARKETING_FOR.search(src_title):
             flags.incompatible = True
             dst_brand = canonical_brand(extractor.brand(dst["item_id"], dst_title))
-            dst_brand = dst_brand if dst_brand in dst_brands else sorted(dst_brands)[0]
+            dst_brand = dst_brand if dst_brand in dst_brands else min(dst_brands)
             flags.evidence.append(f"made for {' and '.join(_brand_name(r, phrase) for r in rivals)}, "
                                   f"not {_brand_name(dst_brand, dst.get('brand', ''), dst_title)}")
         return

@@ -69,7 +69,7 @@ def bench_generation(model, tok, new_tokens: int, repeats: int) -> list[dict]:
     for batch in (1, 8):
         enc = tok(prompts[:batch], return_tensors="pt", padding=True, add_special_tokens=False)
         for bf16 in (False, True):
-            def run():
+            def run(enc=enc, bf16=bf16):
                 with torch.no_grad(), autocast_context("cpu", bf16):
                     model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                                    pad_token_id=tok.pad_token_id, use_cache=True)
@@ -214,7 +214,7 @@ def bench_train_step(model, tok, steps: int, label: str, n_codes: int = 64) -> l
     opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-4)
     rows = []
     for bf16 in (False, True):
-        def step():
+        def step(bf16=bf16):
             with autocast_context("cpu", bf16):
                 loss = peft_model(input_ids=x, labels=x).loss
             loss.backward()

@@ -36,6 +36,7 @@ import re
 import time
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -80,8 +81,8 @@ class IndependentCheck:
 
     PHRASE = re.compile(r"\b(?:for|compatible with|fits|replacement for|designed for)\s+((?:[\w&+./-]+[\s,]*){1,10})",
                         re.IGNORECASE)
-    UNIVERSAL = {"android", "universal", "all", "most", "other", "devices", "smartphones"}
-    LINES = {"iphone": "apple", "ipad": "apple", "ipod": "apple", "macbook": "apple", "imac": "apple",
+    UNIVERSAL: ClassVar[set[str]] = {"android", "universal", "all", "most", "other", "devices", "smartphones"}
+    LINES: ClassVar[dict[str, str]] = {"iphone": "apple", "ipad": "apple", "ipod": "apple", "macbook": "apple", "imac": "apple",
              "galaxy": "samsung", "kindle": "amazon", "surface": "microsoft", "xbox": "microsoft",
              "playstation": "sony", "ps3": "sony", "ps4": "sony", "psp": "sony", "vita": "sony", "wii": "nintendo",
              "3ds": "nintendo", "ds": "nintendo", "lumia": "nokia", "nexus": "google", "pixel": "google",
@@ -89,7 +90,7 @@ class IndependentCheck:
              "eos": "canon", "coolpix": "nikon", "cyber-shot": "sony", "handycam": "sony", "lumix": "panasonic",
              "finepix": "fujifilm", "thinkpad": "lenovo", "ideapad": "lenovo", "pavilion": "hp", "envy": "hp",
              "inspiron": "dell", "xps": "dell", "latitude": "dell", "nook": "barnes", "droid": "motorola"}
-    BRANDS = {"apple", "samsung", "canon", "nikon", "sony", "gopro", "panasonic", "olympus", "fujifilm", "fuji",
+    BRANDS: ClassVar[set[str]] = {"apple", "samsung", "canon", "nikon", "sony", "gopro", "panasonic", "olympus", "fujifilm", "fuji",
               "pentax", "kodak", "leica", "lg", "motorola", "htc", "nokia", "blackberry", "google", "microsoft",
               "dell", "hp", "lenovo", "asus", "acer", "toshiba", "amazon", "garmin", "tomtom", "nintendo", "bose",
               "beats", "jbl", "plantronics", "logitech", "epson", "brother", "lexmark", "vizio", "sharp", "philips",

@@ -49,7 +49,7 @@ def flag_rates(pairs: pd.DataFrame, leaf: dict[str, str], random: pd.DataFrame |
     groups = {"bundle pairs": pairs[pairs["complementary"]], "co-bought, not bundled": pairs[pairs["co_bought_incoherent"]]}
     if random is not None and len(random):
         groups["random pairs"] = with_leaf(random)
-    return {name: {"pairs": int(len(g)), **{f: round(float(g[f].mean()), 4) if len(g) else None for f in FLAGS}}
+    return {name: {"pairs": len(g), **{f: round(float(g[f].mean()), 4) if len(g) else None for f in FLAGS}}
             for name, g in groups.items()}
 
 

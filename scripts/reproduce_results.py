@@ -86,8 +86,8 @@ def main() -> int:
                             "--protocols", "eccr", "retrieval"])
             report = run_dir / f"report-test-on-{other}" / "metrics.json"
             rows.append(row(f"{domain} → {other} (never seen)", json.loads(report.read_text())))
-    lines = ["| trained on → evaluated on | pairs | eccr HR@5 | text cosine HR@5 | ratio | p (paired) | "
-             "eccr Recall@50 | text cosine Recall@50 |", "|---|---|---|---|---|---|---|---|"]
+    lines = [("| trained on → evaluated on | pairs | eccr HR@5 | text cosine HR@5 | ratio | p (paired) | "
+              "eccr Recall@50 | text cosine Recall@50 |"), "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['setting']} | {r['pairs']} | {cell(r['eccr_hr5'])} | {cell(r['text_hr5'])} | "
                      f"{r['ratio']:.2f}× | {p_text(r['p_value'])} | "

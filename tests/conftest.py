@@ -40,9 +40,9 @@ def tiny_run(tmp_path_factory) -> Path:
     """A real, tiny trained run: the demo catalogue, every stage, a 2-layer LM built in code (~30 s)."""
     import dataclasses
 
+    from eccr.jobs.train import train_run
     from eccr.llm.models import build_tiny_model
     from eccr.run import RunConfig, quick
-    from eccr.jobs.train import train_run
 
     root = tmp_path_factory.mktemp("tiny_run")
     model_dir = build_tiny_model(root / "model")

@@ -166,7 +166,8 @@ def test_explain_shards_across_real_processes_and_merges_in_order(tiny_run, tmp_
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun), "--nproc_per_node", "2", "-m", "eccr.cli", "--", "explain", "--run", str(tiny_run),
            "--input", str(queries), "--out", str(out), "-k", "2", "--no-lm"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "a.jsonl.partial").glob("*.jsonl")) == [
         "shard-00000-of-00002.jsonl", "shard-00001-of-00002.jsonl"]

@@ -14,7 +14,16 @@ import pandas as pd
 
 from eccr.data.categories import parse_category_paths, primary_path
 from eccr.data.io import parse_timestamps, read_csv
-from eccr.data.schema import (ANONYMOUS_USER_PREFIX, NO_TIMESTAMP, Behaviour, Bundles, Catalog, Dataset, DataError, DropLog)
+from eccr.data.schema import (
+    ANONYMOUS_USER_PREFIX,
+    NO_TIMESTAMP,
+    Behaviour,
+    Bundles,
+    Catalog,
+    DataError,
+    Dataset,
+    DropLog,
+)
 
 REQUIRED_FILES = {
     "item_titles.csv": ("item ID", "titles"),

@@ -104,7 +104,7 @@ def read_jsonl(path: str | Path, drops: DropLog | None = None) -> pd.DataFrame:
         try:
             rec = json.loads(line)
             if not isinstance(rec, dict):
-                raise ValueError("a line must hold a JSON object")
+                raise ValueError("a line must hold a JSON object")  # noqa: TRY004 - reported as a DataError below
         except ValueError as err:
             if drops is None:
                 raise DataError(f"malformed JSON: {err}", file=path, line=line_no) from None

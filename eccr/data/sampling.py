@@ -21,7 +21,7 @@ class AliasSampler:
         self.rng = np.random.default_rng(seed)
 
     @classmethod
-    def from_counts(cls, counts, gamma: float = 0.75, seed: int = 0) -> "AliasSampler":
+    def from_counts(cls, counts, gamma: float = 0.75, seed: int = 0) -> AliasSampler:
         """P_gamma over items from their occurrence counts; gamma=0 is uniform, 1 the empirical distribution."""
         c = np.asarray(counts, dtype=np.float64)
         return cls(np.where(c > 0, c, 0.0) ** gamma if gamma > 0 else np.ones_like(c), seed=seed)

@@ -72,7 +72,7 @@ class DropLog:
             if len(kept) < 3:
                 kept.append(example)
 
-    def merge(self, other: "DropLog") -> None:
+    def merge(self, other: DropLog) -> None:
         self.notes.update(other.notes)
         for reason, count in other.counts.items():
             self.counts[reason] += count
@@ -122,7 +122,7 @@ class Catalog:
         """Row positions of item ids (-1 where unknown)."""
         return self.ids.get_indexer(pd.Index(item_ids, dtype=object).astype(str))
 
-    def titled(self) -> "Catalog":
+    def titled(self) -> Catalog:
         return Catalog(self.items[self.items["title"].str.len() > 0].copy())
 
     def get(self, item_id: str) -> dict:

@@ -22,9 +22,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from eccr.data.schema import (BEHAVIOUR_COLUMNS, BUNDLE_COLUMNS, CATALOG_COLUMNS, PAIR_COLUMNS, Behaviour, Bundles,
-                              Catalog, ComplementPairs, DataError, Dataset, empty_behaviour, empty_bundles,
-                              empty_pairs)
+from eccr.data.schema import (
+    BEHAVIOUR_COLUMNS,
+    BUNDLE_COLUMNS,
+    CATALOG_COLUMNS,
+    PAIR_COLUMNS,
+    Behaviour,
+    Bundles,
+    Catalog,
+    ComplementPairs,
+    DataError,
+    Dataset,
+    empty_behaviour,
+    empty_bundles,
+    empty_pairs,
+)
 
 SECONDS_PER_MONTH = 30.4375 * 24 * 3600
 BRANDS = ("Aurex", "Belta", "Corvo", "Dynex", "Elara", "Fennix", "Gorvo", "Halcyon", "Ixia", "Juno", "Kestrel",

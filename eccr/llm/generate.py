@@ -191,7 +191,7 @@ def generate_texts(
     the break is kept): a batch stops as soon as every answer has its first line."""
     config = config or GenerationConfig()
     if isinstance(prompts, str):
-        raise ValueError("prompts must be a list of strings")
+        raise ValueError("prompts must be a list of strings")  # noqa: TRY004 - a value error to callers
     device = _device(model)
     eos = _eos_ids(model, tokenizer)
     newlines = newline_token_ids(tokenizer) if config.stop_at_newline else frozenset()

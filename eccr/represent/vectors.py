@@ -46,7 +46,7 @@ class ItemVectors:
             raise KeyError(f"unknown item id {list(item_ids)[int(np.argmax(pos < 0))]!r}")
         return self.vectors[pos]
 
-    def normalized(self) -> "ItemVectors":
+    def normalized(self) -> ItemVectors:
         norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
         return ItemVectors(self.ids, self.vectors / np.maximum(norms, 1e-12), dict(self.meta))
 
@@ -58,7 +58,7 @@ class ItemVectors:
         path.with_suffix(".json").write_text(json.dumps({"ids": self.ids, "meta": self.meta}))
 
     @classmethod
-    def load(cls, path: str | Path) -> "ItemVectors":
+    def load(cls, path: str | Path) -> ItemVectors:
         path = Path(path)
         info = json.loads(path.with_suffix(".json").read_text())
         return cls(info["ids"], load_file(str(path.with_suffix(".safetensors")))["vectors"], info.get("meta", {}))

@@ -8,8 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eccr.data.demo import (ComplementGraph, SessionConfig, load_demo, read_complement_graph, read_demo_catalog,
-                            simulate_sessions)
+from eccr.data.demo import (
+    ComplementGraph,
+    SessionConfig,
+    load_demo,
+    read_complement_graph,
+    read_demo_catalog,
+    simulate_sessions,
+)
 from eccr.data.demo.build_catalog import build_products
 from eccr.data.load import load_dataset
 from eccr.data.schema import DataError

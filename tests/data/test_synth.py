@@ -7,8 +7,14 @@ import pytest
 
 from eccr.data.demo import load_demo
 from eccr.data.schema import DataError
-from eccr.data.synth import (PARQUET_FILES, SyntheticConfig, generate_synthetic, read_dataset_parquet,
-                             synthetic_tables, write_dataset_parquet)
+from eccr.data.synth import (
+    PARQUET_FILES,
+    SyntheticConfig,
+    generate_synthetic,
+    read_dataset_parquet,
+    synthetic_tables,
+    write_dataset_parquet,
+)
 
 N_ITEMS, N_USERS = 3000, 400
 

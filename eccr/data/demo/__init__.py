@@ -7,8 +7,14 @@ that earlier months never had. Rebuild catalog.csv with `python -m eccr.data.dem
 """
 from __future__ import annotations
 
-from eccr.data.demo.catalog import (CATALOG_PATH, GRAPH_PATH, ComplementGraph, DemoCatalog, read_complement_graph,
-                                    read_demo_catalog)
+from eccr.data.demo.catalog import (
+    CATALOG_PATH,
+    GRAPH_PATH,
+    ComplementGraph,
+    DemoCatalog,
+    read_complement_graph,
+    read_demo_catalog,
+)
 from eccr.data.demo.simulate import SessionConfig, SimulatedSessions, simulate_sessions
 from eccr.data.schema import Behaviour, Bundles, Dataset
 

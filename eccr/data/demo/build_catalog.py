@@ -14,9 +14,9 @@ product launched inside the window, else 0; accessories tied to devices appear w
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 CATALOG_FILE = Path(__file__).with_name("catalog.csv")
 CSV_COLUMNS = ("item_id", "title", "category", "brand", "text", "product_type", "role", "model", "fits",
