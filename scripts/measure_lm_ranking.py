@@ -1,7 +1,7 @@
 """Does the LM pair scorer raise the shipped ranking's honest HR@5? (issue #10 A)
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/measure_lm_ranking.py --run runs/electronic \
-        --adapter runs/lm_pair/electronic/adapter --valid-lists 150 --test-lists 400 \
+        --adapter runs/lm_pair/electronic/adapter --valid-lists 150 --test-lists 300 \
         --out runs/results/lm_ranking/electronic
 
 On the honest ECCR lists (eccr/data/candidate_lists.py: the bundle partner among 20 negatives with its seen
@@ -37,8 +37,8 @@ HR = "HR@5"
 
 
 def list_subset(n_lists: int, count: int, seed: int) -> list[int]:
-    rng = np.random.default_rng([seed, 10])
-    return sorted(rng.choice(n_lists, size=min(count, n_lists), replace=False).tolist())
+    """The first `count` lists of a seeded permutation: a larger count extends a smaller one (and its cache)."""
+    return np.random.default_rng([seed, 10]).permutation(n_lists)[:count].tolist()
 
 
 def hits_at_5(scores: list[np.ndarray]) -> np.ndarray:
@@ -119,6 +119,18 @@ def score_lm(pair_scorer, scores: ListScores, top: int, cache_path: Path, log_ev
         scores.top.append(order)
         scores.lm.append(np.asarray(cache[key]["lm"]))
     cache_path.write_text(json.dumps(cache))
+
+
+def lm_auc(scores: ListScores) -> tuple[float, int]:
+    """(share of the eccr-top negatives the LM scores below the positive, ties half, lists with the positive in
+    that top): 0.5 is a coin."""
+    shares = []
+    for lm, top in zip(scores.lm, scores.top):
+        where = np.flatnonzero(top == 0)
+        if len(where):
+            others = np.delete(lm, where[0])
+            shares.append(((others < lm[where[0]]).sum() + 0.5 * (others == lm[where[0]]).sum()) / len(others))
+    return (float(np.mean(shares)) if shares else float("nan")), len(shares)
 
 
 def blended(scores: ListScores, n: int, weight: float | None) -> list[np.ndarray]:
@@ -210,6 +222,7 @@ def main() -> None:
     training["batch_size"] = meta.get("sft", {}).get("per_device_batch_size")
     result = {"run": args.run, "adapter": args.adapter, "lm_training": training,
               "lists": {k: len(v.pairs) for k, v in parts.items()}, "top": args.top, "seed": args.seed,
+              "lm_auc_in_top": {k: dict(zip(("auc", "lists"), lm_auc(v))) for k, v in parts.items()},
               "chosen_on_valid": best, "valid_grid": grid, "hr@5": table, "paired": comparisons,
               "seconds": round(time.perf_counter() - started, 1)}
     (out / "lm_ranking.json").write_text(json.dumps(result, indent=1))
@@ -235,6 +248,10 @@ def markdown(result: dict) -> str:
     for name, c in result["paired"].items():
         lines.append(f"| {name} | {c['mean_difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
                      f"{c['p_value']:.3f} |")
+    auc = result["lm_auc_in_top"]
+    lines += ["", (f"LM alone within the eccr top {result['top']}: share of negatives scored below the positive "
+              f"(0.5 = chance) valid {auc['valid']['auc']:.3f} ({auc['valid']['lists']} lists), test "
+              f"{auc['test']['auc']:.3f} ({auc['test']['lists']} lists).")]
     return "\n".join(lines) + "\n"
 
 
