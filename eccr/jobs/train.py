@@ -167,14 +167,15 @@ def stage_coherence(run: Run, config: RunConfig, split: TemporalSplit, force: bo
 
 
 def sequential_ranker(fused: ItemVectors, split: TemporalSplit, config: RunConfig, kind: str,
-                      checkpoint_dir: Path | None = None):
+                      checkpoint_dir: Path | None = None, resume: bool = True):
     """AttrFormer or its SASRec ablation (`kind`) on the ranker's sequences; the relations (brand, leaf, items
     bought together) come from the train part only."""
     train, valid, ordered = ranker_train_valid(split, config.ranker.instances)
     attributes = catalog_attributes(fused.ids, split.train.catalog.items, ranker_sequences(split.train),
                                     config.attrformer.neighbours)
     return train_attrformer(fused, attributes, train, config.ranker, config.attrformer, valid, ordered,
-                            relations=() if kind == "sasrec" else None, checkpoint_dir=checkpoint_dir)
+                            relations=() if kind == "sasrec" else None, checkpoint_dir=checkpoint_dir,
+                            resume=resume)
 
 
 def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
@@ -182,7 +183,9 @@ def stage_rank(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -
         return {"ranker": "kept"}
     fused = ItemVectors.load(run.fused)
     if config.ranker.kind in ("attrformer", "sasrec"):
-        trained = sequential_ranker(fused, split, config, config.ranker.kind, run.ranker_checkpoints)
+        # a folder per kind: switching kinds in one run never resumes one model from another's checkpoint
+        trained = sequential_ranker(fused, split, config, config.ranker.kind, run.ranker_checkpoints / config.ranker.kind,
+                                    resume=not force)
         trained.model.save_pretrained(run.ranker)
         return {"ranker": {"kind": config.ranker.kind, "seconds": round(trained.seconds, 1),
                            "stopped_because": trained.stopped_because, "history": trained.history[-3:]}}

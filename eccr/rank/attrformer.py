@@ -53,6 +53,9 @@ from eccr.rank.lookup import UnknownVectorFn, VectorLookup
 from eccr.represent.vectors import ItemVectors
 
 RELATIONS = ("brand", "category", "copurchase")
+# a training checkpoint's files inside checkpoint_dir (the best model is saved beside them in best/)
+CHECKPOINT_STATE, CHECKPOINT_WEIGHTS = "train_state.json", "latest.safetensors"
+CHECKPOINT_OPTIMIZER, CHECKPOINT_BEST = "optimizer.safetensors", "best_weights.safetensors"
 
 
 # ---------------------------------------------------------------- item attributes as relation tables
@@ -328,12 +331,20 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
                      ranker: RankerConfig | None = None, config: AttrFormerConfig | None = None,
                      valid_sequences: Sequence[Sequence[str]] | None = None, ordered: bool = True,
                      relations: Sequence[str] | None = None,
-                     checkpoint_dir: str | Path | None = None) -> SequentialTrainResult:
+                     checkpoint_dir: str | Path | None = None, resume: bool = True) -> SequentialTrainResult:
     """Adam on the posterior-target loss (idea 4) over the sequences (unordered ones are shuffled per draw), the
     best valid loss kept (assessed every `eval_every` updates; lr decay and patience as in RankerConfig), capped
     by `max_epochs` and `max_seconds`; then the inference bank of final states is built from training users.
-    `relations=()` trains the SASRec-style ablation. Best weights go to `checkpoint_dir/best` when given."""
-    from eccr.rank.train import encode_sequences, sequences_per_item  # the shared id -> row encoding
+    `relations=()` trains the SASRec-style ablation. With `checkpoint_dir`, every assessment and the end write a
+    checkpoint there (latest weights, Adam state, torch RNG, loop position, lr schedule: safetensors + JSON), from
+    which a later call with `resume` continues where it stopped (a larger `max_epochs` or `max_seconds` trains on);
+    the best weights go to `checkpoint_dir/best`."""
+    from eccr.rank.train import (  # the shared id -> row encoding and optimizer (de)serialisation
+        encode_sequences,
+        optimizer_from_tensors,
+        optimizer_to_tensors,
+        sequences_per_item,
+    )
 
     ranker, config = ranker or RankerConfig(), config or AttrFormerConfig()
     rels = tuple(config.relations if relations is None else relations)
@@ -383,11 +394,46 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
 
     best, best_loss, stale, reductions, step, lr = None, float("inf"), 0, 0, 0, ranker.lr
     history: list[dict] = []
+    start_epoch, start_index, spent = 0, 0, 0.0
+    folder = Path(checkpoint_dir) if checkpoint_dir else None
+
+    def save_checkpoint(epoch: int, next_index: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / CHECKPOINT_WEIGHTS))
+        tensors, meta = optimizer_to_tensors(optimizer)
+        tensors["torch_rng_state"] = torch.get_rng_state()
+        save_file(tensors, str(folder / CHECKPOINT_OPTIMIZER))
+        if best is not None:
+            save_file({k: v.contiguous() for k, v in best.items()}, str(folder / CHECKPOINT_BEST))
+        state = {"epoch": epoch, "next_index": next_index, "step": step, "lr": lr, "stale": stale,
+                 "reductions": reductions, "best_loss": best_loss if best is not None else None,
+                 "seconds": spent + time.monotonic() - started, "history": history, "optimizer": meta,
+                 "relations": list(rels), "train_sequences": len(train), "ranker": ranker.to_dict(),
+                 "attrformer": config.to_dict()}
+        tmp = folder / (CHECKPOINT_STATE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(folder / CHECKPOINT_STATE)
+
+    if folder is not None and resume and (folder / CHECKPOINT_STATE).exists():
+        state = json.loads((folder / CHECKPOINT_STATE).read_text())
+        if state.get("relations") != list(rels) or state.get("train_sequences") != len(train):
+            raise ValueError(f"{folder}: the checkpoint was written for other relations or training sequences "
+                             f"({state.get('relations')}, {state.get('train_sequences')} sequences); delete it or "
+                             "train with resume=False")
+        model.load_state_dict(load_file(str(folder / CHECKPOINT_WEIGHTS)))
+        tensors = load_file(str(folder / CHECKPOINT_OPTIMIZER))
+        torch.set_rng_state(tensors.pop("torch_rng_state"))
+        optimizer.load_state_dict(optimizer_from_tensors(tensors, state["optimizer"]))
+        start_epoch, start_index, step, lr = state["epoch"], state["next_index"], state["step"], state["lr"]
+        stale, reductions, history, spent = state["stale"], state["reductions"], state["history"], state["seconds"]
+        if state["best_loss"] is not None:
+            best_loss, best = state["best_loss"], load_file(str(folder / CHECKPOINT_BEST))
     started, stopped = time.monotonic(), ""
     model.train()
-    for epoch in range(ranker.max_epochs):
+    epoch = start_epoch
+    for epoch in range(start_epoch, ranker.max_epochs):
         order = np.random.default_rng([ranker.seed, epoch]).permutation(len(train))
-        for index in range(0, len(train), ranker.batch_size):
+        for index in range(start_index if epoch == start_epoch else 0, len(train), ranker.batch_size):
             rng = np.random.default_rng([ranker.seed, epoch, index])
             loss = batch_loss([train[i] for i in order[index:index + ranker.batch_size]], rng)
             optimizer.zero_grad(set_to_none=True)
@@ -409,14 +455,20 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
                             group["lr"] = lr
                 if reductions >= ranker.max_reductions:
                     stopped = "max_reductions"
-            if time.monotonic() - started >= ranker.max_seconds and not stopped:
+                if folder is not None:
+                    save_checkpoint(epoch, index + ranker.batch_size)
+            if spent + time.monotonic() - started >= ranker.max_seconds and not stopped:
                 stopped = "max_seconds"
             if stopped:
+                if folder is not None:
+                    save_checkpoint(epoch, index + ranker.batch_size)
                 break
         if stopped:
             break
     else:
         stopped = "max_epochs"
+        if folder is not None:
+            save_checkpoint(max(ranker.max_epochs, start_epoch), 0)
     current = valid_loss()
     history.append({"step": step, "valid_loss": current, "lr": lr})
     if best is not None and best_loss < current:
@@ -431,7 +483,7 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
         model.bank = torch.cat(states) if states else torch.zeros(0, model.hidden)
     if checkpoint_dir:
         model.save_pretrained(Path(checkpoint_dir) / "best")
-    return SequentialTrainResult(model, history, time.monotonic() - started, stopped)
+    return SequentialTrainResult(model, history, spent + time.monotonic() - started, stopped)
 
 
 # ---------------------------------------------------------------- scoring

@@ -2,9 +2,12 @@
 that the sequences never show is learned by AttrFormer and not by its SASRec ablation, persistence, the scorer."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from eccr.rank.attrformer import (
     AttrFormer,
@@ -101,3 +104,33 @@ def test_planted_copurchase_relation_is_learned_only_with_relations(tmp_path):
     loaded = load_ranker_scorer(tmp_path / "a" / "best", vectors)
     q = loaded.score_candidates([ids[3]], ids[:10]).scores
     assert np.allclose(q, AttrFormerScorer(full.model, vectors).score_candidates([ids[3]], ids[:10]).scores, atol=1e-5)
+
+
+def test_training_resumes_exactly_from_its_checkpoint(tmp_path):
+    """Stopped after one epoch and resumed for a second, training ends with the same weights, schedule and history
+    as one uninterrupted two-epoch run (batch draws, dropout RNG and Adam state all come back)."""
+    torch.set_num_threads(1)
+    vectors, att, seqs, _ = planted(n_pairs=30)
+    config = AttrFormerConfig(hidden=16, heads=2, window=1, neighbours=3, bank_size=32)
+    ranker = RankerConfig(lr=0.005, batch_size=16, negatives=20, max_epochs=2, max_seconds=120, eval_every=3,
+                          max_memory=6, progress=False)
+    whole = train_attrformer(vectors, att, seqs, ranker, config)
+    first = train_attrformer(vectors, att, seqs, RankerConfig(**{**ranker.to_dict(), "max_epochs": 1}), config,
+                             checkpoint_dir=tmp_path / "ckpt")
+    assert first.stopped_because == "max_epochs" and (tmp_path / "ckpt" / "train_state.json").exists()
+    shutil.copytree(tmp_path / "ckpt", tmp_path / "tampered")
+    weights = load_file(str(tmp_path / "tampered" / "latest.safetensors"))
+    save_file({k: v + 0.5 if v.is_floating_point() else v for k, v in weights.items()},
+              str(tmp_path / "tampered" / "latest.safetensors"))
+    resumed = train_attrformer(vectors, att, seqs, ranker, config, checkpoint_dir=tmp_path / "ckpt")
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in whole.history]
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    # the second epoch really starts from the checkpoint: changed weights there change the result
+    from_tampered = train_attrformer(vectors, att, seqs, ranker, config, checkpoint_dir=tmp_path / "tampered")
+    assert not all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(),
+                                                     from_tampered.model.state_dict().values()))
+    fresh = train_attrformer(vectors, att, seqs, ranker, config, checkpoint_dir=tmp_path / "ckpt", resume=False)
+    assert [h["step"] for h in fresh.history] == [h["step"] for h in whole.history]
+    with pytest.raises(ValueError, match="other relations"):
+        train_attrformer(vectors, att, seqs, ranker, config, relations=(), checkpoint_dir=tmp_path / "ckpt")
