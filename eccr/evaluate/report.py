@@ -6,6 +6,7 @@ the depth ablation (Fig. 4 style).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -93,21 +94,28 @@ def summary_table(results: EvaluationResults) -> list[str]:
     return lines
 
 
+def _interval(mean: float, low: float, high: float) -> str:
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}]"
+
+
 def _cell(result: ProtocolResult, metric: str, bold: bool) -> str:
     s = result.summary[metric]
-    text = f"{s.mean:.4f} [{s.ci_low:.4f}, {s.ci_high:.4f}]"
+    text = _interval(s.mean, s.ci_low, s.ci_high)
     return f"**{text}**" if bold else text
+
+
+def _markdown_table(columns: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """A markdown table with a leading `system` column: one (system, cells) per row."""
+    lines = ["| system | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    return lines + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
 
 
 def _table(group: list[ProtocolResult], main: str) -> list[str]:
     metrics = list(group[0].summary)
     best = {m: max(r.summary[m].mean for r in group) for m in metrics}
-    lines = ["| system | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    for r in group:
-        name = f"{r.system} (main)" if r.system == main else r.system
-        lines.append(f"| {name} | " + " | ".join(_cell(r, m, np.isclose(r.summary[m].mean, best[m]))
-                                                for m in metrics) + " |")
-    return lines
+    return _markdown_table(metrics, [(f"{r.system} (main)" if r.system == main else r.system,
+                                      [_cell(r, m, np.isclose(r.summary[m].mean, best[m])) for m in metrics])
+                                     for r in group])
 
 
 def _verdict(protocol: str, setting: dict, group: list[ProtocolResult], results: EvaluationResults) -> list[str]:
@@ -139,20 +147,18 @@ def _verdict(protocol: str, setting: dict, group: list[ProtocolResult], results:
     return lines
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _eccr_breakdown(group: list[ProtocolResult]) -> list[str]:
-    lines = ["", ("Share of pairs in which at least one negative of each kind scored at or above the positive "
-                  "(share of that kind's negatives in parentheses):"), "",
-             "| system | " + " | ".join(NEGATIVE_KINDS) + " |", "|---" * (len(NEGATIVE_KINDS) + 1) + "|"]
-    for r in group:
-        cells = []
-        for k in NEGATIVE_KINDS:
-            share = r.extra["outranked_share"][k]
-            cells.append(f"{r.extra['pairs_beaten_by'][k]:.3f} ({'-' if share is None else f'{share:.3f}'})")
-        lines.append(f"| {r.system} | " + " | ".join(cells) + " |")
+    rows = [(r.system, [f"{r.extra['pairs_beaten_by'][k]:.3f} ({_share(r.extra['outranked_share'][k])})"
+                        for k in NEGATIVE_KINDS]) for r in group]
     per_kind = group[0].extra["negatives_per_kind"]
-    lines.append("")
-    lines.append("Negatives per pair by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in per_kind.items()) + ".")
-    return lines + _status_table(group)
+    return (["", ("Share of pairs in which at least one negative of each kind scored at or above the positive "
+                  "(share of that kind's negatives in parentheses):"), ""]
+            + _markdown_table(NEGATIVE_KINDS, rows)
+            + ["", "Negatives per pair by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in per_kind.items()) + "."])
 
 
 def _status_table(group: list[ProtocolResult]) -> list[str]:
@@ -161,16 +167,11 @@ def _status_table(group: list[ProtocolResult]) -> list[str]:
     counts = {s: v["n"] for s, v in statuses.items() if v}
     if not counts:
         return []
-    lines = ["", ("HR by the positive's status (its negatives share it): seen = bought in a train-part session, "
-                  "cold = first bought later; " + ", ".join(f"{s} {n} pairs" for s, n in counts.items()) + "."), "",
-             "| system | " + " | ".join(counts) + " |", "|---" * (len(counts) + 1) + "|"]
-    for r in group:
-        cells = []
-        for status in counts:
-            v = r.extra["by_positive_status"][status]
-            cells.append(f"{v['mean']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]")
-        lines.append(f"| {r.system} | " + " | ".join(cells) + " |")
-    return lines
+    rows = [(r.system, [_interval(v["mean"], v["ci_low"], v["ci_high"])
+                        for v in (r.extra["by_positive_status"][s] for s in counts)]) for r in group]
+    return (["", ("HR by the positive's status (its negatives share it): seen = bought in a train-part session, "
+                  "cold = first bought later; " + ", ".join(f"{s} {n} pairs" for s, n in counts.items()) + "."),
+             ""] + _markdown_table(list(counts), rows))
 
 
 def _retrieval_shares(group: list[ProtocolResult]) -> list[str]:
@@ -178,15 +179,12 @@ def _retrieval_shares(group: list[ProtocolResult]) -> list[str]:
     first = group[0].extra
     if first.get("positives_unseen_share") is None:
         return []
-    lines = ["", (f"What fills the top {first['top_k']}: share unseen in train and share in the query's leaf "
+    rows = [(r.system, [_share(r.extra["top_unseen_share"]), _share(r.extra["top_same_leaf_share"])]) for r in group]
+    return (["", (f"What fills the top {first['top_k']}: share unseen in train and share in the query's leaf "
                   f"(positives: {first['positives_unseen_share']:.3f} unseen, "
                   f"{first['positives_same_leaf_share']:.3f} same leaf). Each positive is ranked among the "
-                  "candidates of its own seen status."), "",
-             "| system | unseen | same leaf |", "|---|---|---|"]
-    for r in group:
-        u, s = r.extra["top_unseen_share"], r.extra["top_same_leaf_share"]
-        lines.append(f"| {r.system} | {'-' if u is None else f'{u:.3f}'} | {'-' if s is None else f'{s:.3f}'} |")
-    return lines
+                  "candidates of its own seen status."), ""]
+            + _markdown_table(["unseen", "same leaf"], rows))
 
 
 def markdown_report(results: EvaluationResults, plot_files: dict[str, str] | None = None) -> str:
@@ -204,7 +202,7 @@ def markdown_report(results: EvaluationResults, plot_files: dict[str, str] | Non
         lines += _table(group, results.main_system)
         lines += _verdict(protocol, setting, group, results)
         if protocol == "eccr":
-            lines += _eccr_breakdown(group)
+            lines += _eccr_breakdown(group) + _status_table(group)
         if protocol == "retrieval":
             lines += _retrieval_shares(group)
     if plot_files:
