@@ -278,7 +278,7 @@ class Recommender:
         results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates"), min_confidence)
                    for q in queries]
         if explain and self.config.explain != "none":
-            self._explain([item for rec in results for item in rec.items], results, use_lm=explain is True)
+            self._explain(results, use_lm=explain is True)
         return results
 
     @property
@@ -290,7 +290,7 @@ class Recommender:
         """Replace the explanations of `results` (e.g. from `recommend(..., explain="template")`, shown at once)
         with the LM's where they pass the grounding check; a no-op without an LM. Returns `results`."""
         if self.explains_with_lm:
-            self._explain([item for rec in results for item in rec.items], results, use_lm=True)
+            self._explain(results, use_lm=True)
         return results
 
     def _rank_one(self, item: str, basket: Sequence[str], k: int, system: str,
@@ -393,14 +393,15 @@ class Recommender:
         return final, lm
 
     # ------------------------------------------------------------------ explanations
-    def _explain(self, items: list[RecommendedItem], results: list[Recommendation], use_lm: bool = True) -> None:
-        owners = [rec for rec in results for _ in rec.items]
+    def _explain(self, results: list[Recommendation], use_lm: bool = True) -> None:
+        """Every item of `results` gets its explanation (one batched LM call across all of them)."""
+        owned = [(rec, item) for rec in results for item in rec.items]
         t = time.perf_counter()
-        explained = self.explain_pairs([(rec.query["item_id"], item.item_id) for item, rec in zip(items, owners)],
-                                       [item.flags for item in items], use_lm=use_lm)
+        explained = self.explain_pairs([(rec.query["item_id"], item.item_id) for rec, item in owned],
+                                       [item.flags for _, item in owned], use_lm=use_lm)
         for rec in results:
             rec.timings["explain"] = round(time.perf_counter() - t, 4)
-        for item, (text, source, _) in zip(items, explained):
+        for (_, item), (text, source, _) in zip(owned, explained):
             item.explanation, item.explanation_source = text, source
 
     def bought_together(self, a: str, b: str) -> bool:
