@@ -174,14 +174,7 @@ class ComplementScorer:
 def _list_tensors(lists: CandidateLists, vectors: ItemVectors) -> tuple[torch.Tensor, torch.Tensor]:
     """(query rows (b,), candidate rows (b, 1 + negatives)) for complete lists whose items all have vectors;
     the positive is column 0."""
-    width = 1 + max((len(p.negatives) for p in lists.pairs), default=0)
-    queries, candidates = [], []
-    for pair in lists.pairs:
-        rows = vectors.position([pair.query, pair.positive, *pair.negatives])
-        if len(rows) == width + 1 and (rows >= 0).all():
-            queries.append(rows[0])
-            candidates.append(rows[1:])
-    return torch.tensor(np.array(queries, dtype=np.int64)), torch.tensor(np.array(candidates, dtype=np.int64))
+    return _weighted_list_tensors(lists, vectors)[:2]
 
 
 def hit_rate(net: ComplementNet, table: torch.Tensor, words: torch.Tensor, queries: torch.Tensor,
@@ -209,10 +202,11 @@ def bootstrap_queries(queries: torch.Tensor, candidates: torch.Tensor, seed: int
     return queries[rows], candidates[rows]
 
 
-def _weighted_list_tensors(lists: CandidateLists, vectors: ItemVectors, weights: np.ndarray
+def _weighted_list_tensors(lists: CandidateLists, vectors: ItemVectors, weights: np.ndarray | None = None
                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`_list_tensors` plus each kept list's weight; lists of weight 0 are left out."""
+    """`_list_tensors` plus each kept list's weight (None: 1 each); lists of weight 0 are left out."""
     width = 1 + max((len(p.negatives) for p in lists.pairs), default=0)
+    weights = np.ones(len(lists.pairs)) if weights is None else weights
     queries, candidates, kept = [], [], []
     for pair, weight in zip(lists.pairs, weights):
         rows = vectors.position([pair.query, pair.positive, *pair.negatives])
@@ -240,12 +234,11 @@ def weighted_training_lists(split: TemporalSplit, part: str, config: ComplementC
     `complete_labels`: later purchases looked up past the part's end (the known answer on synthetic data)."""
     parts = []
     if config.training_lists in ("bundles", "both"):
-        bundle = build_candidate_lists(split, part, lists)
-        parts.append(_weighted_list_tensors(bundle, vectors, np.ones(len(bundle.pairs))))
+        parts.append(_weighted_list_tensors(build_candidate_lists(split, part, lists), vectors))
     if config.training_lists in ("later", "both"):
         later = build_later_lists(split, part, lists, config.later_horizon_days, complete_labels)
         weights = (delay_policy_weights(later, config.delay_weighting, config.delay_drop_days,
-                                        config.delay_max_weight) if weighted else np.ones(len(later.lists.pairs)))
+                                        config.delay_max_weight) if weighted else None)
         parts.append(_weighted_list_tensors(later.lists, vectors, weights))
     return _concat_lists(parts)
 
@@ -269,27 +262,19 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
     word_rows = vocabulary.rows(split.train.catalog, vectors.ids)
     words = torch.from_numpy(word_rows)
     n_draws = max(min(config.list_draws, config.max_epochs), 1)  # draws past max_epochs would never be used
-    weights = None  # per draw, only for later lists (ComplementConfig.training_lists)
-    if config.training_lists == "bundles":
-        draws = [_list_tensors(build_candidate_lists(split, "train", replace(lists, seed=config.seed + k)), vectors)
-                 for k in range(n_draws)]
-    else:
-        weighted = [weighted_training_lists(split, "train", config, replace(lists, seed=config.seed + k), vectors,
-                                            complete_labels=complete_labels) for k in range(n_draws)]
-        draws, weights = [(q, c) for q, c, _ in weighted], [w for _, _, w in weighted]
+    draws = [weighted_training_lists(split, "train", config, replace(lists, seed=config.seed + k), vectors,
+                                     complete_labels=complete_labels) for k in range(n_draws)]
     if not len(draws[0][0]):
         raise ValueError(f"{split.train.name}: no complete candidate lists in the train part to fit the "
                          "complement scorer (too few bundles)")
-    if bootstrap_seed is not None and weights is not None:
-        rows = [_bootstrap_rows(q, bootstrap_seed) for q, _ in draws]
-        draws, weights = [(q[r], c[r]) for (q, c), r in zip(draws, rows)], [w[r] for w, r in zip(weights, rows)]
-    elif bootstrap_seed is not None:
-        draws = [bootstrap_queries(q, c, bootstrap_seed) for q, c in draws]
-    if config.training_lists == "bundles":
-        valid = (_list_tensors(build_candidate_lists(split, "valid", lists), vectors) if len(split.valid.bundles)
-                 else None)
-    else:
-        valid = weighted_training_lists(split, "valid", config, lists, vectors, weighted=False)[:2]
+    if bootstrap_seed is not None:
+        draws = [tuple(t[rows] for t in draw) for draw, rows in
+                 ((d, _bootstrap_rows(d[0], bootstrap_seed)) for d in draws)]
+    # bundle lists alone weigh 1 each: the plain mean loss; later lists carry their delay weights
+    weights = None if config.training_lists == "bundles" else [w for _, _, w in draws]
+    draws = [(q, c) for q, c, _ in draws]
+    valid = (weighted_training_lists(split, "valid", config, lists, vectors, weighted=False)[:2]
+             if config.training_lists != "bundles" or len(split.valid.bundles) else None)
     net = ComplementNet(vectors.dim, len(vocabulary.vocabulary), config)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
