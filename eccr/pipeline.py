@@ -460,7 +460,7 @@ class Recommender:
         self.items.add(cat)
         self.candidates.add_items(vectors["text"], vectors["source"], vectors["target"], vectors["fused"])
         if self.judge is not None:
-            self.judge.ensemble.members = [m.with_items(self.text, self.catalog) for m in self.judge.ensemble.members]
+            self.judge = self.judge.with_items(self.text, self.catalog)
         if self.table is not None:
             fused = vectors["fused"]
             if codes is None:

@@ -35,6 +35,7 @@ import torch
 from scipy.special import expit, logit
 
 from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
+from eccr.data.schema import Catalog
 from eccr.data.splits import TemporalSplit
 from eccr.rank.complement import ComplementScorer, _list_tensors, fit_complement_scorer
 from eccr.rank.config import ComplementConfig, UncertaintyConfig
@@ -47,6 +48,10 @@ class ScorerEnsemble:
     """Complement scorers trained on bootstrap resamples; every method returns one row per member."""
 
     members: list[ComplementScorer]
+
+    def with_items(self, vectors: ItemVectors, catalog: Catalog) -> ScorerEnsemble:
+        """The same members reading `vectors`, which extend theirs with items added at run time."""
+        return ScorerEnsemble([m.with_items(vectors, catalog) for m in self.members])
 
     def score_candidates(self, query, candidates, history=()) -> np.ndarray:
         """(members, candidates) raw scores of q -> each candidate."""
@@ -246,6 +251,10 @@ class CoherenceJudge:
 
     ensemble: ScorerEnsemble
     rule: CoherenceRule
+
+    def with_items(self, vectors: ItemVectors, catalog: Catalog) -> CoherenceJudge:
+        """The same judge for a catalogue extended with items added at run time (see ComplementScorer.with_items)."""
+        return CoherenceJudge(self.ensemble.with_items(vectors, catalog), self.rule)
 
     def judge(self, query, candidates) -> list[dict]:
         """One dict per candidate: probability (score and uncertainty level taken into account), uncertainty
