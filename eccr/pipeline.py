@@ -256,18 +256,19 @@ class Recommender:
 
     def recommend(self, item: str, basket: Sequence[str] = (), k: int = 5, system: str = "eccr",
                   explain: bool | str = True, candidates: Sequence[str] | None = None,
-                  min_confidence: float | None = None) -> Recommendation:
+                  min_confidence: float | None = None, judge: bool = True) -> Recommendation:
         return self.recommend_many([{"item": item, "basket": list(basket), "candidates": candidates}], k=k,
-                                   system=system, explain=explain, min_confidence=min_confidence)[0]
+                                   system=system, explain=explain, min_confidence=min_confidence, judge=judge)[0]
 
     def recommend_many(self, queries: list[dict], k: int = 5, system: str = "eccr", explain: bool | str = True,
-                       min_confidence: float | None = None) -> list[Recommendation]:
+                       min_confidence: float | None = None, judge: bool = True) -> list[Recommendation]:
         """Batch form: explanations of all queries are generated together (one batched LM call).
 
         `explain`: True = as configured (`config.explain`), "template" = the grounded templates only (no LM call;
         `explain_with_lm` can replace them later), False = none.
         `min_confidence` P: the best `k` of the candidates whose coherent_probability is at least P (so fewer
-        than k when fewer pass); needs the run's coherence judge."""
+        than k when fewer pass); needs the run's coherence judge. `judge=False` skips the judge's verdicts (the
+        ranking is the same; evaluation reads only the scores)."""
         if explain not in (True, False, "template"):
             raise ValueError(f"explain must be True, False or 'template', not {explain!r}")
         if system not in self.systems:
@@ -275,8 +276,8 @@ class Recommender:
         if min_confidence is not None and self.judge is None:
             raise ValueError(f"{self.run.root} has no coherence judge to filter on (min_confidence); train its "
                              "`coherence` stage: eccr train --config RUN --out RUN --stages coherence")
-        results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates"), min_confidence)
-                   for q in queries]
+        results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates"), min_confidence,
+                                  judge) for q in queries]
         if explain and self.config.explain != "none":
             self._explain(results, use_lm=explain is True)
         return results
@@ -294,7 +295,8 @@ class Recommender:
         return results
 
     def _rank_one(self, item: str, basket: Sequence[str], k: int, system: str,
-                  candidates: Sequence[str] | None, min_confidence: float | None = None) -> Recommendation:
+                  candidates: Sequence[str] | None, min_confidence: float | None = None,
+                  judge: bool = True) -> Recommendation:
         timings: dict = {}
         t = time.perf_counter()
         query = self.resolve_item(item)
@@ -336,8 +338,9 @@ class Recommender:
             order, verdicts = self._confident(query, pool, order, k, min_confidence)
         else:
             order = order[:k]
-            verdicts = self.judge.judge([query], [pool[i] for i in order]) if self.judge is not None else None
-        if self.judge is not None:
+            verdicts = (self.judge.judge([query], [pool[i] for i in order]) if judge and self.judge is not None
+                        else None)
+        if verdicts is not None:
             timings["judge"] = time.perf_counter() - t
         qrow = self.item_row(query)
         items = []

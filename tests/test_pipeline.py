@@ -155,6 +155,10 @@ def test_recommendations_carry_the_coherence_judges_verdict(tiny_run):
     assert {"coherent_probability", "uncertainty", "coherent"} <= set(answer)
     # baselines' recommendations are judged too (the verdict is about the pair, not the system)
     assert rec.recommend("D0001", k=2, explain=False, system="text-cosine").items[0].coherent_probability is not None
+    # judge=False (what evaluation asks for): the same ranking and scores, no verdicts computed
+    unjudged = rec.recommend("D0001", k=5, explain=False, judge=False)
+    assert [(i.item_id, i.score) for i in unjudged.items] == [(i.item_id, i.score) for i in result.items]
+    assert all(i.coherent_probability is None for i in unjudged.items) and "judge" not in unjudged.timings
 
     # min_confidence: the best k of those that pass, down the whole pool
     probabilities = sorted((i.coherent_probability for i in rec.recommend("D0001", k=30, explain=False).items),

@@ -72,14 +72,14 @@ class PipelineScorer:
                 by_id = dict(zip(known, self.rec.score_pool(query_id, history, known))) if known else {}
                 return Scores(np.array([by_id.get(c, -np.inf) for c in candidates], dtype=np.float64))
             rec = self.rec.recommend(str(query[-1]), list(history), len(candidates), "eccr", explain=False,
-                                     candidates=candidates)
+                                     candidates=candidates, judge=False)
         rank_of = {item.item_id: item.score for item in rec.items}
         return Scores(np.array([float(rank_of.get(c, -np.inf)) for c in candidates]))
 
     def retrieve(self, query: list[str], k: int):
         """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
         with self._system_setting():
-            rec = self.rec.recommend(str(query[-1]), [], k, "eccr", explain=False)
+            rec = self.rec.recommend(str(query[-1]), [], k, "eccr", explain=False, judge=False)
         return [i.item_id for i in rec.items], np.array([i.score for i in rec.items])
 
 
