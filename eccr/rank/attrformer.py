@@ -403,8 +403,6 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
         tensors, meta = optimizer_to_tensors(optimizer)
         tensors["torch_rng_state"] = torch.get_rng_state()
         save_file(tensors, str(folder / CHECKPOINT_OPTIMIZER))
-        if best is not None:
-            save_file({k: v.contiguous() for k, v in best.items()}, str(folder / CHECKPOINT_BEST))
         state = {"epoch": epoch, "next_index": next_index, "step": step, "lr": lr, "stale": stale,
                  "reductions": reductions, "best_loss": best_loss if best is not None else None,
                  "seconds": spent + time.monotonic() - started, "history": history, "optimizer": meta,
@@ -430,7 +428,6 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
             best_loss, best = state["best_loss"], load_file(str(folder / CHECKPOINT_BEST))
     started, stopped = time.monotonic(), ""
     model.train()
-    epoch = start_epoch
     for epoch in range(start_epoch, ranker.max_epochs):
         order = np.random.default_rng([ranker.seed, epoch]).permutation(len(train))
         for index in range(start_index if epoch == start_epoch else 0, len(train), ranker.batch_size):
@@ -447,6 +444,9 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
                                 "valid_loss": current, "lr": lr})
                 if current < best_loss:
                     best_loss, stale, best = current, 0, {k: v.clone() for k, v in model.state_dict().items()}
+                    if folder is not None:  # written when it changes, read back on resume
+                        folder.mkdir(parents=True, exist_ok=True)
+                        save_file({k: v.contiguous() for k, v in best.items()}, str(folder / CHECKPOINT_BEST))
                 else:
                     stale += 1
                     if stale >= ranker.patience:
@@ -460,7 +460,7 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
             if spent + time.monotonic() - started >= ranker.max_seconds and not stopped:
                 stopped = "max_seconds"
             if stopped:
-                if folder is not None:
+                if folder is not None and step % ranker.eval_every:  # an assessment at this step just wrote one
                     save_checkpoint(epoch, index + ranker.batch_size)
                 break
         if stopped:
