@@ -89,8 +89,8 @@ def build_later_lists(split: TemporalSplit, part: str = "train", config: Candida
     data_end = float(all_events["timestamp"].max()) + 1 if len(all_events) else 0.0
     end = data_end if complete_labels or part == "test" else float(
         split.valid_start if part == "train" else split.test_start)
-    looked = all_events if complete_labels else pd.concat([p.behaviour.events for p in parts_up_to(split, part)],
-                                                          ignore_index=True)
+    looked = all_events if complete_labels or part == "test" else pd.concat(
+        [p.behaviour.events for p in parts_up_to(split, part)], ignore_index=True)
     looked = looked[(looked["timestamp"] >= 0) & (looked["timestamp"] < end)]
 
     # queries: each user's first purchase of a titled item with a known complement leaf, in this part
@@ -117,10 +117,8 @@ def build_later_lists(split: TemporalSplit, part: str = "train", config: Candida
     complements = known_complements(split, part)
     cobought = _session_items([dataset])
     histories = UserHistories(parts_up_to(split, part))
-    rows = joined.sample(frac=1.0, random_state=config.seed) if config.max_pairs else joined
-    if config.max_pairs:
-        rows = rows.head(config.max_pairs)
-    lists, ages, delays = [], [], []
+    rows = joined.sample(frac=1.0, random_state=config.seed).head(config.max_pairs) if config.max_pairs else joined
+    lists = []
     for number, row in enumerate(rows.itertuples(index=False)):
         q, p = str(row.item_id_q), str(row.item_id_p)
         excluded = (complements.get(q, set()) | cobought.get(q, set())
@@ -131,11 +129,9 @@ def build_later_lists(split: TemporalSplit, part: str = "train", config: Candida
                                    histories.before(str(row.session_id_q), int(row.timestamp_q),
                                                     config.history_length),
                                    [str(index.ids[r]) for r in negatives], kinds, bool(index.seen[index.position[p]])))
-        ages.append((end - row.timestamp_q) / DAY)
-        delays.append(row.delay_days)
     payload = {**asdict(config), "horizon_days": horizon_days, "complete_labels": complete_labels, "later": True}
-    return LaterLists(CandidateLists(dataset.name, part, payload, lists), np.array(ages, dtype=float),
-                      np.array(delays, dtype=float),
+    return LaterLists(CandidateLists(dataset.name, part, payload, lists),
+                      ((end - rows["timestamp_q"]) / DAY).to_numpy(dtype=float), rows["delay_days"].to_numpy(dtype=float),
                       queries[["user_id", "item_id", "age_days", "delay_days"]].reset_index(drop=True),
                       float(horizon_days))
 
