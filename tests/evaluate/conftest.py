@@ -43,14 +43,19 @@ def tiny_catalog() -> Catalog:
     return Catalog(pd.DataFrame(rows))
 
 
-def tiny_dataset() -> Dataset:
+def dataset_from_sessions(name: str, catalog: Catalog, sessions: dict) -> Dataset:
+    """sessions: id -> (user, day, items bought, bundles (lists of items)); every bundle's intent is "photo kit"."""
     events, bundles = [], []
-    for sid, (user, day, items, groups) in SESSIONS.items():
+    for sid, (user, day, items, groups) in sessions.items():
         events += [{"user_id": user, "session_id": sid, "item_id": i, "timestamp": day * DAY} for i in items]
         for b, group in enumerate(groups):
             bundles += [{"bundle_id": f"{sid}b{b}", "session_id": sid, "item_id": i, "intent": "photo kit",
                          "timestamp": day * DAY} for i in group]
-    return Dataset("tiny", tiny_catalog(), Behaviour(pd.DataFrame(events)), Bundles(pd.DataFrame(bundles)))
+    return Dataset(name, catalog, Behaviour(pd.DataFrame(events)), Bundles(pd.DataFrame(bundles)))
+
+
+def tiny_dataset() -> Dataset:
+    return dataset_from_sessions("tiny", tiny_catalog(), SESSIONS)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from eccr.data.candidate_lists import (
     known_complements,
     seen_items,
 )
-from eccr.data.schema import Behaviour, Bundles, Catalog, Dataset
+from eccr.data.schema import Catalog
 from eccr.data.splits import temporal_split
 from eccr.llm.config import LoraSftConfig, PairScorerConfig
 from eccr.llm.models import render_prompt
@@ -31,7 +31,8 @@ from eccr.llm.pair_scorer import (
 )
 from eccr.quantize.semantic_ids import SemanticIDTable
 
-DAY = 86_400
+from ..evaluate.conftest import dataset_from_sessions
+
 LEAVES = {"cam": "Digital Cameras", "bat": "Camera Batteries", "mem": "Memory Cards", "bag": "Camera Bags",
           "mouse": "Mice", "lamp": "Desk Lamps"}
 
@@ -53,13 +54,7 @@ def shop_split():
         "s9": ("u1", 9, ["cam5", "bat5", "mem5", "bag5", "mouse5", "lamp5"], [["cam5", "bat5"]]),
         "s10": ("u2", 10, ["cam6", "bat6", "mem6", "bag6", "mouse6", "lamp6"], [["cam6", "mem6"]]),
     }
-    events, bundles = [], []
-    for sid, (user, day, bought, groups) in sessions.items():
-        events += [{"user_id": user, "session_id": sid, "item_id": i, "timestamp": day * DAY} for i in bought]
-        for b, group in enumerate(groups):
-            bundles += [{"bundle_id": f"{sid}b{b}", "session_id": sid, "item_id": i, "intent": "photo kit",
-                         "timestamp": day * DAY} for i in group]
-    ds = Dataset("shop", Catalog(pd.DataFrame(items)), Behaviour(pd.DataFrame(events)), Bundles(pd.DataFrame(bundles)))
+    ds = dataset_from_sessions("shop", Catalog(pd.DataFrame(items)), sessions)
     return temporal_split(ds, valid_fraction=0.1, test_fraction=0.2)
 
 
