@@ -148,11 +148,14 @@ def _format_recommendation(rec) -> str:
 
 def _can_filter(args: argparse.Namespace, rec, command: str) -> bool:
     """--min-confidence needs the run's coherence judge; says so (and how to fit it) when it is missing."""
-    if args.min_confidence is None or rec.judge is not None:
+    if args.min_confidence is None:
         return True
-    print(f"eccr {command}: {args.run} has no coherence judge, so --min-confidence cannot filter; fit it with "
-          f"`eccr train --config {args.run} --out {args.run} --stages coherence`", file=sys.stderr)
-    return False
+    try:
+        rec.require_judge()
+    except ValueError as exc:
+        print(f"eccr {command}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:

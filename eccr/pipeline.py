@@ -273,14 +273,20 @@ class Recommender:
             raise ValueError(f"explain must be True, False or 'template', not {explain!r}")
         if system not in self.systems:
             raise ValueError(f"unknown system {system!r}; choose from {self.systems}")
-        if min_confidence is not None and self.judge is None:
-            raise ValueError(f"{self.run.root} has no coherence judge to filter on (min_confidence); train its "
-                             "`coherence` stage: eccr train --config RUN --out RUN --stages coherence")
+        if min_confidence is not None:
+            self.require_judge()
         results = [self._rank_one(q["item"], q.get("basket") or [], k, system, q.get("candidates"), min_confidence,
                                   judge) for q in queries]
         if explain and self.config.explain != "none":
             self._explain(results, use_lm=explain is True)
         return results
+
+    def require_judge(self) -> None:
+        """A clear error when the run has no coherence judge to filter on (min_confidence), naming the fix."""
+        if self.judge is None:
+            root = self.run.root
+            raise ValueError(f"{root} has no coherence judge to filter on (min_confidence); fit it with "
+                             f"`eccr train --config {root} --out {root} --stages coherence`")
 
     @property
     def explains_with_lm(self) -> bool:

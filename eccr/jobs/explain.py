@@ -302,8 +302,8 @@ def explain_queries(rec: Recommender, input_path: str | Path, out_path: str | Pa
     cfg = config or BatchConfig()
     if save_model is not None:
         check_model_folder(save_model, rec)
-    if cfg.min_confidence is not None and rec.judge is None:  # before the job, not on its first batch
-        raise ValueError(f"{rec.run.root} has no coherence judge to apply min_confidence with")
+    if cfg.min_confidence is not None:  # before the job, not on its first batch
+        rec.require_judge()
     report = run_batch(lambda batch: answer_queries(rec, batch, cfg.k, system, cfg.min_confidence), input_path,
                        out_path, cfg)
     if save_model is not None and shard_info()[0] == 0:
