@@ -43,7 +43,7 @@ from eccr.coherence import AttributeExtractor
 from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, load_or_build_candidate_lists
 from eccr.data.lookup import read_catalog
 from eccr.evaluate.config import BootstrapConfig, EccrProtocolConfig
-from eccr.evaluate.metrics import bootstrap_ci, paired_bootstrap
+from eccr.evaluate.metrics import paired_bootstrap
 from eccr.evaluate.protocols import run_eccr_protocol
 from eccr.rank.base import Scores
 from eccr.rank.blend import ALL_FEATURES, Blend
@@ -164,11 +164,9 @@ def measure(run_dir: Path, out: Path, args) -> dict:
         if not lists.pairs:
             result["subsets"][subset] = {"pairs": 0}
             continue
-        res = run_eccr_protocol(lists, systems, EccrProtocolConfig(seed=seed), BootstrapConfig(resamples=200))
-        rows = {}
-        for name, r in res.items():
-            rows[name] = {m: bootstrap_ci(r.per_query[m], args.resamples, seed=seed).as_dict()
-                          for m in ("HR@5", "NDCG@5")}
+        res = run_eccr_protocol(lists, systems, EccrProtocolConfig(seed=seed),
+                                BootstrapConfig(resamples=args.resamples, seed=seed))
+        rows = {name: {m: r.summary[m].as_dict() for m in ("HR@5", "NDCG@5")} for name, r in res.items()}
         comparisons = {f"{name} - without": paired_bootstrap(res[name].per_query["HR@5"],
                                                              res["without"].per_query["HR@5"], args.resamples,
                                                              seed=seed).as_dict()
