@@ -121,12 +121,10 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = load_dataset(args.data)
     split = temporal_split(dataset, 0.1, 0.2)
-    text = text_vectors(dataset.catalog, TextConfig()).normalized()
+    encode, tag = load_sentence_encoder(TextConfig())  # once: the text vectors' cache key uses the same tag
+    text = text_vectors(dataset.catalog, TextConfig(), encoder=encode, encoder_name=tag).normalized()
     positions = {item: k for k, item in enumerate(text.ids)}
-    ids, texts = catalog_texts(dataset.catalog, TextConfig())
-    assert list(ids) == list(text.ids)
     items = dataset.catalog.items.set_index("item_id")
-    encode, _ = load_sentence_encoder(TextConfig())
     titles = encode([str(items.at[i, "title"] or "") for i in text.ids])
     paths = [" > ".join(list(items.at[i, "category"])[1:]) or " ".join(items.at[i, "category"]) for i in text.ids]
     unique = sorted(set(paths))
@@ -150,6 +148,8 @@ def main() -> None:
     print(rows[0], rows[1], flush=True)
     variants = {"text": X, "title+category": torch.tensor(np.concatenate([titles, path_vectors], 1))}
     if args.lm:
+        ids, texts = catalog_texts(dataset.catalog, TextConfig())
+        assert list(ids) == list(text.ids)
         variants["text+lm"] = torch.cat([X, torch.tensor(lm_vectors(texts), dtype=torch.float32)], 1)
     refit_draws = [(torch.cat([q, vq]), torch.cat([c, vc])) for (q, c), (vq, vc) in
                    zip(draws, [list_rows(split, "valid", positions, seed=10 + k) for k in range(4)])]
