@@ -42,20 +42,35 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from eccr.data.sampling import AliasSampler
-from eccr.rank.attention_cf import CONFIG_FILE, WEIGHTS_FILE, AttentionCF, AttentionCFScorer, masked_softmax
+from eccr.rank.attention_cf import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    AttentionCF,
+    AttentionCFScorer,
+    masked_softmax,
+    save_module,
+)
 from eccr.rank.base import Scores
+from eccr.rank.checkpoint import (
+    TrainState,
+    has_checkpoint,
+    load_checkpoint,
+    read_checkpoint_info,
+    save_best,
+    save_checkpoint,
+)
 from eccr.rank.config import AttrFormerConfig, RankerConfig
 from eccr.rank.lookup import UnknownVectorFn, VectorLookup
 from eccr.represent.vectors import ItemVectors
 
 RELATIONS = ("brand", "category", "copurchase")
-# a training checkpoint's files inside checkpoint_dir (the best model is saved beside them in best/)
-CHECKPOINT_STATE, CHECKPOINT_WEIGHTS = "train_state.json", "latest.safetensors"
-CHECKPOINT_OPTIMIZER, CHECKPOINT_BEST = "optimizer.safetensors", "best_weights.safetensors"
+# inside a training checkpoint (eccr.rank.checkpoint): the best weights so far; best/ is the trained model (its bank
+# included, and the latest weights when they beat the best at the last assessment)
+BEST_SO_FAR = "best_so_far"
 
 
 # ---------------------------------------------------------------- item attributes as relation tables
@@ -268,11 +283,7 @@ class AttrFormer(nn.Module):
 
     # --- persistence: safetensors + config.json; the item vectors come from the run, not the file ---
     def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-                  str(directory / WEIGHTS_FILE))
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config(), indent=2))
+        save_module(self, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, item_vectors: ItemVectors) -> AttrFormer:
@@ -338,13 +349,8 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
     `relations=()` trains the SASRec-style ablation. With `checkpoint_dir`, every assessment and the end write a
     checkpoint there (latest weights, Adam state, torch RNG, loop position, lr schedule: safetensors + JSON), from
     which a later call with `resume` continues where it stopped (a larger `max_epochs` or `max_seconds` trains on);
-    the best weights go to `checkpoint_dir/best`."""
-    from eccr.rank.train import (  # the shared id -> row encoding and optimizer (de)serialisation
-        encode_sequences,
-        optimizer_from_tensors,
-        optimizer_to_tensors,
-        sequences_per_item,
-    )
+    the trained model (its inference bank included) goes to `checkpoint_dir/best`."""
+    from eccr.rank.train import encode_sequences, sequences_per_item  # the shared id -> row encoding
 
     ranker, config = ranker or RankerConfig(), config or AttrFormerConfig()
     rels = tuple(config.relations if relations is None else relations)
@@ -392,41 +398,25 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
         model.train()
         return float(np.mean(losses)) if losses else float("nan")
 
-    best, best_loss, stale, reductions, step, lr = None, float("inf"), 0, 0, 0, ranker.lr
-    history: list[dict] = []
-    start_epoch, start_index, spent = 0, 0, 0.0
+    state, best = TrainState(lr=ranker.lr), None
     folder = Path(checkpoint_dir) if checkpoint_dir else None
 
-    def save_checkpoint(epoch: int, next_index: int) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / CHECKPOINT_WEIGHTS))
-        tensors, meta = optimizer_to_tensors(optimizer)
-        tensors["torch_rng_state"] = torch.get_rng_state()
-        save_file(tensors, str(folder / CHECKPOINT_OPTIMIZER))
-        state = {"epoch": epoch, "next_index": next_index, "step": step, "lr": lr, "stale": stale,
-                 "reductions": reductions, "best_loss": best_loss if best is not None else None,
-                 "seconds": spent + time.monotonic() - started, "history": history, "optimizer": meta,
-                 "relations": list(rels), "train_sequences": len(train), "ranker": ranker.to_dict(),
-                 "attrformer": config.to_dict()}
-        tmp = folder / (CHECKPOINT_STATE + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        tmp.replace(folder / CHECKPOINT_STATE)
+    def checkpoint(epoch: int, next_batch: int) -> None:
+        state.epoch, state.batch_in_epoch, state.seconds = epoch, next_batch, spent + time.monotonic() - started
+        save_checkpoint(folder, model, optimizer, state, relations=list(rels), train_sequences=len(train),
+                        config=ranker.to_dict(), attrformer=config.to_dict())
 
-    if folder is not None and resume and (folder / CHECKPOINT_STATE).exists():
-        state = json.loads((folder / CHECKPOINT_STATE).read_text())
-        if state.get("relations") != list(rels) or state.get("train_sequences") != len(train):
+    if resume and has_checkpoint(folder):
+        info = read_checkpoint_info(folder)
+        if info.get("relations") != list(rels) or info.get("train_sequences") != len(train):
             raise ValueError(f"{folder}: the checkpoint was written for other relations or training sequences "
-                             f"({state.get('relations')}, {state.get('train_sequences')} sequences); delete it or "
+                             f"({info.get('relations')}, {info.get('train_sequences')} sequences); delete it or "
                              "train with resume=False")
-        model.load_state_dict(load_file(str(folder / CHECKPOINT_WEIGHTS)))
-        tensors = load_file(str(folder / CHECKPOINT_OPTIMIZER))
-        torch.set_rng_state(tensors.pop("torch_rng_state"))
-        optimizer.load_state_dict(optimizer_from_tensors(tensors, state["optimizer"]))
-        start_epoch, start_index, step, lr = state["epoch"], state["next_index"], state["step"], state["lr"]
-        stale, reductions, history, spent = state["stale"], state["reductions"], state["history"], state["seconds"]
-        if state["best_loss"] is not None:
-            best_loss, best = state["best_loss"], load_file(str(folder / CHECKPOINT_BEST))
-    started, stopped = time.monotonic(), ""
+        resumed = load_checkpoint(folder, model, optimizer, best_dir=BEST_SO_FAR)
+        state, best = resumed.state, resumed.best
+        state.stopped_because = ""  # caps may have been raised since: carry on
+    start_epoch, start_index, spent = state.epoch, state.batch_in_epoch * ranker.batch_size, state.seconds
+    started = time.monotonic()
     model.train()
     for epoch in range(start_epoch, ranker.max_epochs):
         order = np.random.default_rng([ranker.seed, epoch]).permutation(len(train))
@@ -437,41 +427,34 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), ranker.clip)
             optimizer.step()
-            step += 1
-            if step % ranker.eval_every == 0:
+            state.step += 1
+            if state.step % ranker.eval_every == 0:
                 current = valid_loss()
-                history.append({"step": step, "epoch": epoch, "train_loss": float(loss.detach()),
-                                "valid_loss": current, "lr": lr})
-                if current < best_loss:
-                    best_loss, stale, best = current, 0, {k: v.clone() for k, v in model.state_dict().items()}
+                state.history.append({"step": state.step, "epoch": epoch, "train_loss": float(loss.detach()),
+                                      "valid_loss": current, "lr": state.lr})
+                if state.assess(current, optimizer, ranker):
+                    best = {k: v.clone() for k, v in model.state_dict().items()}
                     if folder is not None:  # written when it changes, read back on resume
-                        folder.mkdir(parents=True, exist_ok=True)
-                        save_file({k: v.contiguous() for k, v in best.items()}, str(folder / CHECKPOINT_BEST))
-                else:
-                    stale += 1
-                    if stale >= ranker.patience:
-                        stale, reductions, lr = 0, reductions + 1, lr * ranker.lr_decay
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr
-                if reductions >= ranker.max_reductions:
-                    stopped = "max_reductions"
+                        save_best(folder, model, BEST_SO_FAR)
+                if state.reductions >= ranker.max_reductions:
+                    state.stopped_because = "max_reductions"
                 if folder is not None:
-                    save_checkpoint(epoch, index + ranker.batch_size)
-            if spent + time.monotonic() - started >= ranker.max_seconds and not stopped:
-                stopped = "max_seconds"
-            if stopped:
-                if folder is not None and step % ranker.eval_every:  # an assessment at this step just wrote one
-                    save_checkpoint(epoch, index + ranker.batch_size)
+                    checkpoint(epoch, index // ranker.batch_size + 1)
+            if spent + time.monotonic() - started >= ranker.max_seconds and not state.stopped_because:
+                state.stopped_because = "max_seconds"
+            if state.stopped_because:
+                if folder is not None and state.step % ranker.eval_every:  # an assessment at this step just wrote one
+                    checkpoint(epoch, index // ranker.batch_size + 1)
                 break
-        if stopped:
+        if state.stopped_because:
             break
     else:
-        stopped = "max_epochs"
+        state.stopped_because = "max_epochs"
         if folder is not None:
-            save_checkpoint(max(ranker.max_epochs, start_epoch), 0)
+            checkpoint(max(ranker.max_epochs, start_epoch), 0)
     current = valid_loss()
-    history.append({"step": step, "valid_loss": current, "lr": lr})
-    if best is not None and best_loss < current:
+    state.history.append({"step": state.step, "valid_loss": current, "lr": state.lr})
+    if best is not None and state.best_valid_loss < current:
         model.load_state_dict(best)
     model.eval()
     with torch.no_grad():  # the inference bank: final states of (up to bank_size) training users
@@ -483,7 +466,7 @@ def train_attrformer(item_vectors: ItemVectors, attributes: dict[str, np.ndarray
         model.bank = torch.cat(states) if states else torch.zeros(0, model.hidden)
     if checkpoint_dir:
         model.save_pretrained(Path(checkpoint_dir) / "best")
-    return SequentialTrainResult(model, history, spent + time.monotonic() - started, stopped)
+    return SequentialTrainResult(model, state.history, spent + time.monotonic() - started, state.stopped_because)
 
 
 # ---------------------------------------------------------------- scoring

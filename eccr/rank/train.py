@@ -11,33 +11,28 @@ S_u. The loss gives half its weight to the positives' mean log-likelihood and ha
 Adam (lr 0.002, betas 0.9/0.999), batches of 64, gradient norm clipped at 10; every `eval_every` updates the
 balanced loss on a fixed validation set is assessed, the lr is multiplied by 0.8 after 5 assessments without
 improvement, and training stops after 20 reductions (or `max_epochs` / `max_seconds`). Each assessment writes
-a checkpoint folder (safetensors + JSON, no pickle) from which `train(resume=True)` continues exactly: batch
-contents depend only on (seed, epoch, batch index), so no random-generator state needs saving.
+a checkpoint folder (`eccr.rank.checkpoint`: safetensors + JSON, no pickle) from which `train(resume=True)`
+continues exactly: batch contents depend only on (seed, epoch, batch index).
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from eccr.data.sampling import AliasSampler
-from eccr.rank.attention_cf import AttentionCF, save_module
+from eccr.rank.attention_cf import AttentionCF
+from eccr.rank.checkpoint import TrainState, has_checkpoint, load_checkpoint, save_best, save_checkpoint
 from eccr.rank.config import RankerConfig
 from eccr.rank.lookup import VectorLookup
 from eccr.represent.vectors import ItemVectors
-
-STATE_FILE = "trainer_state.json"
-OPTIMIZER_FILE = "optimizer.safetensors"
-BEST_DIR = "best"
 
 
 # ---------------------------------------------------------------- training instances
@@ -127,20 +122,6 @@ def pairwise_auc(logits: torch.Tensor, positive_mask: torch.Tensor, negative_mas
 
 # ---------------------------------------------------------------- trainer
 @dataclass
-class TrainState:
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    lr: float = 0.0
-    best_valid_loss: float = float("inf")
-    evals_without_improvement: int = 0
-    reductions: int = 0
-    seconds: float = 0.0
-    stopped_because: str = ""
-    history: list = field(default_factory=list)
-
-
-@dataclass
 class TrainResult:
     model: nn.Module        # with the best validation weights loaded
     state: TrainState
@@ -214,23 +195,13 @@ class RankerTrainer:
 
     def _assess(self) -> None:
         """One assessment: lr schedule (§4.3), best weights, checkpoint."""
-        s, c = self.state, self.config
+        s = self.state
         metrics = self.evaluate() | {"step": s.step, "epoch": s.epoch, "lr": s.lr}
         s.history.append(metrics)
-        loss = metrics["valid_loss"]
-        if np.isfinite(loss) and loss < s.best_valid_loss:
-            s.best_valid_loss, s.evals_without_improvement = loss, 0
+        if s.assess(metrics["valid_loss"], self.optimizer, self.config):
             self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             if self.checkpoint_dir:
-                save_module(self.model, self.checkpoint_dir / BEST_DIR)
-        else:
-            s.evals_without_improvement += 1
-            if s.evals_without_improvement >= c.patience:
-                s.reductions += 1
-                s.evals_without_improvement = 0
-                s.lr *= c.lr_decay
-                for group in self.optimizer.param_groups:
-                    group["lr"] = s.lr
+                save_best(self.checkpoint_dir, self.model)
         if self.checkpoint_dir:
             self.save_checkpoint(self.checkpoint_dir)
 
@@ -238,7 +209,7 @@ class RankerTrainer:
         c, s = self.config, self.state
         torch.manual_seed(c.seed)
         self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        if resume and self.checkpoint_dir and (self.checkpoint_dir / STATE_FILE).exists():
+        if resume and has_checkpoint(self.checkpoint_dir):
             self.load_checkpoint(self.checkpoint_dir)
             s = self.state
             if s.stopped_because != "max_reductions":  # caps may have been raised since: carry on
@@ -286,46 +257,15 @@ class RankerTrainer:
         self.model.eval()
         return TrainResult(self.model, s)
 
-    # ------------------------------------------------------------ checkpoints (safetensors + JSON)
+    # ------------------------------------------------------------ checkpoints (eccr.rank.checkpoint)
     def save_checkpoint(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        save_module(self.model, directory)
-        tensors, meta = optimizer_to_tensors(self.optimizer)
-        save_file(tensors, str(directory / OPTIMIZER_FILE))
-        state = {"trainer": self.state.__dict__, "optimizer": meta, "config": self.config.to_dict()}
-        tmp = directory / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        tmp.replace(directory / STATE_FILE)
+        save_checkpoint(directory, self.model, self.optimizer, self.state, config=self.config.to_dict())
 
     def load_checkpoint(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        info = json.loads((directory / STATE_FILE).read_text())
-        self.model.load_state_dict(load_file(str(directory / "model.safetensors")))
-        self.optimizer.load_state_dict(optimizer_from_tensors(load_file(str(directory / OPTIMIZER_FILE)),
-                                                              info["optimizer"]))
-        self.state = TrainState(**info["trainer"])
-        if (directory / BEST_DIR / "model.safetensors").exists():
-            self._best = load_file(str(directory / BEST_DIR / "model.safetensors"))
-
-
-def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Optimizer state as flat tensors `state.<param>.<name>` plus JSON-able param groups."""
-    sd = optimizer.state_dict()
-    tensors = {f"state.{pid}.{name}": value.detach().contiguous().cpu().reshape(-1) if value.dim() == 0
-               else value.detach().contiguous().cpu()
-               for pid, st in sd["state"].items() for name, value in st.items() if torch.is_tensor(value)}
-    scalars = {f"{pid}.{name}": torch.is_tensor(value) and value.dim() == 0
-               for pid, st in sd["state"].items() for name, value in st.items()}
-    return tensors, {"param_groups": sd["param_groups"], "scalar": scalars}
-
-
-def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        _, pid, name = key.split(".", 2)
-        state.setdefault(int(pid), {})[name] = value.reshape(()) if meta["scalar"].get(f"{pid}.{name}") else value
-    groups = [dict(g, betas=tuple(g["betas"])) if "betas" in g else g for g in meta["param_groups"]]
-    return {"state": state, "param_groups": groups}
+        checkpoint = load_checkpoint(directory, self.model, self.optimizer)
+        self.state = checkpoint.state
+        if checkpoint.best is not None:
+            self._best = checkpoint.best
 
 
 def train_attention_cf(item_vectors: ItemVectors, train_sequences: Sequence[Sequence[str]],

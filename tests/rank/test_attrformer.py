@@ -117,11 +117,11 @@ def test_training_resumes_exactly_from_its_checkpoint(tmp_path):
     whole = train_attrformer(vectors, att, seqs, ranker, config)
     first = train_attrformer(vectors, att, seqs, RankerConfig(**{**ranker.to_dict(), "max_epochs": 1}), config,
                              checkpoint_dir=tmp_path / "ckpt")
-    assert first.stopped_because == "max_epochs" and (tmp_path / "ckpt" / "train_state.json").exists()
+    assert first.stopped_because == "max_epochs" and (tmp_path / "ckpt" / "trainer_state.json").exists()
     shutil.copytree(tmp_path / "ckpt", tmp_path / "tampered")
-    weights = load_file(str(tmp_path / "tampered" / "latest.safetensors"))
+    weights = load_file(str(tmp_path / "tampered" / "model.safetensors"))
     save_file({k: v + 0.5 if v.is_floating_point() else v for k, v in weights.items()},
-              str(tmp_path / "tampered" / "latest.safetensors"))
+              str(tmp_path / "tampered" / "model.safetensors"))
     resumed = train_attrformer(vectors, att, seqs, ranker, config, checkpoint_dir=tmp_path / "ckpt")
     assert [h["step"] for h in resumed.history] == [h["step"] for h in whole.history]
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):

@@ -7,14 +7,13 @@ from safetensors.torch import load_file
 
 from eccr.data.sampling import AliasSampler
 from eccr.rank.attention_cf import AttentionCF, AttentionCFScorer
+from eccr.rank.checkpoint import optimizer_from_tensors, optimizer_to_tensors
 from eccr.rank.config import RankerConfig
 from eccr.rank.train import (
     RankerTrainer,
     balanced_loss,
     make_batch,
     negative_sampler,
-    optimizer_from_tensors,
-    optimizer_to_tensors,
     split_sequence,
     train_attention_cf,
 )
