@@ -22,6 +22,7 @@ p's seen status.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -114,15 +115,22 @@ def parts_up_to(split: TemporalSplit, part: str) -> list[Dataset]:
     return [getattr(split, p) for p in PARTS[:PARTS.index(part) + 1]]
 
 
-def known_complements(split: TemporalSplit, part: str = "test") -> dict[str, set[str]]:
-    """item -> every item it was labelled complementary with in the parts up to `part` (bundles, explicit train
-    pairs), both directions: such items are never negatives. Later parts are not looked at, so lists of the
-    train part know nothing of valid or test bundles."""
+def complement_pairs(split: TemporalSplit, part: str = "test") -> pd.DataFrame:
+    """The directed (source, target) pairs labelled complementary in the parts up to `part`: the train part's
+    bundles and explicit pairs, the later parts' bundles. Later parts are not looked at."""
     frames = [split.train.all_pairs()] + [p.bundles.directed_pairs() for p in parts_up_to(split, part)[1:]]
     frames = [f[["source", "target"]] for f in frames if len(f)]
-    if not frames:
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["source", "target"])
+
+
+def known_complements(split: TemporalSplit, part: str = "test",
+                      pairs: pd.DataFrame | None = None) -> dict[str, set[str]]:
+    """item -> every item it was labelled complementary with in the parts up to `part` (`complement_pairs`, or
+    `pairs` when the caller has them), both directions: such items are never negatives. Lists of the train part
+    know nothing of valid or test bundles."""
+    pairs = complement_pairs(split, part) if pairs is None else pairs
+    if not len(pairs):
         return {}
-    pairs = pd.concat(frames, ignore_index=True)
     both = pd.concat([pairs, pairs.rename(columns={"source": "target", "target": "source"})], ignore_index=True)
     return {k: set(v) for k, v in both.groupby("source")["target"]}
 
@@ -214,34 +222,61 @@ def _negatives(index: CatalogueIndex, q: str, p: str, complements: set[str], bou
     return negatives, kinds
 
 
-def build_candidate_lists(split: TemporalSplit, part: str = "test", config: CandidateListConfig | None = None
-                          ) -> CandidateLists:
-    """Honest lists for every ordered pair (q, p) of the part's bundles (see the module docstring)."""
+class ListDrawer:
+    """What the lists of one part are drawn from, built once for any number of draws: the part's titled items,
+    the known complements, the items bought in a session with each item, and the users' histories."""
+
+    def __init__(self, split: TemporalSplit, part: str, pairs: pd.DataFrame | None = None):
+        """`pairs`: the part's `complement_pairs` when the caller already has them."""
+        self.part, self.dataset = part, getattr(split, part)
+        self.index = CatalogueIndex(self.dataset, seen_items(split.train))
+        self.complements = known_complements(split, part, pairs)
+        self.cobought = _session_items([self.dataset])
+        self.histories = UserHistories(parts_up_to(split, part))
+
+    def draw(self, pairs: pd.DataFrame, config: CandidateListConfig,
+             excluded: Callable[[tuple], set[str]] | None = None) -> list[CandidateList]:
+        """One list per row of `pairs` (columns query, positive, bundle_id, session_id, timestamp), the negatives of
+        row number k drawn with the seed (config.seed, k); rows whose query or positive has no title are skipped.
+        Known complements of q are never negatives. `excluded` None: items bought with q in a session are the
+        co-bought negatives; else they are excluded too, with `excluded(row)`, and there are no co-bought ones."""
+        index, lists = self.index, []
+        for number, row in enumerate(pairs.itertuples(index=False)):
+            q, p = str(row.query), str(row.positive)
+            if q not in index.position or p not in index.position:
+                continue
+            known, bought_with_q = self.complements.get(q, set()), self.cobought.get(q, set())
+            if excluded is not None:
+                known, bought_with_q = known | bought_with_q | excluded(row), set()
+            negatives, kinds = _negatives(index, q, p, known, bought_with_q, config,
+                                          np.random.default_rng([config.seed, number]))
+            lists.append(CandidateList(q, p, str(row.bundle_id), str(row.session_id),
+                                       self.histories.before(str(row.session_id), int(row.timestamp),
+                                                             config.history_length),
+                                       [str(index.ids[r]) for r in negatives], kinds,
+                                       bool(index.seen[index.position[p]])))
+        return lists
+
+
+def shuffled_pairs(pairs: pd.DataFrame, config: CandidateListConfig) -> pd.DataFrame:
+    """The first `config.max_pairs` pairs after a shuffle seeded by `config.seed` (all of them, in order, when
+    max_pairs is None)."""
+    return pairs.sample(frac=1.0, random_state=config.seed).head(config.max_pairs) if config.max_pairs else pairs
+
+
+def build_candidate_lists(split: TemporalSplit, part: str = "test", config: CandidateListConfig | None = None,
+                          drawer: ListDrawer | None = None) -> CandidateLists:
+    """Honest lists for every ordered pair (q, p) of the part's bundles (see the module docstring). `drawer`: the
+    part's ListDrawer when the caller draws several times."""
     config = config or CandidateListConfig()
     if config.negatives < 1 or config.max_cobought < 0 or config.max_same_leaf < 0:
         raise ValueError("negatives must be >= 1 and the per-kind caps >= 0")
-    dataset = getattr(split, part)
-    index = CatalogueIndex(dataset, seen_items(split.train))
-    complements = known_complements(split, part)
-    cobought = _session_items([dataset])
-    histories = UserHistories(parts_up_to(split, part))
-    queries = heldout_queries(dataset, seed=config.seed)
-    pairs_frame = queries.explode("positives").rename(columns={"positives": "positive"})
-    if config.max_pairs:
-        pairs_frame = pairs_frame.sample(frac=1.0, random_state=config.seed).head(config.max_pairs)
-
-    lists = []
-    for number, row in enumerate(pairs_frame.itertuples(index=False)):
-        q, p = str(row.query), str(row.positive)
-        if q not in index.position or p not in index.position:
-            continue
-        negatives, kinds = _negatives(index, q, p, complements.get(q, set()), cobought.get(q, set()), config,
-                                      np.random.default_rng([config.seed, number]))
-        lists.append(CandidateList(q, p, str(row.bundle_id), str(row.session_id),
-                                   histories.before(str(row.session_id), int(row.timestamp), config.history_length),
-                                   [str(index.ids[r]) for r in negatives], kinds,
-                                   bool(index.seen[index.position[p]])))
-    return CandidateLists(dataset.name, part, asdict(config), lists)
+    drawer = drawer or ListDrawer(split, part)
+    if drawer.part != part:
+        raise ValueError(f"a ListDrawer of the {drawer.part} part cannot draw {part} lists")
+    queries = heldout_queries(drawer.dataset, seed=config.seed)
+    pairs = shuffled_pairs(queries.explode("positives").rename(columns={"positives": "positive"}), config)
+    return CandidateLists(drawer.dataset.name, part, asdict(config), drawer.draw(pairs, config))
 
 
 def load_or_build_candidate_lists(split: TemporalSplit, part: str, config: CandidateListConfig,

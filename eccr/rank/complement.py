@@ -38,8 +38,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
-from eccr.data.later_lists import build_later_lists, delay_policy_weights
+from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, ListDrawer, build_candidate_lists
+from eccr.data.later_lists import LaterPairs, delay_policy_weights
 from eccr.data.schema import Catalog
 from eccr.data.splits import TemporalSplit
 from eccr.rank.base import Scores
@@ -232,15 +232,32 @@ def weighted_training_lists(split: TemporalSplit, part: str, config: ComplementC
     """(queries, candidates, weights) of the lists `config.training_lists` names in `part`: bundle lists weigh
     1, later lists follow `config.delay_weighting` when `weighted` (the train part), else weigh 1.
     `complete_labels`: later purchases looked up past the part's end (the known answer on synthetic data)."""
-    parts = []
-    if config.training_lists in ("bundles", "both"):
-        parts.append(_weighted_list_tensors(build_candidate_lists(split, part, lists), vectors))
-    if config.training_lists in ("later", "both"):
-        later = build_later_lists(split, part, lists, config.later_horizon_days, complete_labels)
-        weights = (delay_policy_weights(later, config.delay_weighting, config.delay_drop_days,
-                                        config.delay_max_weight) if weighted else None)
-        parts.append(_weighted_list_tensors(later.lists, vectors, weights))
-    return _concat_lists(parts)
+    return training_list_draws(split, part, config, [lists], vectors, weighted, complete_labels)[0]
+
+
+def training_list_draws(split: TemporalSplit, part: str, config: ComplementConfig,
+                        draws: list[CandidateListConfig], vectors: ItemVectors, weighted: bool = True,
+                        complete_labels: bool = False) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """`weighted_training_lists` for each list setting of `draws` (e.g. other seeds): what the lists are drawn from
+    (the part's items and histories, the later pairs and their delay model) is built once; each draw redraws only
+    its pairs' shuffle and negatives."""
+    bundles, later = config.training_lists in ("bundles", "both"), config.training_lists in ("later", "both")
+    pairs = LaterPairs(split, part, config.later_horizon_days, complete_labels) if later else None
+    drawer = pairs.drawer if pairs is not None else ListDrawer(split, part)
+    out = []
+    for settings in draws:
+        parts = []
+        if bundles:
+            parts.append(_weighted_list_tensors(build_candidate_lists(split, part, settings, drawer), vectors))
+        if pairs is not None:
+            drawn = pairs.lists(settings)
+            weights = (delay_policy_weights(drawn, config.delay_weighting, config.delay_drop_days,
+                                            config.delay_max_weight,
+                                            pairs.delay_model if config.delay_weighting == "pq" else None)
+                       if weighted else None)
+            parts.append(_weighted_list_tensors(drawn.lists, vectors, weights))
+        out.append(_concat_lists(parts))
+    return out
 
 
 def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: ComplementConfig | None = None,
@@ -262,8 +279,8 @@ def fit_complement_scorer(text: ItemVectors, split: TemporalSplit, config: Compl
     word_rows = vocabulary.rows(split.train.catalog, vectors.ids)
     words = torch.from_numpy(word_rows)
     n_draws = max(min(config.list_draws, config.max_epochs), 1)  # draws past max_epochs would never be used
-    draws = [weighted_training_lists(split, "train", config, replace(lists, seed=config.seed + k), vectors,
-                                     complete_labels=complete_labels) for k in range(n_draws)]
+    draws = training_list_draws(split, "train", config, [replace(lists, seed=config.seed + k) for k in range(n_draws)],
+                                vectors, complete_labels=complete_labels)
     if not len(draws[0][0]):
         raise ValueError(f"{split.train.name}: no complete candidate lists in the train part to fit the "
                          "complement scorer (too few bundles)")
