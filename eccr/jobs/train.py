@@ -38,7 +38,7 @@ from eccr.data.splits import TemporalSplit, heldout_queries
 from eccr.llm.models import load_causal_lm
 from eccr.llm.sft import last_checkpoint, train_sft
 from eccr.llm.tasks import TaskBuilder
-from eccr.llm.tokens import add_semantic_tokens, token_texts_from_items
+from eccr.llm.tokens import add_table_tokens
 from eccr.quantize.history import attention_weigher
 from eccr.quantize.semantic_ids import SemanticIDTable, build_semantic_ids
 from eccr.rank.attention_cf import AttentionCF
@@ -383,10 +383,7 @@ def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> 
     examples = [json.loads(line) for line in run.sft_data.read_text(encoding="utf-8").splitlines()]
     model, tokenizer = load_causal_lm(config.model.spec, dtype=config.model.dtype, device=config.model.device,
                                       quantization=config.model.quantization, cache_dir=config.model.cache_dir)
-    titles = dict(zip(split.train.catalog.items["item_id"], split.train.catalog.items["title"]))
-    sequences = [table.tokens_for(i) for i in table.item_ids]
-    init_texts = token_texts_from_items(sequences, [titles.get(i, "") for i in table.item_ids])
-    new_ids = add_semantic_tokens(model, tokenizer, table.all_tokens(), init_texts=init_texts)
+    new_ids = add_table_tokens(model, tokenizer, table, split.train.catalog.items)
     sft_config = dataclasses.replace(config.sft, output_dir=str(run.lm_checkpoints))
     result = train_sft(model, tokenizer, HFDataset.from_list(examples), sft_config, new_token_ids=new_ids,
                        base_spec=config.model.spec, resume=not force)

@@ -232,3 +232,14 @@ def newline_token_ids(tokenizer) -> frozenset[int]:
         _NEWLINE_IDS[key] = frozenset(i for tok, i in tokenizer.get_vocab().items()
                                       if "\n" in tokenizer.convert_tokens_to_string([tok]))
     return _NEWLINE_IDS[key]
+
+
+def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all `sequences` share, so their KV cache is computed once: at most the shortest
+    length - 1, since every sequence keeps at least its last token (whose logits are wanted). A single sequence
+    shares all but its last token."""
+    limit = min(len(s) for s in sequences) - 1
+    shared = 0
+    while shared < limit and all(s[shared] == sequences[0][shared] for s in sequences):
+        shared += 1
+    return shared

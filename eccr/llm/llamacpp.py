@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from eccr.llm.config import GenerationConfig
-from eccr.llm.generate import newline_token_ids
+from eccr.llm.generate import newline_token_ids, shared_prefix_length
 from eccr.llm.models import render_prompt
 
 log = logging.getLogger("eccr.llm.llamacpp")
@@ -289,11 +289,7 @@ class LlamaCppGenerator:
         memory = lc.llama_get_memory(self.ctx)
         lc.llama_memory_clear(memory, True)
         n = len(prompts)
-        shared = 0
-        if n > 1:
-            limit = min(len(p) for p in prompts) - 1  # every sequence keeps >= 1 own token (its first logits)
-            while shared < limit and all(p[shared] == prompts[0][shared] for p in prompts):
-                shared += 1
+        shared = shared_prefix_length(prompts) if n > 1 else 0
         if shared:
             self._decode([(t, i, 0, False) for i, t in enumerate(prompts[0][:shared])])
             for s in range(1, n):

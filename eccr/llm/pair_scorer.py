@@ -39,6 +39,7 @@ import torch
 from eccr.data.candidate_lists import CandidateList, CandidateLists
 from eccr.data.categories import leaf_category
 from eccr.llm.config import LoraSftConfig, PairScorerConfig
+from eccr.llm.generate import shared_prefix_length
 from eccr.llm.models import TINY_CHAT_TEMPLATE, render_prompt
 from eccr.llm.tasks import truncate_title
 
@@ -172,11 +173,7 @@ class PairScorer:
         prompt's rest (right-padded) continues from its KV cache. Same numbers up to float rounding."""
         device = next(self.model.parameters()).device
         ids = [self.tokenizer(render_prompt(self.tokenizer, p))["input_ids"] for p in prompts]
-        common = min(len(i) for i in ids) - 1  # every prompt keeps at least its last token
-        for n, tok in enumerate(ids[0][:common]):
-            if any(i[n] != tok for i in ids):
-                common = n
-                break
+        common = shared_prefix_length(ids)
         if common < 1:
             return self.score_prompts(prompts)
         decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
@@ -253,7 +250,7 @@ def train_pair_scorer(run_dir: str | Path, out_dir: str | Path, config: PairScor
 
     from eccr.llm.models import load_causal_lm
     from eccr.llm.sft import train_sft
-    from eccr.llm.tokens import add_semantic_tokens, token_texts_from_items
+    from eccr.llm.tokens import add_table_tokens
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,10 +265,7 @@ def train_pair_scorer(run_dir: str | Path, out_dir: str | Path, config: PairScor
     log.info("pair scorer config: %s", json.dumps(meta))
     model, tokenizer = load_causal_lm(model_spec, device=device, quantization=quantization, cache_dir=cache_dir)
     drop_default_system_prompt(tokenizer)
-    titles = dict(zip(split.train.catalog.items["item_id"], split.train.catalog.items["title"]))
-    init_texts = token_texts_from_items([table.tokens_for(i) for i in table.item_ids],
-                                        [titles.get(i, "") for i in table.item_ids])
-    new_ids = add_semantic_tokens(model, tokenizer, table.all_tokens(), init_texts=init_texts)
+    new_ids = add_table_tokens(model, tokenizer, table, split.train.catalog.items)
     stop = WallClockStop(config.max_seconds)
     result = train_sft(model, tokenizer, HFDataset.from_list(examples), sft, new_token_ids=new_ids,
                        base_spec=model_spec, resume=resume, callbacks=[stop.callback, *callbacks])

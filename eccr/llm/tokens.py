@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from eccr.quantize.semantic_ids import SemanticIDTable
 
 _NUMBER = re.compile(r"(\d+)")
 
@@ -89,6 +95,16 @@ def add_semantic_tokens(
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         _initialise_rows(model, {tok: tokenizer.convert_tokens_to_ids(tok) for tok in new}, text_ids, old_rows)
     return tokenizer.convert_tokens_to_ids(list(tokens))
+
+
+def add_table_tokens(model, tokenizer, table: SemanticIDTable, items: pd.DataFrame) -> list[int]:
+    """A run's semantic-ID tokens in the LM: every token of `table`, each new row initialised from the titles of
+    the items whose ID uses it (`items`: the item_id and title columns of the train catalogue). Returns the ids
+    of `table.all_tokens()` (what sft.py trains besides LoRA)."""
+    titles = dict(zip(items["item_id"], items["title"]))
+    init_texts = token_texts_from_items([table.tokens_for(i) for i in table.item_ids],
+                                        [titles.get(i, "") for i in table.item_ids])
+    return add_semantic_tokens(model, tokenizer, table.all_tokens(), init_texts=init_texts)
 
 
 @torch.no_grad()
