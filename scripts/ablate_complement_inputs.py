@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
+from eccr.evaluate.metrics import positive_first_metrics
 from eccr.rank.complement import fit_complement_scorer
 from eccr.rank.config import ComplementConfig
 from eccr.represent.config import TextConfig
@@ -48,7 +49,8 @@ def list_rows(split, part: str, positions: dict, seed: int = 0):
 
 
 def hit_rate(scores: torch.Tensor, k: int = 5) -> float:
-    return float(((1 + (scores[:, 1:] >= scores[:, :1]).sum(1)) <= k).float().mean())
+    """HR@k of lists whose candidate 0 is the positive, ties against the model."""
+    return float(positive_first_metrics(scores.numpy(), [f"HR@{k}"])[f"HR@{k}"].mean())
 
 
 class PairScorer(nn.Module):

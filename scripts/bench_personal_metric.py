@@ -38,6 +38,7 @@ from eccr.data.schema import CATALOG_COLUMNS, Behaviour, Bundles, Catalog, Datas
 from eccr.data.splits import temporal_split
 from eccr.data.synth import PREFERENCE_FACETS, SyntheticConfig, synthetic_tables
 from eccr.evaluate.config import BootstrapConfig, EccrProtocolConfig
+from eccr.evaluate.metrics import paired_bootstrap
 from eccr.evaluate.protocols import run_eccr_protocol
 from eccr.rank.config import PersonalMetricConfig
 from eccr.rank.personal_metric import ItemSources, PersonalMetricScorer, fit_personal_metric, metric_for_run
@@ -61,13 +62,11 @@ def eccr_metrics(lists: CandidateLists, systems: dict, bootstrap: BootstrapConfi
 
 
 def paired_difference(lists: CandidateLists, a, b, metric: str = "HR@5", seed: int = 0) -> dict:
-    """a - b on the same pairs with a 95% bootstrap interval over pairs."""
+    """a - b on the same pairs with a 95% paired bootstrap interval over pairs (eccr.evaluate.metrics)."""
     res = run_eccr_protocol(lists, {"a": a, "b": b}, EccrProtocolConfig(), BootstrapConfig(resamples=200))
-    diff = res["a"].per_query[metric] - res["b"].per_query[metric]
-    rng = np.random.default_rng(seed)
-    boots = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(1000)]
-    return {"mean": round(float(diff.mean()), 4), "low": round(float(np.percentile(boots, 2.5)), 4),
-            "high": round(float(np.percentile(boots, 97.5)), 4), "pairs": len(diff)}
+    diff = paired_bootstrap(res["a"].per_query[metric], res["b"].per_query[metric], resamples=1000, seed=seed)
+    return {"mean": round(diff.mean_difference, 4), "low": round(diff.ci_low, 4), "high": round(diff.ci_high, 4),
+            "pairs": diff.n}
 
 
 def synthetic(args) -> dict:

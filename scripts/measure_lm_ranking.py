@@ -43,15 +43,9 @@ def list_subset(n_lists: int, count: int, seed: int) -> list[int]:
 
 def hits_at_5(scores: list[np.ndarray]) -> np.ndarray:
     """Per list: 1 if the positive (candidate 0) is in the top 5, ties counted against the system."""
-    from eccr.evaluate.metrics import metrics_from_ranks, pad_ranks, positive_ranks
+    from eccr.evaluate.metrics import positive_first_metrics
 
-    ranks = []
-    for s in scores:
-        relevant = np.zeros(len(s), dtype=bool)
-        relevant[0] = True
-        ranks.append(positive_ranks(s, relevant))
-    padded, counts = pad_ranks(ranks)
-    return metrics_from_ranks(padded, counts, [HR])[HR]
+    return positive_first_metrics(scores, [HR])[HR]
 
 
 def _z(x: np.ndarray) -> np.ndarray:

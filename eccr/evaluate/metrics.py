@@ -115,6 +115,12 @@ def ranking_metrics(scores_per_query: Sequence, relevant_per_query: Sequence,
     return metrics_from_ranks(ranks, counts, names)
 
 
+def positive_first_metrics(scores_per_list: Sequence, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per-list metrics for lists whose candidate 0 is the one positive (the honest candidate lists: positive,
+    then its negatives), ties against the system. `scores_per_list`: ragged 1-D score arrays or a 2-D array."""
+    return ranking_metrics(scores_per_list, [np.arange(len(s)) == 0 for s in scores_per_list], names)
+
+
 @dataclass
 class MetricSummary:
     mean: float

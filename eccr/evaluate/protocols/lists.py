@@ -11,7 +11,7 @@ import numpy as np
 
 from eccr.data.candidate_lists import NEGATIVE_KINDS, CandidateLists
 from eccr.evaluate.config import BootstrapConfig, EccrProtocolConfig
-from eccr.evaluate.metrics import bootstrap_ci, metrics_from_ranks, pad_ranks, positive_ranks
+from eccr.evaluate.metrics import bootstrap_ci, positive_first_metrics
 from eccr.evaluate.protocols.base import ProtocolResult, score_with, summarize
 from eccr.rank.base import Scorer
 
@@ -31,7 +31,7 @@ def run_eccr_protocol(lists: CandidateLists, systems: Mapping[str, Scorer],
     seen = np.array([p.positive_seen for p in lists.pairs], dtype=bool)
     results = {}
     for system, scorer in systems.items():
-        ranks, beaten = [], {k: [] for k in NEGATIVE_KINDS}
+        in_list_order, beaten = [], {k: [] for k in NEGATIVE_KINDS}
         kind_total = {k: 0 for k in NEGATIVE_KINDS}
         kind_beat = {k: 0 for k in NEGATIVE_KINDS}
         for pair, order in zip(lists.pairs, orders):
@@ -39,9 +39,7 @@ def run_eccr_protocol(lists: CandidateLists, systems: Mapping[str, Scorer],
             shuffled = score_with(scorer, system, [pair.query], candidates.tolist(), pair.history)
             scores = np.empty(len(order))
             scores[order] = shuffled  # back in list order: the positive first
-            relevant = np.zeros(len(scores), dtype=bool)
-            relevant[0] = True
-            ranks.append(positive_ranks(scores, relevant))
+            in_list_order.append(scores)
             outranks = scores[1:] >= scores[0]
             kinds = np.asarray(pair.kinds, dtype=object)
             for kind in NEGATIVE_KINDS:
@@ -49,8 +47,7 @@ def run_eccr_protocol(lists: CandidateLists, systems: Mapping[str, Scorer],
                 kind_total[kind] += int(mine.sum())
                 kind_beat[kind] += int(outranks[mine].sum())
                 beaten[kind].append(bool(outranks[mine].any()))
-        padded, counts = pad_ranks(ranks)
-        per_query = metrics_from_ranks(padded, counts, metric_names)
+        per_query = positive_first_metrics(in_list_order, metric_names)
         hits = per_query[metric_names[0]]
         extra = {
             "pairs": len(lists.pairs),
