@@ -22,6 +22,7 @@ import numpy as np
 from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
+from eccr.evaluate.metrics import positive_first_metrics
 from eccr.evaluate.uncertainty import (
     decision_table,
     expected_calibration_error,
@@ -41,8 +42,7 @@ SCORE_QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.98)  # probability bin edges: these qu
 
 def hit_rate_at(scores: np.ndarray, width: int, k: int = 5) -> float:
     """HR@k of (pairs,) scores laid out list by list, positive first; ties against the model."""
-    s = scores.reshape(-1, width)
-    return float((1 + (s[:, 1:] >= s[:, :1]).sum(1) <= k).mean())
+    return float(positive_first_metrics(scores.reshape(-1, width), [f"HR@{k}"])[f"HR@{k}"].mean())
 
 
 def measure(data: str, out: Path, config: UncertaintyConfig, retrain: bool, precisions=(0.8, 0.9)) -> dict:
