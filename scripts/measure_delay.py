@@ -23,42 +23,19 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from eccr.data.categories import leaf_category
 from eccr.data.delay import PlantedDelays, compare_label_policies, complement_delays
 from eccr.data.load import load_dataset
 from eccr.data.synth import SyntheticConfig, synthetic_tables
+from eccr.evaluate.delay import delay_shares, measure_delays
 
 DOMAINS = ("../shared/data/amazon_bundle_intents/electronic", "../shared/data/amazon_bundle_intents/clothing")
 WINDOWS = (1, 7, 30, 90)  # days
 
 
-def delay_shares(delays: pd.DataFrame) -> dict:
-    n = len(delays)
-    row = {"pairs": n, "cross_session_pairs": int((~delays["same_session"]).sum()) if n else 0,
-           "same_session": float(delays["same_session"].mean()) if n else float("nan")}
-    for days in WINDOWS:
-        row[f"within_{days}d"] = float((delays["delay_days"] <= days).mean()) if n else float("nan")
-    row["later_than_90d"] = float((delays["delay_days"] > 90).mean()) if n else float("nan")
-    return row
-
-
 def measure(data: str) -> dict:
-    ds = load_dataset(data)
-    events = ds.behaviour.events
-    pairs = ds.bundles.directed_pairs()
-    leaf = {str(r.item_id): leaf_category(r.category) or None for r in ds.catalog.items.itertuples(index=False)}
-    leaf_pairs = pd.DataFrame({"source": pairs["source"].map(leaf), "target": pairs["target"].map(leaf)}).dropna()
-    leaf_pairs = leaf_pairs[leaf_pairs["source"] != leaf_pairs["target"]]
-    sessions = events[events["timestamp"] >= 0].groupby("user_id")["session_id"].nunique()
-    return {"data": data, "name": ds.name, "users": int(events["user_id"].nunique()),
-            "users_with_2plus_sessions": int((sessions >= 2).sum()),
-            "sessions": int(events["session_id"].nunique()),
-            "undated_events": float((events["timestamp"] < 0).mean()),
-            "definitions": {"item pairs from bundles": delay_shares(complement_delays(events, pairs)),
-                            "leaf-category pairs from bundles": delay_shares(
-                                complement_delays(events, leaf_pairs, leaf))}}
+    """The delay table of one dataset: eccr.evaluate.delay.measure_delays, the table `eccr evaluate` reports."""
+    return {"data": data, **measure_delays(load_dataset(data), WINDOWS)}
 
 
 def measure_synthetic(rate: float = 0.4, mean_days: float = 10.0, seed: int = 0) -> dict:
@@ -74,7 +51,7 @@ def measure_synthetic(rate: float = 0.4, mean_days: float = 10.0, seed: int = 0)
     return {"data": f"synthetic: {rate:.0%} of complements delayed, exponential mean {mean_days:g} d",
             "name": "synthetic", "users": int(events["user_id"].nunique()),
             "users_with_2plus_sessions": int((sessions >= 2).sum()), "sessions": int(events["session_id"].nunique()),
-            "undated_events": 0.0, "definitions": {"product-type pairs of the graph": delay_shares(delays)},
+            "undated_events": 0.0, "definitions": {"product-type pairs of the graph": delay_shares(delays, WINDOWS)},
             "cross_session_mean_delay_days": float(delays.loc[~delays["same_session"], "delay_days"].mean())}
 
 

@@ -56,6 +56,26 @@ class SampledProtocolConfig:
 
 
 @dataclass
+class DelayReportConfig:
+    """The report's "Delayed feedback" section (eccr/evaluate/delay.py): how late the complement of a purchase
+    arrives on the evaluated data, and how many lists of each part have a label that can arrive late."""
+
+    enabled: bool = True                # add the section (delay.json, delay.png; seconds); false skips it
+    windows_days: tuple[float, ...] = (1.0, 7.0, 30.0, 90.0)  # share of complement pairs whose second item
+    #                                                        arrives within each of these many days of the first
+    horizon_days: float = 60.0          # a later complement counts within this many days (build_later_lists)
+    negligible_share: float = 0.01      # below this share of complement pairs bought in another session, the
+    #                                     section says the labels are complete (nothing to correct)
+
+    def __post_init__(self) -> None:
+        if not self.windows_days or any(d <= 0 for d in self.windows_days):
+            raise ValueError("DelayReportConfig.windows_days needs at least one positive number of days")
+        self.windows_days = tuple(sorted(float(d) for d in self.windows_days))
+        if self.horizon_days <= 0 or not 0 <= self.negligible_share <= 1:
+            raise ValueError("DelayReportConfig needs horizon_days > 0 and negligible_share in [0, 1]")
+
+
+@dataclass
 class EvaluationConfig:
     protocols: tuple[str, ...] = PROTOCOLS  # which protocols evaluate_systems runs
     part: str = "test"                  # "test" for reported numbers, "valid" for tuning (never tune on test)
@@ -67,6 +87,7 @@ class EvaluationConfig:
     retrieval: RetrievalProtocolConfig = field(default_factory=RetrievalProtocolConfig)
     sampled: SampledProtocolConfig = field(default_factory=SampledProtocolConfig)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    delay: DelayReportConfig = field(default_factory=DelayReportConfig)  # `eccr evaluate`'s delay section
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.protocols if p not in PROTOCOLS]

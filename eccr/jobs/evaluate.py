@@ -13,7 +13,13 @@ from eccr.coherence import grounded_explanation, grounding, pair_flags
 from eccr.data.candidate_lists import CandidateListConfig
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
-from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig, SampledProtocolConfig
+from eccr.evaluate.config import (
+    DelayReportConfig,
+    EccrProtocolConfig,
+    EvaluationConfig,
+    SampledProtocolConfig,
+)
+from eccr.evaluate.delay import write_delay_section
 from eccr.evaluate.explanations import explanation_metrics
 from eccr.evaluate.faithfulness import PairContext, faithfulness, faithfulness_markdown, titles_only
 from eccr.evaluate.harness import evaluate_systems
@@ -30,12 +36,15 @@ from eccr.run import Run, split_dataset
 def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, ...] = ("eccr", "retrieval", "sampled"),
                  with_lm: bool = False, max_pairs: int | None = None, lm_max_pairs: int = 200,
                  depth_ablation: bool = False, depth_max_seconds: float | None = None, out: str | Path | None = None, explanations: int = 0,
-                 max_queries: int | None = 400, data: str | None = None) -> Path:
+                 max_queries: int | None = 400, data: str | None = None,
+                 delay: DelayReportConfig | None = None) -> Path:
     """Writes the report folder (metrics.json, report.md, PNGs) and returns the path of report.md.
 
     `data`: evaluate on that dataset's temporal split instead of the run's own (cross-domain transfer): its
     items get ids `<dataset>:<id>` and are added to the run as cold items (vectors from their text), nothing is
-    fitted on it, and its train part only decides which items count as seen."""
+    fitted on it, and its train part only decides which items count as seen.
+    `delay`: the "Delayed feedback" section on the evaluated split (eccr/evaluate/delay.py; delay.json,
+    delay.png); default DelayReportConfig(), `enabled=False` skips it."""
     run = Run(run_dir)
     rec = Recommender.from_run(run_dir, use_lm=with_lm)
     if data is None:
@@ -51,7 +60,8 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
                               test_fraction=rec.run_config.data.test_fraction,
                               candidates_path=str(run / f"eccr_candidates_{tag}.json"),
                               eccr=EccrProtocolConfig(max_pairs=max_pairs, seed=rec.run_config.data.seed),
-                              sampled=SampledProtocolConfig(max_queries=max_queries, seed=rec.run_config.data.seed))
+                              sampled=SampledProtocolConfig(max_queries=max_queries, seed=rec.run_config.data.seed),
+                              delay=delay or DelayReportConfig())
     lm_systems = {k: v for k, v in systems.items() if k.endswith("+lm")}
     fast = {k: v for k, v in systems.items() if k not in lm_systems}
     results = evaluate_systems(split, fast, config=config,
@@ -74,6 +84,9 @@ def evaluate_run(run_dir: str | Path, part: str = "test", protocols: tuple[str, 
             fh.write("\n" + explanation_markdown(report))
     with Path(paths["markdown"]).open("a") as fh:
         fh.write("\n" + _coherence_section(rec, split, part, out_dir, foreign=data is not None))
+    if config.delay.enabled:  # how late complements arrive on this split, and how many lists can miss one
+        write_delay_section(paths["markdown"], split, config.delay, out_dir,
+                            CandidateListConfig(seed=rec.run_config.data.seed))
     if part == "test" and out is None and data is None:  # the run's headline (shown by the demo) is the default full report
         shutil.copy(paths["metrics"], run / "metrics.json")
     return Path(paths["markdown"])
