@@ -3,6 +3,7 @@ with the newest labels (1) as observed, (2) dropped for the last N days, (3) wei
 Rastogi's keynote, part "Delayed feedback", ../shared/papers/directed-graphs-delayed-feedback-uncertainty.txt).
 
     .venv/bin/python scripts/compare_delay_policies.py        # ~3 min on one core (synthetic), plus the real counts
+    .venv/bin/python scripts/compare_delay_policies.py --seeds 0 1 2   # three data + model seeds, ~3 min each
 
 Synthetic data with the answer known (eccr/data/synth.py): 3,000 items, 3,000 users over 12 months; half of the
 complements are bought in a later session after an exponential delay of mean 20 days; a product line (every other
@@ -13,9 +14,13 @@ tests/rank/test_complement.py) and the title words. It is trained four ways, `de
 and, as the known answer, on the train part's labels looked up past the cutoff (complete labels). HR@5 is measured
 on the test part's later-complement lists whose labels are complete (queries at least the 60-day horizon before
 the data's end), with 95% intervals from 1,000 bootstrap resamples of the query items, overall and on the new line.
+With `--seeds`, the whole comparison is repeated per seed (the synthetic data, its planted vectors and the scorer's
+initialisation all follow the seed): per policy the mean HR@5 over seeds and its spread (standard deviation, min,
+max), and per seed the paired difference to (1) with its bootstrap interval.
 
 The real data (../shared/data/amazon_bundle_intents/electronic, clothing): how many later-complement lists each part
-holds, against the bundle lists: too few to train on or to move a weight.
+holds, against the bundle lists (eccr.evaluate.delay.later_list_counts, as in `eccr evaluate`'s report): too few to
+train on or to move a weight.
 
 Writes delay_policies.json and delay_policies.png to --out (default runs/results/delay).
 """
@@ -29,11 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
+from eccr.data.candidate_lists import CandidateListConfig
 from eccr.data.later_lists import build_later_lists, delay_policy_weights
 from eccr.data.schema import Behaviour, Bundles, Catalog, Dataset
 from eccr.data.splits import temporal_split
 from eccr.data.synth import SyntheticConfig, synthetic_tables
+from eccr.evaluate.delay import later_list_counts
 from eccr.rank.complement import _list_tensors, fit_complement_scorer
 from eccr.rank.config import ComplementConfig
 from eccr.represent.vectors import ItemVectors
@@ -141,22 +147,35 @@ def real_counts(data: str) -> dict:
 
     ds = load_dataset(data)
     split = temporal_split(ds, 0.1, 0.2)
-    lists = CandidateListConfig()
-    row = {"data": data, "name": ds.name}
-    for part in ("train", "valid", "test"):
-        later = build_later_lists(split, part, lists, HORIZON)
-        bundle = build_candidate_lists(split, part, lists)
-        row[part] = {"bundle_lists": len(bundle.pairs), "later_lists": len(later.lists.pairs),
-                     "queries": len(later.queries),
-                     "queries_with_later_complement": int(np.isfinite(later.queries["delay_days"]).sum()),
-                     "later_lists_younger_than_horizon": int((later.age_days < HORIZON).sum())}
-        if part == "train":
-            weights = delay_policy_weights(later, "pq", DROP_DAYS)
-            row[part]["pq_weight_max"] = float(weights.max()) if len(weights) else None
+    row = {"data": data, "name": ds.name, **later_list_counts(split, HORIZON)}
+    weights = delay_policy_weights(build_later_lists(split, "train", CandidateListConfig(), HORIZON), "pq", DROP_DAYS)
+    row["train"]["pq_weight_max"] = float(weights.max()) if len(weights) else None
     return row
 
 
-def plot(result: dict, path: Path) -> None:
+def across_seeds(runs: list[dict]) -> dict:
+    """Per group and policy: HR@5 mean, standard deviation, min and max over the seeds, and per seed the paired
+    difference to (1) with its bootstrap interval (and the mean of those differences)."""
+    out = {}
+    for group in ("all", "new_line", "old_line"):
+        out[group] = {}
+        for policy in POLICIES:
+            rows = [run[group][policy] for run in runs]
+            hr = np.array([r["hr@5"] for r in rows])
+            diff = np.array([r["minus_observed"] for r in rows])
+            out[group][policy] = {
+                "hr@5_mean": float(hr.mean()), "hr@5_sd": float(hr.std(ddof=1)) if len(hr) > 1 else 0.0,
+                "hr@5_min": float(hr.min()), "hr@5_max": float(hr.max()), "hr@5_per_seed": hr.tolist(),
+                "minus_observed_mean": float(diff.mean()),
+                "minus_observed_per_seed": [[r["minus_observed"], r["minus_observed_low"], r["minus_observed_high"]]
+                                            for r in rows],
+                "lists_per_seed": [r["lists"] for r in rows]}
+    return out
+
+
+def plot(runs: list[dict], path: Path, seeds: list[int]) -> None:
+    """One seed: bars with 95% bootstrap intervals. Several: the mean over seeds, its min-max as the error bar and
+    one dot per seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,14 +185,24 @@ def plot(result: dict, path: Path) -> None:
     groups = [("all", "all test queries"), ("new_line", "new product line"), ("old_line", "older lines")]
     width = 0.8 / len(POLICIES)
     for k, policy in enumerate(POLICIES):
-        vals = [result[g][policy] for g, _ in groups]
-        mean = np.array([v["hr@5"] for v in vals])
-        err = np.array([[v["hr@5"] - v["low"] for v in vals], [v["high"] - v["hr@5"] for v in vals]])
-        ax.bar(np.arange(len(groups)) + k * width, mean, width, yerr=err, capsize=3, label=LABELS[policy])
+        x = np.arange(len(groups)) + k * width
+        if len(runs) == 1:
+            vals = [runs[0][g][policy] for g, _ in groups]
+            mean = np.array([v["hr@5"] for v in vals])
+            err = np.array([[v["hr@5"] - v["low"] for v in vals], [v["high"] - v["hr@5"] for v in vals]])
+        else:
+            hr = np.array([[run[g][policy]["hr@5"] for g, _ in groups] for run in runs])  # (seeds, groups)
+            mean = hr.mean(0)
+            err = np.stack([mean - hr.min(0), hr.max(0) - mean])
+            for row in hr:
+                ax.plot(x, row, "o", ms=3, color="black", zorder=3)
+        ax.bar(x, mean, width, yerr=err, capsize=3, label=LABELS[policy])
     ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [label for _, label in groups])
     ax.set_ylabel("HR@5 on test lists with complete labels")
     ax.set_ylim(0, 1.05)
-    ax.set_title("Later-complement lists, planted censored delay (95% bootstrap intervals)")
+    ax.set_title("Later-complement lists, planted censored delay (95% bootstrap intervals)" if len(runs) == 1 else
+                 f"Later-complement lists, planted censored delay: mean of seeds {seeds} (min-max, dots)",
+                 fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,16 +210,7 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="*", default=list(DOMAINS), help="real datasets to count lists on")
-    parser.add_argument("--out", default="runs/results/delay", help="folder for delay_policies.json / .png")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    config = ComplementConfig(hidden=64, word_dim=32, max_epochs=6, patience=3, list_draws=2, seed=args.seed)
-    print("synthetic, planted censored delay: training the complement scorer four ways", flush=True)
-    synthetic = synthetic_comparison(config, args.seed)
+def print_seed(synthetic: dict) -> None:
     c = synthetic["counts"]
     print(f"\ntrain lists: {c['train_lists_observed']} observed at the cutoff, {c['train_lists_complete']} with "
           f"complete labels; new line {c['new_line_observed']} of {c['new_line_complete']}; "
@@ -206,6 +226,38 @@ def main() -> None:
               f"{n['hr@5']:.3f} [{n['low']:.3f}, {n['high']:.3f}]   "
               f"{n['minus_observed']:+.3f} [{n['minus_observed_low']:+.3f}, {n['minus_observed_high']:+.3f}]")
     print(f"(lists: all {synthetic['all']['none']['lists']}, new line {synthetic['new_line']['none']['lists']})")
+
+
+def print_summary(summary: dict, seeds: list[int]) -> None:
+    print(f"\nover seeds {seeds}: HR@5 mean (sd) [min, max]; minus (1) per seed [95% CI]")
+    for group, title in (("all", "all test lists"), ("new_line", "new line")):
+        print(f"\n{title}")
+        for policy in POLICIES:
+            r = summary[group][policy]
+            diffs = "  ".join(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in r["minus_observed_per_seed"])
+            print(f"{LABELS[policy]:<34} {r['hr@5_mean']:.3f} ({r['hr@5_sd']:.3f}) [{r['hr@5_min']:.3f}, "
+                  f"{r['hr@5_max']:.3f}]   mean {r['minus_observed_mean']:+.3f}:  "
+                  + (diffs if policy != "none" else "—"))
+        print(f"(lists per seed: {summary[group]['none']['lists_per_seed']})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="*", default=list(DOMAINS), help="real datasets to count lists on")
+    parser.add_argument("--out", default="runs/results/delay", help="folder for delay_policies.json / .png")
+    parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0], dest="seeds",
+                        help="repeat the synthetic comparison with each seed (data, planted vectors, scorer)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    runs = []
+    for seed in args.seeds:
+        config = ComplementConfig(hidden=64, word_dim=32, max_epochs=6, patience=3, list_draws=2, seed=seed)
+        print(f"synthetic seed {seed}, planted censored delay: training the complement scorer four ways", flush=True)
+        runs.append(synthetic_comparison(config, seed))
+        print_seed(runs[-1])
+    summary = across_seeds(runs)
+    if len(runs) > 1:
+        print_summary(summary, args.seeds)
     real = []
     for data in args.data:
         real.append(real_counts(data))
@@ -219,8 +271,9 @@ def main() -> None:
                       f"{p['queries_with_later_complement']:>17} {p['later_lists_younger_than_horizon']:>16}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    synthetic = runs[0] if len(runs) == 1 else {"seeds": args.seeds, "summary": summary, "runs": runs}
     (out / "delay_policies.json").write_text(json.dumps({"synthetic": synthetic, "real": real}, indent=1))
-    plot(synthetic, out / "delay_policies.png")
+    plot(runs, out / "delay_policies.png", args.seeds)
     print(f"\nwrote {out / 'delay_policies.json'} and {out / 'delay_policies.png'}")
 
 
