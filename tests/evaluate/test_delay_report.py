@@ -83,10 +83,7 @@ def test_delay_shares_and_cutoffs_on_a_hand_made_frame():
 def test_the_report_recovers_a_planted_delay(rate, mean_days, delayed):
     """The share of complement (leaf-category) pairs bought in another session is close to the planted rate, and
     the delays of those pairs follow the planted exponential: share within N days ~ 1 - exp(-N / mean)."""
-    split, report = delayed if rate == 0.4 else (None, None)
-    if report is None:
-        split = planted_split(rate, mean_days)
-        report = delay_report(split)
+    report = delayed[1] if rate == 0.4 else delay_report(planted_split(rate, mean_days))
     row = report["dataset"]["definitions"][LEAVES]
     assert row["pairs"] > 2000
     assert abs(row["cross_session_pairs"] / row["pairs"] - rate) < 0.05
@@ -106,7 +103,7 @@ def test_the_report_recovers_a_planted_delay(rate, mean_days, delayed):
 
 
 def test_without_delay_the_report_says_the_labels_are_complete(undelayed):
-    split, report = undelayed
+    report = undelayed[1]
     for row in report["dataset"]["definitions"].values():
         assert row["pairs"] > 1000 and row["cross_session_pairs"] == 0 and row["same_session"] == 1.0
         assert all(row[f"within_{d}d"] == 1.0 for d in (1, 7, 30, 90))
@@ -158,9 +155,14 @@ def test_the_settings_are_a_documented_dataclass_and_cli_flags():
     assert EvaluationConfig().delay == DelayReportConfig() and DelayReportConfig().enabled
     assert all(field_help(DelayReportConfig, f) for f in ("enabled", "windows_days", "horizon_days",
                                                           "negligible_share"))
-    args = build_parser().parse_args(["evaluate", "--run", "r", "--delay.windows_days", "30", "1",
-                                      "--delay.horizon_days", "20"])
-    assert args.delay == DelayReportConfig(windows_days=(1.0, 30.0), horizon_days=20.0)
-    assert build_parser().parse_args(["evaluate", "--run", "r", "--delay.enabled", "false"]).delay.enabled is False
+    parser = build_parser()
+    args = parser.parse_args(["evaluate", "--run", "r", "--delay.windows_days", "30", "1",
+                              "--delay.horizon_days", "20"])
+    assert args.sections.delay == DelayReportConfig(windows_days=(1.0, 30.0), horizon_days=20.0)
+    assert parser.parse_args(["evaluate", "--run", "r"]).sections.delay == DelayReportConfig()
+    assert parser.parse_args(["evaluate", "--run", "r", "--delay.enabled", "false"]).sections.delay.enabled is False
+    # simple-parsing's modes are globals: the evaluate parser must leave `eccr train`'s flags as they are
+    train = parser.parse_args(["train", "--out", "x", "--ranker.max_seconds", "300", "--ranker.progress", "false"])
+    assert train.run_config.ranker.max_seconds == 300.0 and train.run_config.ranker.progress is False
     with pytest.raises(ValueError):
         DelayReportConfig(windows_days=(0.0, 7.0))
