@@ -87,7 +87,6 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     """name -> Scorer. `eccr` first: the report compares every baseline with it."""
     import json
 
-    from eccr.rank.attention_cf import AttentionCFScorer
     from eccr.rank.attrformer import load_ranker_scorer
     from eccr.rank.baselines import (
         DAN,
@@ -107,8 +106,7 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         systems["eccr_bought_together"] = PipelineScorer(rec, with_lm=False, name="eccr_bought_together",
                                                          ranking="bought_together")
     systems.update({
-        **({"attention_cf": AttentionCFScorer(rec.ranker.model, rec.fused, max_memory=rec.run_config.ranker.max_memory)}
-           if isinstance(rec.ranker, AttentionCFScorer) else {rec.ranker.name: rec.ranker}),  # attrformer | sasrec
+        rec.ranker.name: rec.ranker,  # the run's ranker as the Recommender serves it: attention_cf | attrformer | sasrec
         "directed": DirectedScorer(rec),
         **({"complement": rec.complement} if rec.complement is not None else {}),
         "text_cosine": text,
