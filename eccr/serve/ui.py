@@ -96,12 +96,14 @@ def render_coherence(item: RecommendedItem) -> str:
             f'{_esc(item.uncertainty)}">{_esc(label)} · {_esc(detail)}</span>')
 
 
-def render_flags(flags: dict, coherence: str = "") -> str:
-    """Coherence badges (set = coloured, unset = struck grey) and the evidence behind them. `coherence`: the judge's
-    badge (render_coherence), shown first and in place of the 'complementary' flag it decides."""
-    badges = [coherence] if coherence else []
+def render_flags(flags: dict, item: RecommendedItem | None = None) -> str:
+    """Coherence badges (set = coloured, unset = struck grey) and the evidence behind them. `item`: the
+    recommendation the flags belong to; its coherence judge's badge (render_coherence) comes first and, when the
+    judge gave a verdict (`coherent_probability` is set), it replaces the 'complementary' flag it decides."""
+    badges = [render_coherence(item)] if item is not None else []
+    judged = item is not None and item.coherent_probability is not None
     for key, label, css in FLAG_BADGES:
-        if key not in flags or (key == "complementary" and coherence and "eccr-nojudge" not in coherence):
+        if key not in flags or (key == "complementary" and judged):
             continue
         on = bool(flags.get(key))
         if key in ("substitute", "incompatible") and not on:
@@ -145,7 +147,7 @@ def render_item(item: RecommendedItem, titles: dict[str, str], rank: int) -> str
             f'<div class="eccr-title"><span class="eccr-rank">{rank}.</span> {_esc(item.title)}</div>'
             f'<div class="eccr-meta">{_esc(_category_text(item.category))}{sid}</div>'
             f'<div class="eccr-scores">{_esc(scores)}</div>'
-            f"{render_flags(item.flags or {}, render_coherence(item))}{explanation}"
+            f"{render_flags(item.flags or {}, item)}{explanation}"
             f"{render_attention(item.attention, titles)}</li>")
 
 
