@@ -43,9 +43,11 @@ def _days(days: float) -> str:
 def delay_shares(delays: pd.DataFrame, windows=WINDOWS_DAYS) -> dict:
     """One row of the delay table from `complement_delays`' frame: pairs, pairs in another session, the share in
     the same session and within each window (`within_{d}d`), later than the last window; and for the pairs in
-    another session alone (the late ones) their share within each window and their mean delay."""
+    another session alone (the late ones) their share within each window, their mean and median delay and how
+    many users they come from."""
     n = len(delays)
-    late = delays.loc[~delays["same_session"].astype(bool), "delay_days"] if n else pd.Series(dtype=float)
+    other = delays.loc[~delays["same_session"].astype(bool)] if n else delays.iloc[:0]
+    late = other["delay_days"]
     nan = float("nan")
     row = {"pairs": n, "cross_session_pairs": len(late),
            "same_session": float(delays["same_session"].mean()) if n else nan}
@@ -54,7 +56,8 @@ def delay_shares(delays: pd.DataFrame, windows=WINDOWS_DAYS) -> dict:
     row[f"later_than_{_days(windows[-1])}d"] = float((delays["delay_days"] > windows[-1]).mean()) if n else nan
     row["late"] = {**{f"within_{_days(d)}d": float((late <= d).mean()) if len(late) else nan for d in windows},
                    "mean_days": float(late.mean()) if len(late) else nan,
-                   "median_days": float(late.median()) if len(late) else nan}
+                   "median_days": float(late.median()) if len(late) else nan,
+                   "users": int(other["user_id"].nunique())}
     return row
 
 
@@ -150,7 +153,7 @@ def delay_verdict(report: dict) -> str:
     later = sum(p["later_lists"] for p in lists.values())
     bundles = sum(p["bundle_lists"] for p in lists.values())
     what = (f"{share:.2%} of complement pairs bought by one user ({row['cross_session_pairs']:,} of "
-            f"{row['pairs']:,} {name}) arrive in another session")
+            f"{row['pairs']:,} {name}, from {row['late']['users']:,} users) arrive in another session")
     hidden = (f"{censored.get('completed_after', 0):,} of the {censored.get('pairs_started_before', 0):,} pairs "
               f"begun before the train cutoff complete only after it")
     if share < config["negligible_share"]:
@@ -278,12 +281,13 @@ def delay_markdown(report: dict) -> str:
     late = [(name, row) for name, row in data["definitions"].items() if row["cross_session_pairs"]]
     if late:
         lines += ["", "The pairs in another session alone (their delay):", "",
-                  "| complement pairs | pairs | mean days | median days | "
+                  "| complement pairs | pairs | users | mean days | median days | "
                   + " | ".join(f"≤ {_days(d)} d" for d in windows) + " |",
-                  "|---|---|---|---|" + "---|" * len(windows)]
+                  "|---|---|---|---|---|" + "---|" * len(windows)]
         for name, row in late:
             r = row["late"]
-            lines.append(f"| {name} | {row['cross_session_pairs']:,} | {r['mean_days']:.1f} | {r['median_days']:.1f} "
+            lines.append(f"| {name} | {row['cross_session_pairs']:,} | {r['users']:,} | {r['mean_days']:.1f} | "
+                         f"{r['median_days']:.1f} "
                          "| " + " | ".join(_share(r[f"within_{_days(d)}d"]) for d in windows) + " |")
     lines += ["", ("Pairs begun before a cutoff of the split whose complement arrives only after it (hidden from a "
                    "model trained at that cutoff):"), "",

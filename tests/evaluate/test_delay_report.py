@@ -67,7 +67,7 @@ def test_delay_shares_and_cutoffs_on_a_hand_made_frame():
     assert [row[f"within_{d}d"] for d in (1, 7, 30, 90)] == pytest.approx([3 / 6, 4 / 6, 4 / 6, 5 / 6])
     assert row["later_than_90d"] == pytest.approx(1 / 6)
     assert [row["late"][f"within_{d}d"] for d in (1, 7, 30, 90)] == pytest.approx([1 / 4, 2 / 4, 2 / 4, 3 / 4])
-    assert row["late"]["mean_days"] == pytest.approx((0.5 + 3 + 40 + 100) / 4)
+    assert row["late"]["mean_days"] == pytest.approx((0.5 + 3 + 40 + 100) / 4) and row["late"]["users"] == 3
     # first purchases at day 10 (u's a), 20 (v's b), 0 (w's c); cutoffs at day 22 and day 61
     events = pd.DataFrame({"user_id": ["u", "v", "w", "w"], "item_id": ["a", "b", "c", "c"],
                            "timestamp": [10 * DAY, 20 * DAY, 0, 5 * DAY]})
