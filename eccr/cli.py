@@ -23,6 +23,7 @@ from eccr.data.stats import dataset_stats, format_stats
 from eccr.data.synth import SyntheticConfig, generate_synthetic, write_dataset_parquet
 from eccr.evaluate.config import DelayReportConfig
 from eccr.evaluate.human_eval import export_human_eval, import_human_eval, summary_markdown
+from eccr.rank.blend import RANKINGS
 from eccr.run import RunConfig, quick
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub: weights come from packages or local folders
@@ -341,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--no-explain", action="store_true")
     recommend.add_argument("--max-per-type", type=int, default=0,
                         help="at most N items of one product type before other types (0 = off, as evaluated)")
-    recommend.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
-                        help="blend that ranks: coherent complements (default) or what shoppers bundle")
+    recommend.add_argument("--ranking", choices=RANKINGS, default=None,
+                        help="what ranks: coherent complements (default), what shoppers bundle, or the shopper's "
+                             "personalised item-to-item metric")
     recommend.add_argument("--no-lm", action="store_true", help="do not load the LM (ranker + templates only)")
     recommend.add_argument("--min-confidence", type=float, default=None, metavar="P",
                            help="only items whose P(coherent complement) from the run's coherence judge is >= P")
@@ -362,8 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--batch-size", type=int, default=8)
     explain.add_argument("--max-per-type", type=int, default=0,
                         help="at most N items of one product type before other types (0 = off, as evaluated)")
-    explain.add_argument("--ranking", choices=("coherent", "bought_together"), default=None,
-                        help="blend that ranks: coherent complements (default) or what shoppers bundle")
+    explain.add_argument("--ranking", choices=RANKINGS, default=None,
+                        help="what ranks: coherent complements (default), what shoppers bundle, or the shopper's "
+                             "personalised item-to-item metric")
     explain.add_argument("--no-lm", action="store_true")
     explain.add_argument("--min-confidence", type=float, default=None, metavar="P",
                          help="answers keep the best k items whose P(coherent complement) is >= P (fewer when fewer "

@@ -83,7 +83,9 @@ class RecommenderConfig:
     demote_incompatible: bool = True  # candidates made for another brand, model or lens mount than the query
     #                                (eccr.coherence.pair_flags' `incompatible`) rank below every other candidate
     ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
-    #                                down) or "bought_together" (what shoppers bundle, similar items included)
+    #                                down), "bought_together" (what shoppers bundle, similar items included) or
+    #                                "personal_metric" (the shopper's personalised item-to-item metric alone, Hoang
+    #                                et al.; weights from the basket/history, population weights for thin shoppers)
     explain: str = "lm"            # "lm" (LM sentence, template fallback), "grounded" (template only), "none"
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one
@@ -121,7 +123,8 @@ class Recommender:
         self.extractor = AttributeExtractor(catalog)
         self.candidates = CandidateRanker.from_run(self.run, catalog, self.extractor,
                                                    max_memory=self.run_config.ranker.max_memory,
-                                                   train_sequences=train["sequences"])
+                                                   train_sequences=train["sequences"],
+                                                   personal_ranking=self.config.ranking == "personal_metric")
         self.items: ItemLookup = self.candidates.items
         if self.config.ranking not in self.blends:
             raise ValueError(f"ranking {self.config.ranking!r} is not available in {run_dir}; choose from "

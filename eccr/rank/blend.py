@@ -25,6 +25,10 @@ FEATURES = ("complement", "ranker", "directed", "category_prior", "co_occurrence
 OPTIONAL_FEATURES = ("personal_metric",)
 ALL_FEATURES = FEATURES + OPTIONAL_FEATURES
 
+# What can rank a run's candidates (RecommenderConfig.ranking): the two fitted blends, and the personalised metric's
+# score alone (eccr/rank/candidates.py adds it as a one-feature blend when asked).
+RANKINGS = ("coherent", "bought_together", "personal_metric")
+
 # Used before a blend is fitted (and as the documented prior): the two learned models, equally.
 DEFAULT_WEIGHTS = {"ranker": 1.0, "directed": 1.0}
 

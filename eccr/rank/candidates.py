@@ -105,12 +105,15 @@ class CandidateRanker:
     @classmethod
     def from_run(cls, run, catalog: Catalog, extractor: AttributeExtractor, max_memory: int | None = None,
                  train_sequences: list[list[str]] | None = None,
-                 personal_metric: PersonalMetric | None = None) -> CandidateRanker:
+                 personal_metric: PersonalMetric | None = None, personal_ranking: bool = False) -> CandidateRanker:
         """The rank level of a run directory (`run`: an eccr.run.Run layout) over `catalog`, with the blends
         fitted so far ("coherent" is the unfitted default until the blend stage has run). `train_sequences`
         default to the run's train_sequences.json. `personal_metric`: the metric behind the "personal_metric"
         feature (the blend stage passes it); without it, RUN/personal_metric/ is loaded when a blend weighs
-        that feature, and the feature is left out otherwise (so older runs rank exactly as before)."""
+        that feature, and the feature is left out otherwise (so older runs rank exactly as before).
+        `personal_ranking`: also offer the ranking "personal_metric", the shopper's metric alone as the
+        item-to-item score (-d_u(query, candidate) under the weights fitted on the history/basket passed), which
+        needs RUN/personal_metric/ (`eccr evaluate` or `eccr train --personal_metric.blend_feature true` fit it)."""
         text = ItemVectors.load(run.text)
         fused = ItemVectors.load(run.fused)
         if train_sequences is None:
@@ -121,8 +124,14 @@ class CandidateRanker:
         blends = {"coherent": Blend.load(run.blend) if run.blend.exists() else Blend()}
         if run.retrieval_blend.exists():
             blends["bought_together"] = Blend.load(run.retrieval_blend)
+        if personal_ranking:
+            blends["personal_metric"] = Blend(weights={"personal_metric": 1.0})
         if personal_metric is None and any("personal_metric" in b.weights for b in blends.values()):
             personal_metric = load_run_metric(run.root)
+            if personal_metric is None and personal_ranking:
+                raise FileNotFoundError(f"{run.root}: the ranking 'personal_metric' needs the metric in "
+                                        f"{run.root / 'personal_metric'}, which is missing; fit it with `eccr evaluate "
+                                        f"--run {run.root}` or `eccr train --personal_metric.blend_feature true`")
             if personal_metric is None:
                 raise FileNotFoundError(f"{run.root}: the blend weighs the personal_metric feature but "
                                         f"{run.root / 'personal_metric'} is missing; rerun `eccr train` (blend stage)")

@@ -8,7 +8,7 @@ import numpy as np
 
 from eccr.evaluate.systems import build_systems
 from eccr.pipeline import Recommender
-from eccr.rank.personal_metric import RUN_FOLDER, metric_for_run
+from eccr.rank.personal_metric import RUN_FOLDER, PersonalMetricScorer, metric_for_run
 from eccr.run import Run
 
 
@@ -77,3 +77,25 @@ def test_the_blend_stage_fits_saves_and_serves_the_personal_metric_feature(tiny_
     systems = build_systems(rec)  # `eccr evaluate` ranks with the same features
     scores = systems["eccr"].score_candidates(["D0001"], pool[:10], ["D0004", "D0005"]).scores
     np.testing.assert_allclose(scores, rec.score_pool("D0001", ["D0004", "D0005"], pool[:10]))
+
+
+def test_the_personal_metric_ranks_alone_when_asked(tiny_run, tmp_path):
+    """`--ranking personal_metric`: the shopper's metric is the item-to-item score (no blend), from the basket or
+    history passed; a run without a fitted metric says how to fit one."""
+    import pytest
+
+    run = _copy_run(tiny_run, tmp_path / "personal")
+    with pytest.raises(FileNotFoundError, match="eccr evaluate"):
+        Recommender.from_pretrained(run, use_lm=False, ranking="personal_metric")
+    metric = metric_for_run(run)  # what `eccr evaluate` does
+    rec = Recommender.from_pretrained(run, use_lm=False, ranking="personal_metric", demote_incompatible=False)
+    assert rec.blends["personal_metric"].weights == {"personal_metric": 1.0}
+    pool = rec.retrieve(["D0001"], 30)
+    history = ["D0004", "D0005", "D0006"]
+    expected = PersonalMetricScorer(metric).score_candidates(["D0001"], pool, history).scores
+    got = rec.score_pool("D0001", history, pool)
+    assert np.corrcoef(got, expected)[0, 1] > 0.999  # the same ranking: the metric's score, z-scored
+    items = [i.item_id for i in rec.recommend("D0001", basket=history, k=5, explain=False, candidates=pool).items]
+    assert items == [pool[j] for j in np.argsort(-expected, kind="stable") if pool[j] not in history][:5]
+    coherent = Recommender.from_pretrained(run, use_lm=False, demote_incompatible=False)
+    assert "personal_metric" not in coherent.blends and coherent.candidates.personal is None
