@@ -31,6 +31,7 @@ from eccr.data.later_lists import build_later_lists
 from eccr.data.schema import Behaviour, Bundles, Dataset
 from eccr.data.splits import TemporalSplit, heldout_queries
 from eccr.evaluate.config import DelayReportConfig
+from eccr.evaluate.figures import save_figure
 
 WINDOWS_DAYS = DelayReportConfig.windows_days
 DEFINITIONS = {"items": "item pairs from bundles", "leaves": "leaf-category pairs from bundles"}
@@ -248,12 +249,7 @@ def plot_delays(frames: dict[str, pd.DataFrame], rows: dict[str, dict], windows,
         right.text(0.5, 0.5, "no complement pair in another session", ha="center", va="center",
                    transform=right.transAxes)
     fig.suptitle(f"Delayed feedback: when does the complement arrive? {title}".strip(), fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _share(value: float) -> str:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
 from eccr.data.splits import TemporalSplit
+from eccr.evaluate.figures import save_figure
 from eccr.evaluate.metrics import bootstrap_ratios, percentile_interval
 from eccr.rank.uncertainty import CoherenceCalibration, CoherenceJudge, cut_for_precision, fit_rule
 
@@ -151,16 +152,9 @@ def plot_positive_rate_grid(grid: pd.DataFrame, path: str | Path, title: str = "
 
 
 def _finish(fig, ax, title: str, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_reliability(curves: dict[str, pd.DataFrame], path: str | Path, title: str = "") -> Path:
