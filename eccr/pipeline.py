@@ -54,6 +54,7 @@ from eccr.quantize.semantic_ids import SemanticIDTable
 from eccr.rank.candidates import CandidateRanker, PoolSize, diversify_by_type
 from eccr.rank.uncertainty import CoherenceJudge
 from eccr.recommendation import Recommendation, RecommendedItem
+from eccr.represent.complement_encoder import tuned_text_vectors
 from eccr.represent.directed import DirectedModel, directed_vectors
 from eccr.represent.fuse import DirectedVectors, fuse
 from eccr.represent.text import text_vectors
@@ -65,6 +66,7 @@ __all__ = ["Recommender", "RecommenderConfig", "diversify_by_type"]
 log = logging.getLogger("eccr.pipeline")
 ADDED_ITEMS = "added_items"  # the run-time items a saved model folder carries (catalog.parquet, vectors, IDs)
 _ADDED_VECTORS = ("text", "source", "target", "fused")
+_OPTIONAL_ADDED_VECTORS = ("tuned_text",)  # runs with a tuned text encoder (blend feature "tuned_cosine")
 
 
 @dataclass
@@ -463,14 +465,18 @@ class Recommender:
         if self._behaviour is None and self.run.behaviour.with_suffix(".json").exists():
             self._behaviour = ItemVectors.load(self.run.behaviour)
         fused = fuse(text, self._behaviour, DirectedVectors(source, target), self.run_config.fusion)
-        self._add(cat, {"text": text, "source": source, "target": target, "fused": fused})
+        vectors = {"text": text, "source": source, "target": target, "fused": fused}
+        if self.candidates.tuned_text is not None:
+            vectors["tuned_text"] = tuned_text_vectors(cat, self.run_config.text, self.run.complement_encoder)
+        self._add(cat, vectors)
         return list(cat.items["item_id"])
 
     def _add(self, cat: Catalog, vectors: dict[str, ItemVectors], codes: SemanticIDTable | None = None) -> None:
         """Items with their vectors into the lookup, the rank level, the ID table (`codes`: the IDs saved with
         them, else new ones from the quantizer) and the LM."""
         self.items.add(cat)
-        self.candidates.add_items(vectors["text"], vectors["source"], vectors["target"], vectors["fused"])
+        self.candidates.add_items(vectors["text"], vectors["source"], vectors["target"], vectors["fused"],
+                                  vectors.get("tuned_text"))
         if self.judge is not None:
             self.judge = self.judge.with_items(self.text, self.catalog)
         if self.table is not None:
@@ -504,8 +510,10 @@ class Recommender:
             items = pd.concat([cat.items for cat, _ in self._added], ignore_index=True)
             items["category"] = [list(c) for c in items["category"]]
             items.to_parquet(tmp / "catalog.parquet", index=False)
-            for name in _ADDED_VECTORS:
-                parts = [v[name] for _, v in self._added]
+            for name in _ADDED_VECTORS + _OPTIONAL_ADDED_VECTORS:
+                parts = [v[name] for _, v in self._added if name in v]
+                if not parts:
+                    continue
                 ItemVectors([i for p in parts for i in p.ids], np.concatenate([p.vectors for p in parts]),
                             dict(parts[0].meta)).save(tmp / name)
             if self.table is not None:
@@ -524,6 +532,8 @@ class Recommender:
         if known:
             raise ValueError(f"{folder}: added items {known[:3]} are already in the run's catalogue")
         vectors = {name: ItemVectors.load(folder / name) for name in _ADDED_VECTORS}
+        vectors.update({name: ItemVectors.load(folder / name) for name in _OPTIONAL_ADDED_VECTORS
+                        if (folder / name).with_suffix(".safetensors").exists()})
         codes = SemanticIDTable.load(folder / "semantic_ids.json") if (folder / "semantic_ids.json").exists() \
             else None
         self._add(cat, vectors, codes)

@@ -22,7 +22,13 @@ from eccr.rank.config import (
     RetrievalConfig,
     UncertaintyConfig,
 )
-from eccr.represent.config import BehaviourConfig, DirectedConfig, FusionConfig, TextConfig
+from eccr.represent.config import (
+    BehaviourConfig,
+    ComplementEncoderConfig,
+    DirectedConfig,
+    FusionConfig,
+    TextConfig,
+)
 
 STAGES = ("represent", "complement", "coherence", "rank", "baselines", "index", "blend", "semantic_ids", "lm")
 
@@ -37,6 +43,8 @@ class RunConfig:
     directed: DirectedConfig = field(default_factory=DirectedConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     complement: ComplementConfig = field(default_factory=ComplementConfig)  # the listwise text complement scorer
+    # the text encoder fine-tuned for complements (eccr/represent/complement_encoder.py), blend feature "tuned_cosine"
+    complement_encoder: ComplementEncoderConfig = field(default_factory=ComplementEncoderConfig)
     # "is it a coherent complement?": an ensemble of complement scorers, its calibrated probability and one threshold
     # per uncertainty level (eccr/rank/uncertainty.py); the `coherence` stage, read by the Recommender's verdicts
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
@@ -96,6 +104,8 @@ class Run:
     fused = property(lambda self: self.root / "vectors" / "fused")
     directed_model = property(lambda self: self.root / "directed")
     complement = property(lambda self: self.root / "complement")
+    complement_encoder = property(lambda self: self.root / "complement_encoder")  # sentence-transformers folder
+    tuned_text = property(lambda self: self.root / "vectors" / "tuned_text")  # its vectors of the catalogue
     coherence = property(lambda self: self.root / "coherence")  # CoherenceJudge: ensemble/member_k/ + coherence_rule.json
     ranker = property(lambda self: self.root / "ranker")
     ranker_checkpoints = property(lambda self: self.root / "checkpoints" / "ranker")

@@ -10,6 +10,8 @@
 - personal_metric: the personalised item-to-item metric (Hoang et al. 2022, eccr/rank/personal_metric.py): the
                    shopper's source weights fitted on their history; global_metric: the population weights for
                    everyone. The first `eccr evaluate` fits both on the run's train part (RUN/personal_metric/)
+- tuned_cosine:    cosine of the text encoder fine-tuned for complements (eccr/represent/complement_encoder.py),
+                   in runs trained with complement_encoder.enabled
 - baselines:       popularity, last-item cosine, weighted sum (CMA-ES-tuned by `eccr train`'s baselines stage;
                    untuned defaults in runs without it), DAN (trained by that stage), co-occurrence, text cosine,
                    category-pair prior (P(candidate leaf | query leaf) from train pairs)
@@ -25,6 +27,11 @@ import numpy as np
 from eccr.rank.base import Scores
 
 log = logging.getLogger("eccr.evaluate")
+
+
+def _named(scorer, name: str):
+    scorer.name = name
+    return scorer
 
 
 class DirectedScorer:
@@ -93,6 +100,7 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         CategoryPairPrior,
         DANScorer,
         LastItemCosine,
+        TextCosine,
         WeightedSum,
         category_of_items,
     )
@@ -110,6 +118,8 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         "directed": DirectedScorer(rec),
         **({"complement": rec.complement} if rec.complement is not None else {}),
         "text_cosine": text,
+        **({"tuned_cosine": _named(TextCosine(rec.candidates.tuned_text), "tuned_cosine")}
+           if rec.candidates.tuned_text is not None else {}),
         "category_prior": CategoryPairPrior(category_of_items(rec.catalog.items), rec.train_pairs, text=text),
         "co_occurrence": rec.baselines["co-occurrence"],
         "popularity": rec.popularity,

@@ -44,13 +44,15 @@ from eccr.quantize.semantic_ids import SemanticIDTable, build_semantic_ids
 from eccr.rank.attention_cf import AttentionCF
 from eccr.rank.attrformer import catalog_attributes, load_ranker_scorer, train_attrformer
 from eccr.rank.baselines import DAN, WeightedSum
-from eccr.rank.blend import Blend
+from eccr.rank.blend import OPTIONAL_FEATURES, Blend
 from eccr.rank.candidates import CandidateRanker
 from eccr.rank.complement import fit_complement_scorer
 from eccr.rank.retrieval import ItemIndex
 from eccr.rank.train import RankerTrainer, train_attention_cf
 from eccr.rank.uncertainty import fit_coherence_judge
 from eccr.represent.behaviour import behaviour_vectors
+from eccr.represent.complement_encoder import INFO_FILE as COMPLEMENT_ENCODER_INFO
+from eccr.represent.complement_encoder import fit_complement_encoder, tuned_text_vectors
 from eccr.represent.directed import DirectedModel, directed_vectors, fit_directed
 from eccr.represent.fuse import DirectedVectors, fuse
 from eccr.represent.text import text_vectors
@@ -137,15 +139,35 @@ def stage_represent(run: Run, config: RunConfig, ds: Dataset, split: TemporalSpl
     return info
 
 
-def stage_complement(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
-    """The listwise complement scorer over frozen text vectors, fitted on honest train-part lists."""
+def stage_complement(run: Run, config: RunConfig, ds: Dataset, split: TemporalSplit, force: bool) -> dict:
+    """The listwise complement scorer over frozen text vectors, fitted on honest train-part lists; with
+    `complement_encoder.enabled`, also the text encoder fine-tuned on those lists and its vectors."""
+    out: dict = {}
+    if config.complement_encoder.enabled:
+        out["complement_encoder"] = stage_complement_encoder(run, config, ds, split, force)
     if not force and (run.complement / "complement.json").exists():
-        return {"complement": "kept"}
+        return {"complement": "kept", **out}
     scorer = fit_complement_scorer(ItemVectors.load(run.text), split, config.complement,
                                    CandidateListConfig(seed=config.data.seed))
     scorer.save_pretrained(run.complement)
     return {"complement": scorer.history[-1] if scorer.history else {}, "epochs": len(scorer.history),
-            "best_valid_hr@5": max((h.get("valid_hr@5", 0.0) for h in scorer.history), default=None)}
+            "best_valid_hr@5": max((h.get("valid_hr@5", 0.0) for h in scorer.history), default=None), **out}
+
+
+def stage_complement_encoder(run: Run, config: RunConfig, ds: Dataset, split: TemporalSplit, force: bool) -> dict:
+    """The text encoder fine-tuned for complements (eccr/represent/complement_encoder.py) into
+    RUN/complement_encoder/, and its vectors of the catalogue (the "tuned_cosine" feature) into RUN/vectors/."""
+    info = run.complement_encoder / COMPLEMENT_ENCODER_INFO
+    if force or not info.exists():
+        tuned = fit_complement_encoder(ds.catalog, split, config.complement_encoder, config.text,
+                                       CandidateListConfig(seed=config.data.seed), log=log.info)
+        shutil.rmtree(run.complement_encoder, ignore_errors=True)
+        tuned.save_pretrained(run.complement_encoder)
+        run.tuned_text.with_suffix(".safetensors").unlink(missing_ok=True)
+    if not run.tuned_text.with_suffix(".safetensors").exists():
+        tuned_text_vectors(ds.catalog, config.text, run.complement_encoder).save(run.tuned_text)
+    saved = json.loads(info.read_text())
+    return {"best_step": saved["best_step"], "history": saved["history"]}
 
 
 def stage_coherence(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
@@ -249,13 +271,15 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
                                                           ("blend_bought_together", run.retrieval_blend,
                                                            _retrieval_blend_lists))
-            if force or not path.exists()]
+            if force or not path.exists() or _optional_features(Blend.load(path)) != _configured_features(config)]
     out: dict = {"blend": "kept", "blend_bought_together": "kept"}
     if todo:  # loaded once for both blends
         catalog = read_catalog(run.catalog)
         metric = _blend_personal_metric(run, config, split) if config.personal_metric.blend_feature else None
         candidates = CandidateRanker.from_run(run, catalog, AttributeExtractor(catalog),
                                               max_memory=config.ranker.max_memory, personal_metric=metric)
+        if not config.complement_encoder.enabled:  # vectors kept from an earlier run with the encoder on
+            candidates.tuned_text = None
         if metric is not None:
             out["personal_metric"] = {"population_weights": dict(zip(metric.sources.names,
                                                                       np.round(metric.population, 4).tolist())),
@@ -263,6 +287,17 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
         for key, path, lists in todo:
             out[key] = _fit_blend(path, *lists(run, candidates, config, split), config.data.seed)
     return out
+
+
+def _optional_features(blend: Blend) -> set[str]:
+    return set(blend.weights) & set(OPTIONAL_FEATURES)
+
+
+def _configured_features(config: RunConfig) -> set[str]:
+    """The optional blend features (eccr.rank.blend.OPTIONAL_FEATURES) this run's config asks for: a saved blend
+    fitted with others is refitted."""
+    return ({"personal_metric"} if config.personal_metric.blend_feature else set()) | \
+        ({"tuned_cosine"} if config.complement_encoder.enabled else set())
 
 
 def _blend_personal_metric(run: Run, config: RunConfig, split: TemporalSplit):
@@ -420,7 +455,7 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
                         "test_bundles": len(split.test.bundles)}
     steps = {
         "represent": lambda: stage_represent(run, config, ds, split, force),
-        "complement": lambda: stage_complement(run, config, split, force),
+        "complement": lambda: stage_complement(run, config, ds, split, force),
         "coherence": lambda: stage_coherence(run, config, split, force),
         "rank": lambda: stage_rank(run, config, split, force),
         "baselines": lambda: stage_baselines(run, config, split, force),

@@ -20,9 +20,9 @@ import numpy as np
 
 FEATURES = ("complement", "ranker", "directed", "category_prior", "co_occurrence", "text_cosine", "fused_cosine", "popularity",
             "same_leaf", "relevant", "compatible", "incompatible")
-# Computed only by runs configured for them (PersonalMetricConfig.blend_feature): a blend fitted without them never
-# weighs them, so runs trained before they existed rank exactly as before.
-OPTIONAL_FEATURES = ("personal_metric",)
+# Computed only by runs configured for them (PersonalMetricConfig.blend_feature, ComplementEncoderConfig.enabled): a
+# blend fitted without them never weighs them, so runs trained before they existed rank exactly as before.
+OPTIONAL_FEATURES = ("personal_metric", "tuned_cosine")
 ALL_FEATURES = FEATURES + OPTIONAL_FEATURES
 
 # What can rank a run's candidates (RecommenderConfig.ranking): the two fitted blends, and the personalised metric's

@@ -10,7 +10,9 @@ the blends (`eccr train`'s blend stage), so both see exactly the same features.
    category prior, co-occurrence, text and fused cosine, popularity, same leaf and the coherence flags
    (eccr/coherence.py); in runs configured for it (PersonalMetricConfig.blend_feature) also "personal_metric",
    -d_u(query, candidate) under the shopper's metric (Hoang et al. 2022, eccr/rank/personal_metric.py) fitted on
-   the history/basket passed, the population weights when that is empty or thin.
+   the history/basket passed, the population weights when that is empty or thin; in runs with a tuned text
+   encoder (ComplementEncoderConfig.enabled) also "tuned_cosine", the cosine of the encoder fine-tuned for
+   complements (eccr/represent/complement_encoder.py).
 3. Final score (`final_scores`): the fitted blend (eccr/rank/blend.py; "coherent" or "bought_together"), with
    candidates flagged `incompatible` (made for another brand, model or lens mount) moved to the bottom.
 
@@ -77,8 +79,11 @@ class CandidateRanker:
                  target: ItemVectors, fused: ItemVectors, index: ItemIndex, ranker: AttentionCFScorer,
                  train_sequences: list[list[str]], blends: dict[str, Blend] | None = None,
                  complement: ComplementScorer | None = None, near_index: ItemIndex | None = None,
-                 text_index: ItemIndex | None = None, personal_metric: PersonalMetric | None = None):
+                 text_index: ItemIndex | None = None, personal_metric: PersonalMetric | None = None,
+                 tuned_text: ItemVectors | None = None):
         self.items, self.extractor = items, extractor
+        # the "tuned_cosine" feature's vectors; None (runs without a tuned encoder): the feature is not computed
+        self.tuned_text = tuned_text.normalized() if tuned_text is not None else None
         self.text, self.source, self.target, self.fused = text, source, target, fused
         self.fused_unit = fused.normalized()
         self.index, self.near_index, self.text_index = index, near_index, text_index
@@ -135,12 +140,16 @@ class CandidateRanker:
             if personal_metric is None:
                 raise FileNotFoundError(f"{run.root}: the blend weighs the personal_metric feature but "
                                         f"{run.root / 'personal_metric'} is missing; rerun `eccr train` (blend stage)")
+        tuned = ItemVectors.load(run.tuned_text) if run.tuned_text.with_suffix(".safetensors").exists() else None
+        if tuned is None and any("tuned_cosine" in b.weights for b in blends.values()):
+            raise FileNotFoundError(f"{run.root}: the blend weighs the tuned_cosine feature but {run.tuned_text} is "
+                                    "missing; rerun `eccr train` with --complement_encoder.enabled true")
         return cls(ItemLookup(catalog, text.ids), extractor, text, ItemVectors.load(run.source),
                    ItemVectors.load(run.target), fused, ItemIndex.load(run.index),
                    load_ranker_scorer(run.ranker, fused, max_memory=max_memory),
                    train_sequences, blends, complement,
                    ItemIndex.load(run.fused_index) if run.fused_index.exists() else None,
-                   ItemIndex.load(run.text_index) if run.text_index.exists() else None, personal_metric)
+                   ItemIndex.load(run.text_index) if run.text_index.exists() else None, personal_metric, tuned)
 
     # ------------------------------------------------------------------ 1. retrieve
     def retrieve(self, query: Sequence[str], size: PoolSize | None = None) -> list[str]:
@@ -206,6 +215,8 @@ class CandidateRanker:
         }
         if self.personal is not None:
             feats["personal_metric"] = self.personal.score_candidates([query], pool, list(history)).scores
+        if self.tuned_text is not None:
+            feats["tuned_cosine"] = self._dot(self.tuned_text, self.tuned_text, query, pool, missing=0.0)
         return feats, scores, flags
 
     @staticmethod
@@ -246,8 +257,14 @@ class CandidateRanker:
         return self.final_scores(self.features(query, history, pool)[0], ranking, demote_incompatible)
 
     # ------------------------------------------------------------------ cold start
-    def add_items(self, text: ItemVectors, source: ItemVectors, target: ItemVectors, fused: ItemVectors) -> None:
-        """Vectors of items just added to `self.items`: into the indexes, the ranker and the text scorers."""
+    def add_items(self, text: ItemVectors, source: ItemVectors, target: ItemVectors, fused: ItemVectors,
+                  tuned_text: ItemVectors | None = None) -> None:
+        """Vectors of items just added to `self.items`: into the indexes, the ranker and the text scorers
+        (`tuned_text`: their tuned-encoder vectors, needed when the run has that encoder)."""
+        if self.tuned_text is not None:
+            if tuned_text is None:
+                raise ValueError("this run ranks with a tuned text encoder: pass the new items' tuned_text vectors")
+            self.tuned_text = concat_vectors(self.tuned_text, tuned_text.normalized())
         self.text = concat_vectors(self.text, text)
         self.source, self.target = concat_vectors(self.source, source), concat_vectors(self.target, target)
         self.fused = concat_vectors(self.fused, fused)

@@ -18,6 +18,27 @@ class TextConfig:
 
 
 @dataclass
+class ComplementEncoderConfig:
+    """The text encoder fine-tuned for complements (eccr/represent/complement_encoder.py), the blend feature
+    "tuned_cosine"; off by default (README, "The shipped ranking against text cosine", says what it gives)."""
+
+    enabled: bool = False             # `eccr train` fits it (complement stage) and the blends weigh "tuned_cosine"
+    layers: int = 2                   # top transformer layers tuned; the lower ones are frozen and cached
+    lists_per_step: int = 32          # candidate lists per step; their candidates are each other's negatives too
+    negatives: int = 6                # of each list's status-matched negatives, drawn afresh every step
+    lr: float = 5e-5                  # AdamW learning rate
+    weight_decay: float = 0.01        # AdamW weight decay
+    scale: float = 20.0               # cosine temperature of the softmax
+    max_tokens: int = 64              # tokens per item text, in training and in the saved encoder
+    max_steps: int = 400              # upper bound on steps
+    eval_every: int = 50              # valid HR@5 every this many steps; the best evaluation's layers are kept
+    patience: int = 2                 # evaluations without a better valid HR@5 before stopping
+    list_draws: int = 2               # seeded draws of the train lists (fresh negatives each)
+    threads: int = 2                  # torch intra-op threads
+    seed: int = 0                     # seeds torch and the list/negative draws
+
+
+@dataclass
 class BehaviourConfig:
     """Skip-gram with negative sampling over per-user, time-ordered item sequences (Lake et al. §3)."""
 

@@ -1,0 +1,95 @@
+"""The text encoder fine-tuned for complements (eccr/represent/complement_encoder.py) and its blend feature
+"tuned_cosine": cached lower layers give the encoder's own vectors, the train stage saves a loadable encoder and
+its vectors, the blend weighs the feature, new items get vectors from the saved encoder."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eccr.data.schema import Catalog
+from eccr.represent.complement_encoder import INFO_FILE, TopLayerEncoder
+from eccr.represent.text import packaged_model_dir
+from eccr.run import Run
+
+TEXTS = ["Canon EOS Rebel T7 DSLR Camera | Camera & Photo > Digital Cameras",
+         "LP-E10 Battery for Canon Rebel T7 | Camera & Photo > Batteries | brand: Wasabi",
+         "a",
+         "SanDisk 64GB Extreme SDXC UHS-I memory card 170MB/s " * 8]
+
+
+@pytest.mark.parametrize("layers", [1, 2, 6])
+def test_cached_lower_layers_give_the_encoders_own_vectors(layers):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(packaged_model_dir()), device="cpu")
+    model.max_seq_length = 32  # the last text is longer: truncated alike on both paths
+    encoder = TopLayerEncoder(model, TEXTS, layers, max_tokens=32)
+    vectors = encoder.embed_all(np.arange(len(TEXTS)))
+    ours = torch.stack([vectors[r] for r in range(len(TEXTS))]).numpy()
+    np.testing.assert_allclose(ours, model.encode(TEXTS, normalize_embeddings=True), atol=1e-5)
+    assert sum(p.numel() for p in encoder.top.parameters()) > 0
+    with pytest.raises(ValueError, match="layers must be in 1..6"):
+        TopLayerEncoder(model, TEXTS, 7, max_tokens=32)
+
+
+def _copy_run(tiny_run, to):
+    shutil.copytree(tiny_run, to, ignore=shutil.ignore_patterns("checkpoints", "lm", "report-*", "personal_metric"))
+    return to
+
+
+def test_the_train_stage_fits_saves_and_serves_the_tuned_encoder(tiny_run, tmp_path):
+    from eccr.evaluate.systems import build_systems
+    from eccr.jobs.train import stage_blend, stage_complement
+    from eccr.pipeline import Recommender
+    from eccr.rank.blend import Blend
+    from eccr.run import load_run_config, split_dataset
+
+    run = _copy_run(tiny_run, tmp_path / "tuned")
+    config = load_run_config(run)
+    config.complement_encoder = dataclasses.replace(config.complement_encoder, enabled=True, max_steps=4,
+                                                    eval_every=2, lists_per_step=8, threads=1)
+    (run / "config.json").write_text(json.dumps(dataclasses.asdict(config), default=str))
+    ds, split = split_dataset(config)
+    summary = stage_complement(Run(run), config, ds, split, force=False)
+    assert summary["complement"] == "kept"  # the complement scorer is not refitted for the encoder
+    history = summary["complement_encoder"]["history"]
+    assert [h["step"] for h in history] == [0, 2, 4] and all(0 <= h["valid_hr@5"] <= 1 for h in history)
+    folder = Run(run).complement_encoder
+    assert (folder / INFO_FILE).exists() and (folder / "model.safetensors").exists()
+    assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pkl"))
+    # the blend stage sees a saved blend without the configured feature and refits it
+    blend_summary = stage_blend(Run(run), config, split, force=False)
+    assert blend_summary["blend"] != "kept"
+    assert "tuned_cosine" in Blend.load(run / "blend.json").weights
+
+    rec = Recommender.from_pretrained(run, use_lm=False)
+    assert rec.candidates.tuned_text is not None
+    pool = rec.retrieve(["D0001"], 30)
+    feats = rec.features("D0001", [], pool)[0]
+    assert np.isfinite(feats["tuned_cosine"]).all() and np.abs(feats["tuned_cosine"]).max() <= 1 + 1e-5
+    systems = build_systems(rec)
+    assert "tuned_cosine" in systems
+    np.testing.assert_allclose(systems["tuned_cosine"].score_candidates(["D0001"], pool[:5]).scores,
+                               feats["tuned_cosine"][:5], atol=1e-5)
+
+    # a new item gets its vector from the saved encoder: the same as an existing item with the same text
+    known = rec.catalog.items.set_index("item_id").loc["D0002"]
+    new = Catalog(pd.DataFrame({"item_id": ["NEW1"], "title": [known["title"]], "category": [list(known["category"])],
+                                "brand": [known.get("brand", "")], "text": [""]}))
+    assert rec.add_items(new) == ["NEW1"]
+    tuned = rec.candidates.tuned_text
+    np.testing.assert_allclose(tuned.lookup(["NEW1"]), tuned.lookup(["D0002"]), atol=1e-5)
+    saved = rec.save_pretrained(tmp_path / "folder")
+    again = Recommender.from_pretrained(saved, use_lm=False)
+    np.testing.assert_allclose(again.candidates.tuned_text.lookup(["NEW1"]), tuned.lookup(["NEW1"]), atol=1e-6)
+
+    # switched off again: the blend is refitted without the feature and the run ranks without it
+    config.complement_encoder.enabled = False
+    stage_blend(Run(run), config, split, force=False)
+    assert "tuned_cosine" not in Blend.load(run / "blend.json").weights
