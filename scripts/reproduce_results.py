@@ -9,11 +9,18 @@ For each domain of ../shared/data/amazon_bundle_intents (electronic, clothing) i
 items enter as cold items). Then it reads each report's metrics.json and prints one table: the shipped ranking
 (`eccr`) against the run's own text cosine on ECCR HR@5 (ratio and paired-bootstrap p) and full-catalogue
 Recall@50, with 95% intervals. Writes results.json and results.md to --out.
+
+    .venv/bin/python scripts/reproduce_results.py --tuned   # the same with the tuned text encoder in the blend
+
+`--tuned` uses runs/DOMAIN-tuned: a copy of runs/DOMAIN (when it exists, so only the new parts are trained)
+trained further with `--complement_encoder.enabled true` (the encoder fine-tuned for complements, blend feature
+"tuned_cosine", eccr/represent/complement_encoder.py; the blends are refitted), and writes results-tuned.*.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,15 +72,20 @@ def main() -> int:
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--out", default="runs/results")
     parser.add_argument("--skip-evaluate", action="store_true", help="only read existing reports")
+    parser.add_argument("--tuned", action="store_true", help="runs with the tuned text encoder (runs/DOMAIN-tuned)")
     args = parser.parse_args()
+    suffix, extra = ("-tuned", ["--complement_encoder.enabled", "true"]) if args.tuned else ("", [])
     eccr = [sys.executable, "-m", "eccr.cli"]
     root, runs = Path(args.data_root), Path(args.runs)
     rows = []
     for domain in DOMAINS:
-        run_dir = runs / domain
+        run_dir = runs / f"{domain}{suffix}"
+        if args.tuned and not run_dir.exists() and (runs / domain / "train_summary.json").exists():
+            shutil.copytree(runs / domain, run_dir, ignore=shutil.ignore_patterns("report-*", "checkpoints"))
+            (run_dir / "train_summary.json").unlink()
         if not (run_dir / "train_summary.json").exists():
             run(eccr + ["train", "--data", str(root / domain), "--out", str(run_dir), "--no-lm",
-                        "--ranker.max_seconds", "300", "--ranker.progress", "false"])
+                        "--ranker.max_seconds", "300", "--ranker.progress", "false", *extra])
         if not args.skip_evaluate:
             run(eccr + ["evaluate", "--run", str(run_dir)])
         rows.append(row(f"{domain} (in-domain, test part)",
@@ -96,8 +108,8 @@ def main() -> int:
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
-    (out / "results.md").write_text(table + "\n")
+    (out / f"results{suffix}.json").write_text(json.dumps(rows, indent=1))
+    (out / f"results{suffix}.md").write_text(table + "\n")
     return 0
 
 

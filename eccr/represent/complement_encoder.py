@@ -164,15 +164,21 @@ def fit_complement_encoder(catalog: Catalog, split: TemporalSplit, config: Compl
     if not len(train) or not len(valid):
         raise ValueError(f"{split.train.name}: the complement encoder needs complete candidate lists in the train "
                          f"and valid parts (found {len(train)} and {len(valid)})")
+    # only the texts of the lists' items are encoded and cached (the catalogue may be far larger)
+    used = np.unique(np.concatenate([train.queries, train.candidates.ravel(), valid.queries, valid.candidates.ravel()]))
+    local = np.full(len(texts), -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    train, valid = (ListRows(local[r.queries], local[r.candidates]) for r in (train, valid))
     source = resolve_model_dir(text)
     model = SentenceTransformer(str(source), device="cpu", local_files_only=not isinstance(source, str))
     model.max_seq_length = config.max_tokens
-    encoder = TopLayerEncoder(model, texts, config.layers, config.max_tokens)
+    encoder = TopLayerEncoder(model, [texts[r] for r in used], config.layers, config.max_tokens)
     optimiser = torch.optim.AdamW(encoder.top.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start = time.perf_counter()
     best = hit_rate_at_5(encoder, valid)
     history = [{"step": 0, "valid_hr@5": round(best, 4), "seconds": 0.0}]
-    log(f"complement encoder: {len(train)} train lists, {len(valid)} valid lists; frozen valid HR@5 {best:.4f}")
+    log(f"complement encoder: {len(train)} train lists, {len(valid)} valid lists, {len(used)} items; "
+        f"frozen valid HR@5 {best:.4f}")
     best_state, best_step, stale, losses = copy.deepcopy(encoder.top.state_dict()), 0, 0, []
     order, cursor = rng.permutation(len(train)), 0
     width = train.candidates.shape[1]
