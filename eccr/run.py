@@ -115,6 +115,7 @@ class Run:
     index = property(lambda self: self.root / "index" / "targets.faiss")
     fused_index = property(lambda self: self.root / "index" / "fused.faiss")
     text_index = property(lambda self: self.root / "index" / "text.faiss")
+    tuned_index = property(lambda self: self.root / "index" / "tuned.faiss")  # over tuned_text
     semantic_ids = property(lambda self: self.root / "semantic_ids.json")
     quantizer = property(lambda self: self.root / "quantizer")
     sft_data = property(lambda self: self.root / "sft_data.jsonl")

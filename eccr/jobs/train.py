@@ -154,18 +154,27 @@ def stage_complement(run: Run, config: RunConfig, ds: Dataset, split: TemporalSp
             "best_valid_hr@5": max((h.get("valid_hr@5", 0.0) for h in scorer.history), default=None), **out}
 
 
+def _progress(message: str) -> None:
+    """A long stage's progress: logged, and printed beside the stage lines of `eccr train`."""
+    log.info(message)
+    print(f"[eccr train] {message}", flush=True)
+
+
 def stage_complement_encoder(run: Run, config: RunConfig, ds: Dataset, split: TemporalSplit, force: bool) -> dict:
     """The text encoder fine-tuned for complements (eccr/represent/complement_encoder.py) into
     RUN/complement_encoder/, and its vectors of the catalogue (the "tuned_cosine" feature) into RUN/vectors/."""
     info = run.complement_encoder / COMPLEMENT_ENCODER_INFO
     if force or not info.exists():
         tuned = fit_complement_encoder(ds.catalog, split, config.complement_encoder, config.text,
-                                       CandidateListConfig(seed=config.data.seed), log=log.info)
+                                       CandidateListConfig(seed=config.data.seed), log=_progress)
         shutil.rmtree(run.complement_encoder, ignore_errors=True)
         tuned.save_pretrained(run.complement_encoder)
         run.tuned_text.with_suffix(".safetensors").unlink(missing_ok=True)
     if not run.tuned_text.with_suffix(".safetensors").exists():
         tuned_text_vectors(ds.catalog, config.text, run.complement_encoder).save(run.tuned_text)
+        run.tuned_index.unlink(missing_ok=True)
+    if not run.tuned_index.exists():  # the in-domain "nearest texts" candidate source (eccr/rank/candidates.py)
+        ItemIndex.build(ItemVectors.load(run.tuned_text), config.retrieval).save(run.tuned_index)
     saved = json.loads(info.read_text())
     return {"best_step": saved["best_step"], "history": saved["history"]}
 
@@ -277,9 +286,8 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
         catalog = read_catalog(run.catalog)
         metric = _blend_personal_metric(run, config, split) if config.personal_metric.blend_feature else None
         candidates = CandidateRanker.from_run(run, catalog, AttributeExtractor(catalog),
-                                              max_memory=config.ranker.max_memory, personal_metric=metric)
-        if not config.complement_encoder.enabled:  # vectors kept from an earlier run with the encoder on
-            candidates.tuned_text = None
+                                              max_memory=config.ranker.max_memory, personal_metric=metric,
+                                              tuned_text=config.complement_encoder.enabled)
         if metric is not None:
             out["personal_metric"] = {"population_weights": dict(zip(metric.sources.names,
                                                                       np.round(metric.population, 4).tolist())),

@@ -4,7 +4,8 @@ The rank level of a trained run, used by the serving side (eccr.pipeline.Recomme
 the blends (`eccr train`'s blend stage), so both see exactly the same features.
 
 1. Retrieve (`retrieve`): FAISS over the items' directed *target* vectors, queried with the query's *source*
-   vector (and the basket's), plus the nearest items in the fused and in the text space and past co-purchases.
+   vector (and the basket's), plus the nearest items in the fused and in the text space (the tuned text encoder's
+   for an in-domain query when the run has one) and past co-purchases.
 2. Features (`features`, the names in eccr.rank.blend.FEATURES): the complement scorer (eccr/rank/complement.py),
    the attention-CF model (Lake et al.; its per-hop attention says which basket item drove each candidate), s·t,
    category prior, co-occurrence, text and fused cosine, popularity, same leaf and the coherence flags
@@ -80,10 +81,11 @@ class CandidateRanker:
                  train_sequences: list[list[str]], blends: dict[str, Blend] | None = None,
                  complement: ComplementScorer | None = None, near_index: ItemIndex | None = None,
                  text_index: ItemIndex | None = None, personal_metric: PersonalMetric | None = None,
-                 tuned_text: ItemVectors | None = None):
+                 tuned_text: ItemVectors | None = None, tuned_index: ItemIndex | None = None):
         self.items, self.extractor = items, extractor
         # the "tuned_cosine" feature's vectors; None (runs without a tuned encoder): the feature is not computed
         self.tuned_text = tuned_text.normalized() if tuned_text is not None else None
+        self.tuned_index = tuned_index  # with it, in-domain text neighbours are the tuned encoder's
         self.text, self.source, self.target, self.fused = text, source, target, fused
         self.fused_unit = fused.normalized()
         self.index, self.near_index, self.text_index = index, near_index, text_index
@@ -110,7 +112,8 @@ class CandidateRanker:
     @classmethod
     def from_run(cls, run, catalog: Catalog, extractor: AttributeExtractor, max_memory: int | None = None,
                  train_sequences: list[list[str]] | None = None,
-                 personal_metric: PersonalMetric | None = None, personal_ranking: bool = False) -> CandidateRanker:
+                 personal_metric: PersonalMetric | None = None, personal_ranking: bool = False,
+                 tuned_text: bool | None = None) -> CandidateRanker:
         """The rank level of a run directory (`run`: an eccr.run.Run layout) over `catalog`, with the blends
         fitted so far ("coherent" is the unfitted default until the blend stage has run). `train_sequences`
         default to the run's train_sequences.json. `personal_metric`: the metric behind the "personal_metric"
@@ -118,7 +121,9 @@ class CandidateRanker:
         that feature, and the feature is left out otherwise (so older runs rank exactly as before).
         `personal_ranking`: also offer the ranking "personal_metric", the shopper's metric alone as the
         item-to-item score (-d_u(query, candidate) under the weights fitted on the history/basket passed), which
-        needs RUN/personal_metric/ (`eccr evaluate` or `eccr train --personal_metric.blend_feature true` fit it)."""
+        needs RUN/personal_metric/ (`eccr evaluate` or `eccr train --personal_metric.blend_feature true` fit it).
+        `tuned_text`: use the tuned text encoder's vectors (feature "tuned_cosine") and index (the in-domain text
+        neighbours); None = when a blend weighs that feature."""
         text = ItemVectors.load(run.text)
         fused = ItemVectors.load(run.fused)
         if train_sequences is None:
@@ -140,16 +145,22 @@ class CandidateRanker:
             if personal_metric is None:
                 raise FileNotFoundError(f"{run.root}: the blend weighs the personal_metric feature but "
                                         f"{run.root / 'personal_metric'} is missing; rerun `eccr train` (blend stage)")
-        tuned = ItemVectors.load(run.tuned_text) if run.tuned_text.with_suffix(".safetensors").exists() else None
-        if tuned is None and any("tuned_cosine" in b.weights for b in blends.values()):
-            raise FileNotFoundError(f"{run.root}: the blend weighs the tuned_cosine feature but {run.tuned_text} is "
-                                    "missing; rerun `eccr train` with --complement_encoder.enabled true")
+        if tuned_text is None:
+            tuned_text = any("tuned_cosine" in b.weights for b in blends.values())
+        tuned, tuned_index = None, None
+        if tuned_text:
+            if not run.tuned_text.with_suffix(".safetensors").exists() or not run.tuned_index.exists():
+                raise FileNotFoundError(f"{run.root}: the ranking uses the tuned text encoder but {run.tuned_text} or "
+                                        f"{run.tuned_index} is missing; rerun `eccr train` with "
+                                        "--complement_encoder.enabled true")
+            tuned, tuned_index = ItemVectors.load(run.tuned_text), ItemIndex.load(run.tuned_index)
         return cls(ItemLookup(catalog, text.ids), extractor, text, ItemVectors.load(run.source),
                    ItemVectors.load(run.target), fused, ItemIndex.load(run.index),
                    load_ranker_scorer(run.ranker, fused, max_memory=max_memory),
                    train_sequences, blends, complement,
                    ItemIndex.load(run.fused_index) if run.fused_index.exists() else None,
-                   ItemIndex.load(run.text_index) if run.text_index.exists() else None, personal_metric, tuned)
+                   ItemIndex.load(run.text_index) if run.text_index.exists() else None, personal_metric, tuned,
+                   tuned_index)
 
     # ------------------------------------------------------------------ 1. retrieve
     def retrieve(self, query: Sequence[str], size: PoolSize | None = None) -> list[str]:
@@ -178,7 +189,10 @@ class CandidateRanker:
         if self.near_index is not None and size.near_k > 0:
             t = self.fused.lookup(list(query)).mean(0, keepdims=True)
             take(self.near_index.search(t, size.near_k + len(query))[0][0])
-        if by_text is not None and size.text_k > 0:
+        if self.tuned_index is not None and size.text_k > 0 and self.in_domain(query[-1]):
+            by_tuned = self.tuned_text.lookup(list(query)).mean(0, keepdims=True)
+            take(self.tuned_index.search(by_tuned, size.text_k + len(query))[0][0])
+        elif by_text is not None and size.text_k > 0:
             take(self.text_index.search(by_text, size.text_k + len(query))[0][0])
         # items bought with the query before are candidates too, whatever their vectors say
         together = self.baselines["co-occurrence"].counts
@@ -265,6 +279,8 @@ class CandidateRanker:
             if tuned_text is None:
                 raise ValueError("this run ranks with a tuned text encoder: pass the new items' tuned_text vectors")
             self.tuned_text = concat_vectors(self.tuned_text, tuned_text.normalized())
+            if self.tuned_index is not None:
+                self.tuned_index.add(tuned_text)
         self.text = concat_vectors(self.text, text)
         self.source, self.target = concat_vectors(self.source, source), concat_vectors(self.target, target)
         self.fused = concat_vectors(self.fused, fused)

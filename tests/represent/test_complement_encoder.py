@@ -61,7 +61,7 @@ def test_the_train_stage_fits_saves_and_serves_the_tuned_encoder(tiny_run, tmp_p
     history = summary["complement_encoder"]["history"]
     assert [h["step"] for h in history] == [0, 2, 4] and all(0 <= h["valid_hr@5"] <= 1 for h in history)
     folder = Run(run).complement_encoder
-    assert (folder / INFO_FILE).exists() and (folder / "model.safetensors").exists()
+    assert (folder / INFO_FILE).exists() and (folder / "model.safetensors").exists() and Run(run).tuned_index.exists()
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pkl"))
     # the blend stage sees a saved blend without the configured feature and refits it
     blend_summary = stage_blend(Run(run), config, split, force=False)
@@ -71,6 +71,8 @@ def test_the_train_stage_fits_saves_and_serves_the_tuned_encoder(tiny_run, tmp_p
     rec = Recommender.from_pretrained(run, use_lm=False)
     assert rec.candidates.tuned_text is not None
     pool = rec.retrieve(["D0001"], 30)
+    nearest = rec.candidates.tuned_index.search(rec.candidates.tuned_text.lookup(["D0001"]), 5)[0][0]
+    assert set(nearest) - {"D0001"} <= set(rec.candidates.retrieve(["D0001"]))  # a candidate source
     feats = rec.features("D0001", [], pool)[0]
     assert np.isfinite(feats["tuned_cosine"]).all() and np.abs(feats["tuned_cosine"]).max() <= 1 + 1e-5
     systems = build_systems(rec)
@@ -85,6 +87,7 @@ def test_the_train_stage_fits_saves_and_serves_the_tuned_encoder(tiny_run, tmp_p
     assert rec.add_items(new) == ["NEW1"]
     tuned = rec.candidates.tuned_text
     np.testing.assert_allclose(tuned.lookup(["NEW1"]), tuned.lookup(["D0002"]), atol=1e-5)
+    assert "NEW1" in rec.candidates.tuned_index.search(tuned.lookup(["D0002"]), 3)[0][0]
     saved = rec.save_pretrained(tmp_path / "folder")
     again = Recommender.from_pretrained(saved, use_lm=False)
     np.testing.assert_allclose(again.candidates.tuned_text.lookup(["NEW1"]), tuned.lookup(["NEW1"]), atol=1e-6)
@@ -93,3 +96,6 @@ def test_the_train_stage_fits_saves_and_serves_the_tuned_encoder(tiny_run, tmp_p
     config.complement_encoder.enabled = False
     stage_blend(Run(run), config, split, force=False)
     assert "tuned_cosine" not in Blend.load(run / "blend.json").weights
+    off = Recommender.from_pretrained(run, use_lm=False)
+    assert off.candidates.tuned_text is None and off.candidates.tuned_index is None
+    assert "tuned_cosine" not in off.features("D0001", [], pool)[0]
