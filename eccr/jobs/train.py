@@ -170,13 +170,18 @@ def stage_complement_encoder(run: Run, config: RunConfig, ds: Dataset, split: Te
         shutil.rmtree(run.complement_encoder, ignore_errors=True)
         tuned.save_pretrained(run.complement_encoder)
         run.tuned_text.with_suffix(".safetensors").unlink(missing_ok=True)
+    saved = json.loads(info.read_text())
+    if saved["best_step"] == 0:  # never better than the frozen encoder on valid: the run ranks without it
+        for path in (run.tuned_text.with_suffix(".safetensors"), run.tuned_text.with_suffix(".json"), run.tuned_index):
+            path.unlink(missing_ok=True)
+        return {"best_step": 0, "history": saved["history"],
+                "used": False, "why": "no step beat the frozen encoder's valid HR@5; tuned_cosine left out"}
     if not run.tuned_text.with_suffix(".safetensors").exists():
         tuned_text_vectors(ds.catalog, config.text, run.complement_encoder).save(run.tuned_text)
         run.tuned_index.unlink(missing_ok=True)
     if not run.tuned_index.exists():  # the in-domain "nearest texts" candidate source (eccr/rank/candidates.py)
         ItemIndex.build(ItemVectors.load(run.tuned_text), config.retrieval).save(run.tuned_index)
-    saved = json.loads(info.read_text())
-    return {"best_step": saved["best_step"], "history": saved["history"]}
+    return {"best_step": saved["best_step"], "history": saved["history"], "used": True}
 
 
 def stage_coherence(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> dict:
@@ -280,14 +285,14 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
                                                           ("blend_bought_together", run.retrieval_blend,
                                                            _retrieval_blend_lists))
-            if force or not path.exists() or _optional_features(Blend.load(path)) != _configured_features(config)]
+            if force or not path.exists() or _optional_features(Blend.load(path)) != _configured_features(run, config)]
     out: dict = {"blend": "kept", "blend_bought_together": "kept"}
     if todo:  # loaded once for both blends
         catalog = read_catalog(run.catalog)
         metric = _blend_personal_metric(run, config, split) if config.personal_metric.blend_feature else None
         candidates = CandidateRanker.from_run(run, catalog, AttributeExtractor(catalog),
                                               max_memory=config.ranker.max_memory, personal_metric=metric,
-                                              tuned_text=config.complement_encoder.enabled)
+                                              tuned_text="tuned_cosine" in _configured_features(run, config))
         if metric is not None:
             out["personal_metric"] = {"population_weights": dict(zip(metric.sources.names,
                                                                       np.round(metric.population, 4).tolist())),
@@ -301,11 +306,12 @@ def _optional_features(blend: Blend) -> set[str]:
     return set(blend.weights) & set(OPTIONAL_FEATURES)
 
 
-def _configured_features(config: RunConfig) -> set[str]:
-    """The optional blend features (eccr.rank.blend.OPTIONAL_FEATURES) this run's config asks for: a saved blend
-    fitted with others is refitted."""
+def _configured_features(run: Run, config: RunConfig) -> set[str]:
+    """The optional blend features (eccr.rank.blend.OPTIONAL_FEATURES) this run's config asks for (the tuned encoder's
+    only when it beat the frozen one and its vectors were written): a saved blend fitted with others is refitted."""
+    tuned = config.complement_encoder.enabled and run.tuned_text.with_suffix(".safetensors").exists()
     return ({"personal_metric"} if config.personal_metric.blend_feature else set()) | \
-        ({"tuned_cosine"} if config.complement_encoder.enabled else set())
+        ({"tuned_cosine"} if tuned else set())
 
 
 def _blend_personal_metric(run: Run, config: RunConfig, split: TemporalSplit):
