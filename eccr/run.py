@@ -69,9 +69,11 @@ class RunConfig:
 
 def quick(config: RunConfig) -> RunConfig:
     """The demo preset: minutes on a 2-core CPU instead of an hour (short ranker and DAN runs, a 3-member coherence
-    ensemble of 2 epochs each, 24 LoRA steps); the README's real-data commands use the full defaults."""
+    ensemble of 2 epochs each, 24 LoRA steps, no tuned text encoder); the README's real-data commands use the full
+    defaults."""
     r = dataclasses.replace
     return r(config,
+             complement_encoder=r(config.complement_encoder, enabled=False),
              ranker=r(config.ranker, hops=4, max_epochs=20, max_seconds=900.0, eval_every=50),
              directed=r(config.directed, epochs=15, max_seconds=900.0),
              uncertainty=r(config.uncertainty, members=3, max_epochs=2),

@@ -10,17 +10,16 @@ items enter as cold items). Then it reads each report's metrics.json and prints 
 (`eccr`) against the run's own text cosine on ECCR HR@5 (ratio and paired-bootstrap p) and full-catalogue
 Recall@50, with 95% intervals. Writes results.json and results.md to --out.
 
-    .venv/bin/python scripts/reproduce_results.py --tuned   # the same with the tuned text encoder in the blend
+    .venv/bin/python scripts/reproduce_results.py --frozen-encoder   # the ablation: no tuned text encoder
 
-`--tuned` uses runs/DOMAIN-tuned: a copy of runs/DOMAIN (when it exists, so only the new parts are trained)
-trained further with `--complement_encoder.enabled true` (the encoder fine-tuned for complements, blend feature
-"tuned_cosine", eccr/represent/complement_encoder.py; the blends are refitted), and writes results-tuned.*.
+The default runs fine-tune the text encoder for complements (eccr/represent/complement_encoder.py; blend feature
+"tuned_cosine", used where it beats the frozen encoder on valid). `--frozen-encoder` uses runs/DOMAIN-frozen,
+trained with `--complement_encoder.enabled false`, and writes results-frozen.*.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,17 +71,15 @@ def main() -> int:
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--out", default="runs/results")
     parser.add_argument("--skip-evaluate", action="store_true", help="only read existing reports")
-    parser.add_argument("--tuned", action="store_true", help="runs with the tuned text encoder (runs/DOMAIN-tuned)")
+    parser.add_argument("--frozen-encoder", action="store_true",
+                        help="runs without the tuned text encoder (runs/DOMAIN-frozen)")
     args = parser.parse_args()
-    suffix, extra = ("-tuned", ["--complement_encoder.enabled", "true"]) if args.tuned else ("", [])
+    suffix, extra = ("-frozen", ["--complement_encoder.enabled", "false"]) if args.frozen_encoder else ("", [])
     eccr = [sys.executable, "-m", "eccr.cli"]
     root, runs = Path(args.data_root), Path(args.runs)
     rows = []
     for domain in DOMAINS:
         run_dir = runs / f"{domain}{suffix}"
-        if args.tuned and not run_dir.exists() and (runs / domain / "train_summary.json").exists():
-            shutil.copytree(runs / domain, run_dir, ignore=shutil.ignore_patterns("report-*", "checkpoints"))
-            (run_dir / "train_summary.json").unlink()
         if not (run_dir / "train_summary.json").exists():
             run(eccr + ["train", "--data", str(root / domain), "--out", str(run_dir), "--no-lm",
                         "--ranker.max_seconds", "300", "--ranker.progress", "false", *extra])

@@ -20,9 +20,10 @@ class TextConfig:
 @dataclass
 class ComplementEncoderConfig:
     """The text encoder fine-tuned for complements (eccr/represent/complement_encoder.py), the blend feature
-    "tuned_cosine"; off by default (README, "The shipped ranking against text cosine", says what it gives)."""
+    "tuned_cosine" and the in-domain text-neighbour candidates (README, "The shipped ranking against text cosine")."""
 
-    enabled: bool = False             # `eccr train` fits it (complement stage) and the blends weigh "tuned_cosine"
+    enabled: bool = True              # `eccr train` fits it (complement stage; off in the --quick demo preset); used
+    #                                   only when it beats the frozen encoder on the valid lists
     layers: int = 2                   # top transformer layers tuned; the lower ones are frozen and cached
     lists_per_step: int = 32          # candidate lists per step; their candidates are each other's negatives too
     negatives: int = 6                # of each list's status-matched negatives, drawn afresh every step
