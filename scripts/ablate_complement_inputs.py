@@ -8,7 +8,10 @@ test parts' lists (1 positive + 20 status-matched negatives, HR@5, ties against 
 - title+category:  separate MiniLM vectors of the title and of the category path, concatenated;
 - text+lm:         the text vector and the mean-pooled last hidden state of SmolLM2-135M-Instruct (the packaged LM)
                    over the same text (`--lm`; about 15 minutes of CPU for 3k items);
-- text, refit on train+valid: the text variant refitted on train and valid lists for the epochs valid chose.
+- text, refit on train+valid: the text variant refitted on train and valid lists for the epochs valid chose;
+- tuned, text+tuned: the run's text encoder fine-tuned for complements (`--tuned RUN`: RUN/vectors/tuned_text,
+                   eccr/represent/complement_encoder.py; its cosine replaces the text cosine in α·cos); `--only-tuned`
+                   skips the frozen variants.
 
 The shipped scorer (MLP + directed word model, `fit_complement_scorer`) and text cosine are printed beside them.
 The epoch of each variant is chosen on VALID; the test column is read at that epoch and never used to choose.
@@ -118,6 +121,8 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lm", action="store_true", help="add the SmolLM2 hidden-state variant (slow on CPU)")
+    parser.add_argument("--tuned", help="a run directory with a tuned text encoder: add the tuned-vector variants")
+    parser.add_argument("--only-tuned", action="store_true", help="with --tuned: skip the frozen-vector variants")
     parser.add_argument("--out", default="runs/results")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -148,7 +153,21 @@ def main() -> None:
     rows.append({"variant": "shipped scorer (MLP + word model)", "valid": best["valid_hr@5"],
                  "test": hit_rate(test_scores), "epoch": best["epoch"]})
     print(rows[0], rows[1], flush=True)
-    variants = {"text": X, "title+category": torch.tensor(np.concatenate([titles, path_vectors], 1))}
+    variants = {} if args.only_tuned else {"text": X,
+                                           "title+category": torch.tensor(np.concatenate([titles, path_vectors], 1))}
+    cosine_of = {}
+    if args.tuned:
+        from eccr.represent.vectors import ItemVectors
+        from eccr.run import Run
+
+        tuned = ItemVectors.load(Run(args.tuned).tuned_text).normalized()
+        T = torch.tensor(tuned.lookup(text.ids), dtype=torch.float32)
+        with torch.no_grad():
+            rows.append({"variant": "tuned cosine", "valid": hit_rate((T[valid[0]].unsqueeze(1) * T[valid[1]]).sum(-1)),
+                         "test": hit_rate((T[test[0]].unsqueeze(1) * T[test[1]]).sum(-1))})
+        print(rows[-1], flush=True)
+        variants.update({"tuned": T, "text+tuned": torch.cat([X, T], 1)})
+        cosine_of = {"tuned": T, "text+tuned": T}
     if args.lm:
         ids, texts = catalog_texts(dataset.catalog, TextConfig())
         assert list(ids) == list(text.ids)
@@ -156,7 +175,7 @@ def main() -> None:
     refit_draws = [(torch.cat([q, vq]), torch.cat([c, vc])) for (q, c), (vq, vc) in
                    zip(draws, [list_rows(split, "valid", positions, seed=10 + k) for k in range(4)])]
     for name, features in variants.items():
-        v, t, epoch, seconds = train_variant(features, X, draws, valid, test, args.epochs)
+        v, t, epoch, seconds = train_variant(features, cosine_of.get(name, X), draws, valid, test, args.epochs)
         rows.append({"variant": f"pair MLP over {name}", "valid": v, "test": t, "epoch": epoch, "seconds": seconds})
         print(rows[-1], flush=True)
         if name == "text":
@@ -176,8 +195,9 @@ def main() -> None:
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"complement_inputs-{dataset.name}.md").write_text(table + "\n")
-    (out / f"complement_inputs-{dataset.name}.json").write_text(json.dumps(rows, indent=1))
+    name = f"complement_inputs-{dataset.name}{'-tuned' if args.tuned else ''}"
+    (out / f"{name}.md").write_text(table + "\n")
+    (out / f"{name}.json").write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
