@@ -219,14 +219,8 @@ def fit_complement_encoder(catalog: Catalog, split: TemporalSplit, config: Compl
     return TunedEncoder(model, history, best_step, config)
 
 
-def tuned_text_config(text: TextConfig, folder: str | Path) -> TextConfig:
-    """`text` reading the tuned encoder in `folder`, uncached (a retrained encoder keeps its files' sizes, which
-    the text cache's model key is made of)."""
-    return replace(text, model_dir=str(folder), cache_dir="")
-
-
 def tuned_text_vectors(catalog: Catalog, text: TextConfig, folder: str | Path) -> ItemVectors:
     """Vectors of `catalog`'s items from the tuned encoder saved in `folder`."""
     if not (Path(folder) / INFO_FILE).exists():
         raise FileNotFoundError(f"{folder}: no tuned complement encoder ({INFO_FILE} missing)")
-    return text_vectors(catalog, tuned_text_config(text, folder))
+    return text_vectors(catalog, replace(text, model_dir=str(folder)))

@@ -58,8 +58,10 @@ def model_tag(source: Path | str) -> str:
 
 
 def model_fingerprint(folder: Path) -> str:
-    """Identifies a model folder by its name and its files' names and sizes (cheap; no weight hashing)."""
-    files = sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+    """Identifies a model folder by its name and its files' names, sizes and modification times (cheap; no weight
+    hashing): a model retrained into the same folder, whose files keep their sizes, gets a new key."""
+    files = sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in folder.rglob("*") if p.is_file())
     return hashlib.sha256(json.dumps([folder.name, files]).encode()).hexdigest()[:16]
 
 
