@@ -115,18 +115,19 @@ class TopLayerEncoder:
             features = module(features)
         return F.normalize(features["sentence_embedding"], dim=-1)
 
-    def embed_all(self, rows: np.ndarray, batch_size: int = 256) -> dict[int, torch.Tensor]:
+    def embed_all(self, rows: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+        """`embed` of `rows` in evaluation mode, without gradients, one row per entry of `rows`."""
         self.top.eval()
         with torch.no_grad():
-            return {int(r): v for start in range(0, len(rows), batch_size)
-                    for r, v in zip(rows[start:start + batch_size], self.embed(rows[start:start + batch_size]))}
+            return torch.cat([self.embed(rows[start:start + batch_size]) for start in range(0, len(rows), batch_size)])
 
 
 def hit_rate_at_5(encoder: TopLayerEncoder, lists: ListRows) -> float:
     """HR@5 on `lists`, ties counted against the encoder."""
-    vectors = encoder.embed_all(np.unique(np.concatenate([lists.queries, lists.candidates.ravel()])))
-    q = torch.stack([vectors[int(r)] for r in lists.queries])
-    c = torch.stack([torch.stack([vectors[int(r)] for r in row]) for row in lists.candidates])
+    rows = np.unique(np.concatenate([lists.queries, lists.candidates.ravel()]))
+    vectors = encoder.embed_all(rows)
+    q = vectors[np.searchsorted(rows, lists.queries)]
+    c = vectors[np.searchsorted(rows, lists.candidates)]
     scores = (c * q.unsqueeze(1)).sum(-1)
     rank = 1 + (scores[:, 1:] >= scores[:, :1]).sum(1)
     return float((rank <= 5).float().mean())
