@@ -41,6 +41,8 @@ from eccr.rank.complement import fit_complement_scorer
 from eccr.rank.config import ComplementConfig
 from eccr.represent.config import TextConfig
 from eccr.represent.text import catalog_texts, load_sentence_encoder, text_vectors
+from eccr.represent.vectors import ItemVectors
+from eccr.run import Run
 
 
 def list_rows(split, part: str, positions: dict, seed: int = 0):
@@ -157,9 +159,6 @@ def main() -> None:
                                            "title+category": torch.tensor(np.concatenate([titles, path_vectors], 1))}
     cosine_of = {}
     if args.tuned:
-        from eccr.represent.vectors import ItemVectors
-        from eccr.run import Run
-
         tuned = ItemVectors.load(Run(args.tuned).tuned_text).normalized()
         T = torch.tensor(tuned.lookup(text.ids), dtype=torch.float32)
         with torch.no_grad():

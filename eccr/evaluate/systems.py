@@ -29,11 +29,6 @@ from eccr.rank.base import Scores
 log = logging.getLogger("eccr.evaluate")
 
 
-def _named(scorer, name: str):
-    scorer.name = name
-    return scorer
-
-
 class DirectedScorer:
     name = "directed"
 
@@ -118,7 +113,7 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
         "directed": DirectedScorer(rec),
         **({"complement": rec.complement} if rec.complement is not None else {}),
         "text_cosine": text,
-        **({"tuned_cosine": _named(TextCosine(rec.candidates.tuned_text), "tuned_cosine")}
+        **({"tuned_cosine": TextCosine(rec.candidates.tuned_text, name="tuned_cosine")}
            if rec.candidates.tuned_text is not None else {}),
         "category_prior": CategoryPairPrior(category_of_items(rec.catalog.items), rec.train_pairs, text=text),
         "co_occurrence": rec.baselines["co-occurrence"],

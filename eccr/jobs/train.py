@@ -176,7 +176,7 @@ def stage_complement_encoder(run: Run, config: RunConfig, ds: Dataset, split: Te
             path.unlink(missing_ok=True)
         return {"best_step": 0, "history": saved["history"],
                 "used": False, "why": "no step beat the frozen encoder's valid HR@5; tuned_cosine left out"}
-    if not run.tuned_text.with_suffix(".safetensors").exists():
+    if not _exists(run.tuned_text):
         tuned_text_vectors(ds.catalog, config.text, run.complement_encoder).save(run.tuned_text)
         run.tuned_index.unlink(missing_ok=True)
     if not run.tuned_index.exists():  # the in-domain "nearest texts" candidate source (eccr/rank/candidates.py)
@@ -309,7 +309,7 @@ def _optional_features(blend: Blend) -> set[str]:
 def _configured_features(run: Run, config: RunConfig) -> set[str]:
     """The optional blend features (eccr.rank.blend.OPTIONAL_FEATURES) this run's config asks for (the tuned encoder's
     only when it beat the frozen one and its vectors were written): a saved blend fitted with others is refitted."""
-    tuned = config.complement_encoder.enabled and run.tuned_text.with_suffix(".safetensors").exists()
+    tuned = config.complement_encoder.enabled and _exists(run.tuned_text)
     return ({"personal_metric"} if config.personal_metric.blend_feature else set()) | \
         ({"tuned_cosine"} if tuned else set())
 

@@ -235,8 +235,10 @@ class TextCosine(_VectorBaseline):
 
     name = "text_cosine"
 
-    def __init__(self, text_vectors: ItemVectors, unknown_vector_fn: UnknownVectorFn | None = None):
+    def __init__(self, text_vectors: ItemVectors, unknown_vector_fn: UnknownVectorFn | None = None,
+                 name: str = "text_cosine"):
         super().__init__(text_vectors.normalized(), unknown_vector_fn)
+        self.name = name  # e.g. "tuned_cosine" over the tuned encoder's vectors
 
     def score_candidates(self, query, candidates, history=()) -> Scores:
         vectors, ok = self.lookup.resolve([str(q) for q in query])
