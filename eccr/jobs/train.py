@@ -44,7 +44,7 @@ from eccr.quantize.semantic_ids import SemanticIDTable, build_semantic_ids
 from eccr.rank.attention_cf import AttentionCF
 from eccr.rank.attrformer import catalog_attributes, load_ranker_scorer, train_attrformer
 from eccr.rank.baselines import DAN, WeightedSum
-from eccr.rank.blend import OPTIONAL_FEATURES, Blend
+from eccr.rank.blend import FIT_VERSION, OPTIONAL_FEATURES, Blend
 from eccr.rank.candidates import CandidateRanker
 from eccr.rank.complement import fit_complement_scorer
 from eccr.rank.retrieval import ItemIndex
@@ -285,7 +285,7 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
                                                           ("blend_bought_together", run.retrieval_blend,
                                                            _retrieval_blend_lists))
-            if force or not path.exists() or _optional_features(Blend.load(path)) != _configured_features(run, config)]
+            if force or not path.exists() or _stale(Blend.load(path), run, config)]
     out: dict = {"blend": "kept", "blend_bought_together": "kept"}
     if todo:  # loaded once for both blends
         catalog = read_catalog(run.catalog)
@@ -302,8 +302,10 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     return out
 
 
-def _optional_features(blend: Blend) -> set[str]:
-    return set(blend.weights) & set(OPTIONAL_FEATURES)
+def _stale(blend: Blend, run: Run, config: RunConfig) -> bool:
+    """A saved blend is refitted when its optional features differ from the run's or an older fit made it."""
+    return set(blend.weights) & set(OPTIONAL_FEATURES) != _configured_features(run, config) \
+        or blend.info.get("version") != FIT_VERSION
 
 
 def _configured_features(run: Run, config: RunConfig) -> set[str]:
@@ -330,10 +332,11 @@ def _blend_personal_metric(run: Run, config: RunConfig, split: TemporalSplit):
     return metric
 
 
-def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], seed: int):
+def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], groups: list[int], seed: int):
     if not labels or sum(labels) == 0:
         return "default (no valid pairs)"
-    blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), seed=seed)
+    blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), np.asarray(groups),
+                      seed=seed)
     blend.save(path)
     return {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}
 
@@ -352,11 +355,13 @@ def _valid_lists(run: Run, config: RunConfig, split: TemporalSplit):
 
 
 def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
-                      split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+                      split: TemporalSplit) -> tuple[dict[str, list], list[int], list[int]]:
+    """Features, labels and list numbers of the honest valid lists."""
     cands = _valid_lists(run, config, split)
     known = candidates.items.is_titled
     columns: dict[str, list] = {}
     labels: list[int] = []
+    groups: list[int] = []
     for pair in cands.pairs:
         pool = [pair.positive, *pair.negatives]
         if not all(known(i) for i in (pair.query, *pool)):
@@ -364,17 +369,19 @@ def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
         history = [h for h in pair.history if known(h)]
         _add_features(columns, candidates.features(pair.query, history, pool)[0])
         labels.extend([1] + [0] * len(pair.negatives))
-    return columns, labels
+        groups.extend([groups[-1] + 1 if groups else 0] * len(pool))
+    return columns, labels, groups
 
 
 def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
-                           split: TemporalSplit) -> tuple[dict[str, list], list[int]]:
+                           split: TemporalSplit) -> tuple[dict[str, list], list[int], list[int]]:
     """Each valid query's retrieved pool, split by seen status: a positive's list holds the pool items of its own
     status, so the blend cannot learn "prefer items nobody bought in the train part"."""
     seen = seen_items(split.train)
     queries = heldout_queries(split.valid, seed=config.data.seed, max_queries=config.blend_max_pairs // 4)
     columns: dict[str, list] = {}
     labels: list[int] = []
+    groups: list[int] = []
     for row in queries.itertuples(index=False):
         if not candidates.items.is_titled(row.query):
             continue
@@ -386,7 +393,8 @@ def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
                 continue
             _add_features(columns, candidates.features(row.query, [], matched)[0])
             labels.extend(int(c in positives) for c in matched)
-    return columns, labels
+            groups.extend([groups[-1] + 1 if groups else 0] * len(matched))
+    return columns, labels, groups
 
 
 def stage_semantic_ids(run: Run, config: RunConfig, force: bool) -> dict:

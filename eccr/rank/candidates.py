@@ -211,6 +211,7 @@ class CandidateRanker:
         rows = self.items.rows
         flags = [pair_flags(rows[query], rows[c], self.extractor) for c in pool]
         leaf = self.items.leaf(query)
+        popularity = self.popularity.score_candidates([query], pool).scores
         feats = {
             "complement": (self.complement.score_candidates([query], pool).scores if self.complement is not None
                            else np.zeros(len(pool))),
@@ -220,12 +221,13 @@ class CandidateRanker:
             "co_occurrence": np.log1p(self.baselines["co-occurrence"].score_candidates([query], pool, history).scores),
             "text_cosine": self.baselines["text-cosine"].score_candidates([query], pool).scores,
             "fused_cosine": self.fused_cosine(query, pool),
-            "popularity": np.log1p(self.popularity.score_candidates([query], pool).scores),
+            "popularity": np.log1p(popularity),
             "same_leaf": np.array([float(bool(leaf) and self.items.leaf(c) == leaf) for c in pool]),
             "relevant": np.array([float(f.relevant) for f in flags]),
             "compatible": np.array([float(f.compatible) for f in flags]),
             "incompatible": np.array([float(f.incompatible) for f in flags]),
             "in_domain": np.full(len(pool), float(self.in_domain(query))),
+            "warm": (popularity > 0).astype(np.float64),  # the blend's calibration group (eccr/rank/blend.py)
         }
         if self.personal is not None:
             feats["personal_metric"] = self.personal.score_candidates([query], pool, list(history)).scores

@@ -32,8 +32,9 @@ def test_pool_leaves_out_the_query_and_grows_with_each_source(candidates):
 def test_features_cover_the_blend_and_the_score_demotes_incompatible(candidates):
     pool = candidates.retrieve(["D0001"])[:30]
     feats, scores, flags = candidates.features("D0001", [], pool)
-    assert set(feats) == set(FEATURES) | {"in_domain"} and all(len(v) == len(pool) for v in feats.values())
+    assert set(feats) == set(FEATURES) | {"in_domain", "warm"} and all(len(v) == len(pool) for v in feats.values())
     assert feats["in_domain"].all()
+    np.testing.assert_array_equal(feats["warm"], feats["popularity"] > 0)  # bought in a train basket or not
     assert len(flags) == len(pool) and scores.scores.shape == (len(pool),)
     plain = candidates.final_scores(feats, "coherent", demote_incompatible=False)
     demoted = candidates.final_scores(feats, "coherent")
