@@ -203,9 +203,46 @@ def cached_gguf(adapter_dir: str | os.PathLike, weight_type: str = "q8_0", cache
 
 # --------------------------------------------------------------------------------------------- decoding
 def idle_threads(max_threads: int = 8) -> int:
-    """Cores not busy with other work: the core count minus the 1-minute load average, at least 1."""
+    """Cores not busy with other work, at least 1. Other work is counted twice and the smaller count wins: the tasks
+    runnable now besides the caller (`_other_runnable_tasks`, a CPU-bound job is always among them) and the
+    1-minute load average less this process's own CPU use over the last minute (`_own_load`). The first alone
+    counts a browser drawing the page the server has just sent; the second alone counts the answers this server
+    has just decoded (an idle 2-core machine that has served a query shows load 1). Without /proc/loadavg, the
+    second decides."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(max_threads, cores - int(os.getloadavg()[0] + 0.5)))
+    by_load = int(max(0.0, os.getloadavg()[0] - _own_load()) + 0.5)
+    now = _other_runnable_tasks()
+    busy = by_load if now is None else min(now, by_load)
+    return max(1, min(max_threads, cores - busy))
+
+
+def _other_runnable_tasks(reads: int = 3, pause: float = 0.002) -> int | None:
+    """Tasks runnable now besides the caller (/proc/loadavg's fourth field is runnable/total), the fewest of
+    `reads` reads: a CPU-bound job is runnable at every read, a short-lived task rarely at all of them."""
+    counts = []
+    for i in range(reads):
+        try:
+            counts.append(int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]))
+        except (OSError, IndexError, ValueError):
+            return None
+        if i + 1 < reads:
+            time.sleep(pause)
+    return max(0, min(counts) - 1)
+
+
+_CPU_SAMPLES: list[tuple[float, float]] = []  # (wall time, this process's CPU seconds), the last minute's
+
+
+def _own_load(window: float = 60.0) -> float:
+    """This process's CPU use in cores, averaged since the oldest sample of the last `window` seconds (0 at the
+    first call): its share of the load average."""
+    t = os.times()
+    now, cpu = time.monotonic(), t.user + t.system
+    _CPU_SAMPLES.append((now, cpu))
+    while len(_CPU_SAMPLES) > 2 and now - _CPU_SAMPLES[1][0] >= window:
+        _CPU_SAMPLES.pop(0)
+    then, cpu_then = _CPU_SAMPLES[0]
+    return (cpu - cpu_then) / (now - then) if now - then > 1.0 else 0.0
 
 
 class LlamaCppGenerator:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -49,6 +50,9 @@ class UIConfig:
     max_systems: int = 3            # systems compared side by side at most
     concurrency_limit: int = 4      # requests served at once by the queue (the rest wait their turn)
     max_queue: int = 64             # requests waiting at most; later ones are told the demo is busy
+    # seconds between sending the lists with their templates and starting the LM: the browser draws them first
+    # instead of competing with the LM's threads for the cores (README, "Explanations in seconds")
+    lm_start_delay: float = 0.2
 
 
 def _esc(value: Any) -> str:
@@ -264,6 +268,7 @@ class DemoActions:
             return
         yield render_message("Explanations below are templates; the LM's sentences follow.", "pending") + \
             render_comparison(results)
+        time.sleep(self.config.lm_start_delay)
         try:
             self.recommender.explain_with_lm(results)
         except Exception as exc:  # the lists and their templates stay; say why the LM's sentences did not come
@@ -383,7 +388,9 @@ def build_demo(recommender: RecommenderLike, config: UIConfig | None = None) -> 
             yield from actions.recommend_stream(item_value, basket_value, k_value, systems_value, explain_value,
                                                 progress=progress)
 
+        # no Gradio spinner or timer over the results: the page says itself that the LM's sentences follow, and a
+        # timer redrawn while the LM decodes takes CPU from it on a small machine
         submit.click(recommend, inputs=[item, basket, k, systems, explain], outputs=results, api_name="recommend",
-                     concurrency_limit=cfg.concurrency_limit)
+                     concurrency_limit=cfg.concurrency_limit, show_progress="hidden")
     demo.queue(default_concurrency_limit=cfg.concurrency_limit, max_size=cfg.max_queue)
     return demo

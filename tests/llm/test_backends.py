@@ -4,6 +4,7 @@ llama-cpp-python is absent, and -- when it is installed -- llama.cpp's greedy te
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -121,7 +122,41 @@ def test_the_serving_loader_exports_once_and_uses_llamacpp(trained, tmp_path):
 def test_llamacpp_threads_follow_the_idle_cores(monkeypatch):
     import eccr.llm.llamacpp as backend
 
+    cores = min(8, len(backend.os.sched_getaffinity(0)))
+    monkeypatch.setattr(backend, "_own_load", lambda: 0.0)
     monkeypatch.setattr(backend.os, "getloadavg", lambda: (14.0, 14.0, 14.0))
+    monkeypatch.setattr(backend, "_other_runnable_tasks", lambda: 14)
     assert backend.idle_threads() == 1  # a busy machine: one thread, no spinning workers waiting on each other
-    monkeypatch.setattr(backend.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert backend.idle_threads() == min(8, len(backend.os.sched_getaffinity(0)))
+    monkeypatch.setattr(backend, "_other_runnable_tasks", lambda: 0)
+    assert backend.idle_threads() == cores  # the load is over: nothing else runs now
+    monkeypatch.setattr(backend, "_other_runnable_tasks", lambda: 1)
+    monkeypatch.setattr(backend.os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+    assert backend.idle_threads() == cores  # a burst (a browser drawing the page) with little load behind it
+    monkeypatch.setattr(backend.os, "getloadavg", lambda: (1.1, 1.1, 1.1))
+    monkeypatch.setattr(backend, "_own_load", lambda: 1.0)
+    assert backend.idle_threads() == cores  # the load is this process's own last answers
+    monkeypatch.setattr(backend, "_own_load", lambda: 0.0)
+    assert backend.idle_threads() == max(1, cores - 1)  # another job: runnable now and in the load average
+    monkeypatch.setattr(backend, "_other_runnable_tasks", lambda: None)  # no /proc/loadavg: the load decides
+    assert backend.idle_threads() == max(1, cores - 1)
+
+
+def test_own_load_is_this_process_cpu_use_over_the_last_minute(monkeypatch):
+    import eccr.llm.llamacpp as backend
+
+    clock = iter([100.0, 110.0, 130.0])
+    cpu = iter([5.0, 15.0, 15.0])
+    monkeypatch.setattr(backend, "_CPU_SAMPLES", [])
+    monkeypatch.setattr(backend.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(backend.os, "times", lambda: SimpleNamespace(user=next(cpu), system=0.0))
+    assert backend._own_load() == 0.0                     # first sample
+    assert backend._own_load() == pytest.approx(1.0)      # 10 CPU seconds in 10 s
+    assert backend._own_load() == pytest.approx(10 / 30)  # then idle for 20 s
+
+
+def test_other_runnable_tasks_reads_proc_loadavg_and_leaves_out_the_caller(monkeypatch, tmp_path):
+    import eccr.llm.llamacpp as backend
+
+    reads = iter(["0.50 0.40 0.30 3/120 999", "0.50 0.40 0.30 2/120 999", "0.50 0.40 0.30 4/120 999"])
+    monkeypatch.setattr(backend.Path, "read_text", lambda self: next(reads))
+    assert backend._other_runnable_tasks(reads=3) == 1  # the fewest of three reads (2) less the calling thread
