@@ -44,6 +44,9 @@ from eccr.rank.retrieval import ItemIndex
 from eccr.represent.vectors import ItemVectors
 
 INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion, not a weight
+# entries of `CandidateRanker.features` that no blend weighs: the query's domain (out-of-domain backoff) and the
+# candidate's warm/cold group (the blend's calibration, eccr/rank/blend.py)
+CONTEXT_FEATURES = ("in_domain", "warm")
 
 
 @dataclass

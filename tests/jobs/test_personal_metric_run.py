@@ -35,6 +35,7 @@ def test_runs_trained_before_the_feature_load_and_rank_exactly_as_before(tiny_ru
     """A run whose config.json predates PersonalMetricConfig and whose blends do not weigh the feature: the metric
     folder `eccr evaluate` leaves in it changes nothing; the feature is not even computed."""
     from eccr.rank.blend import FEATURES
+    from eccr.rank.candidates import CONTEXT_FEATURES
 
     old = _copy_run(tiny_run, tmp_path / "old")
     config = json.loads((old / "config.json").read_text())
@@ -47,7 +48,7 @@ def test_runs_trained_before_the_feature_load_and_rank_exactly_as_before(tiny_ru
     after = Recommender.from_pretrained(old, use_lm=False)
     assert after.candidates.personal is None and "personal_metric" not in after.blends["coherent"].weights
     feats = after.features("D0001", ["D0004", "D0005"], pool)[0]
-    assert set(feats) == set(FEATURES) | {"in_domain"}
+    assert set(feats) == set(FEATURES) | set(CONTEXT_FEATURES)
     np.testing.assert_array_equal(after.score_pool("D0001", ["D0004", "D0005"], pool), expected)
     assert [i.item_id for i in after.recommend("D0001", k=5, explain=False).items] == \
         [i.item_id for i in before.recommend("D0001", k=5, explain=False).items]

@@ -9,7 +9,7 @@ import pytest
 from eccr.coherence import AttributeExtractor
 from eccr.data.lookup import read_catalog
 from eccr.rank.blend import FEATURES
-from eccr.rank.candidates import INCOMPATIBLE_PENALTY, CandidateRanker, PoolSize
+from eccr.rank.candidates import CONTEXT_FEATURES, INCOMPATIBLE_PENALTY, CandidateRanker, PoolSize
 from eccr.run import Run, load_run_config
 
 
@@ -32,7 +32,7 @@ def test_pool_leaves_out_the_query_and_grows_with_each_source(candidates):
 def test_features_cover_the_blend_and_the_score_demotes_incompatible(candidates):
     pool = candidates.retrieve(["D0001"])[:30]
     feats, scores, flags = candidates.features("D0001", [], pool)
-    assert set(feats) == set(FEATURES) | {"in_domain", "warm"} and all(len(v) == len(pool) for v in feats.values())
+    assert set(feats) == set(FEATURES) | set(CONTEXT_FEATURES) and all(len(v) == len(pool) for v in feats.values())
     assert feats["in_domain"].all()
     np.testing.assert_array_equal(feats["warm"], feats["popularity"] > 0)  # bought in a train basket or not
     assert len(flags) == len(pool) and scores.scores.shape == (len(pool),)
