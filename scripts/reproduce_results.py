@@ -83,7 +83,6 @@ def main() -> int:
         if not args.skip_evaluate:  # stages whose output is current are kept; stale ones (e.g. blends) are refitted
             run(eccr + ["train", "--data", str(root / domain), "--out", str(run_dir), "--no-lm",
                         "--ranker.max_seconds", "300", "--ranker.progress", "false", *extra])
-        if not args.skip_evaluate:
             run(eccr + ["evaluate", "--run", str(run_dir)])
         rows.append(row(f"{domain} (in-domain, test part)",
                         json.loads((run_dir / "report-test" / "metrics.json").read_text())))

@@ -53,7 +53,7 @@ def wait_until_up(url: str, seconds: float, proc: subprocess.Popen) -> None:
 
 
 def pick(page, query: str) -> str:
-    """Filter the product dropdown by the query's words and pick the first option that starts with them."""
+    """Filter the product dropdown by typing the query and pick the first option that contains it."""
     box = page.locator("#eccr-item input")
     box.click()
     box.fill("")

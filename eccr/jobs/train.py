@@ -332,11 +332,11 @@ def _blend_personal_metric(run: Run, config: RunConfig, split: TemporalSplit):
     return metric
 
 
-def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], groups: list[int], seed: int):
+def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], list_sizes: list[int], seed: int):
     if not labels or sum(labels) == 0:
         return "default (no valid pairs)"
-    blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), np.asarray(groups),
-                      seed=seed)
+    groups = np.repeat(np.arange(len(list_sizes)), list_sizes)  # each row's list, for the listwise fit
+    blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), groups, seed=seed)
     blend.save(path)
     return {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}
 
@@ -356,12 +356,12 @@ def _valid_lists(run: Run, config: RunConfig, split: TemporalSplit):
 
 def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
                       split: TemporalSplit) -> tuple[dict[str, list], list[int], list[int]]:
-    """Features, labels and list numbers of the honest valid lists."""
+    """Features, labels and list sizes of the honest valid lists."""
     cands = _valid_lists(run, config, split)
     known = candidates.items.is_titled
     columns: dict[str, list] = {}
     labels: list[int] = []
-    groups: list[int] = []
+    sizes: list[int] = []
     for pair in cands.pairs:
         pool = [pair.positive, *pair.negatives]
         if not all(known(i) for i in (pair.query, *pool)):
@@ -369,8 +369,8 @@ def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
         history = [h for h in pair.history if known(h)]
         _add_features(columns, candidates.features(pair.query, history, pool)[0])
         labels.extend([1] + [0] * len(pair.negatives))
-        groups.extend([groups[-1] + 1 if groups else 0] * len(pool))
-    return columns, labels, groups
+        sizes.append(len(pool))
+    return columns, labels, sizes
 
 
 def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
@@ -381,7 +381,7 @@ def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
     queries = heldout_queries(split.valid, seed=config.data.seed, max_queries=config.blend_max_pairs // 4)
     columns: dict[str, list] = {}
     labels: list[int] = []
-    groups: list[int] = []
+    sizes: list[int] = []
     for row in queries.itertuples(index=False):
         if not candidates.items.is_titled(row.query):
             continue
@@ -393,8 +393,8 @@ def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
                 continue
             _add_features(columns, candidates.features(row.query, [], matched)[0])
             labels.extend(int(c in positives) for c in matched)
-            groups.extend([groups[-1] + 1 if groups else 0] * len(matched))
-    return columns, labels, groups
+            sizes.append(len(matched))
+    return columns, labels, sizes
 
 
 def stage_semantic_ids(run: Run, config: RunConfig, force: bool) -> dict:

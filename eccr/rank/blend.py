@@ -94,8 +94,9 @@ class Blend:
             info.update(objective="listwise", lists=lists, l2=l2)
         calibration = {}
         if "warm" in features:
-            calibration = _calibrate_groups(x @ coef, labels, np.asarray(features["warm"], dtype=bool), seed)
-            info["calibrated_rows"] = {g: int(n) for g, n in zip(GROUPS, _group_sizes(features["warm"]))}
+            warm = np.asarray(features["warm"], dtype=bool)
+            calibration = _calibrate_groups(x @ coef, labels, warm, seed)
+            info["calibrated_rows"] = {"warm": int(warm.sum()), "cold": int((~warm).sum())}
         info["version"] = FIT_VERSION
         return cls(weights={f: float(w) for f, w in zip(names, coef)},
                    mean={f: float(m) for f, m in zip(names, mean)}, std={f: float(s) for f, s in zip(names, std)},
@@ -143,11 +144,6 @@ def _fit_listwise(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, l2: flo
 
     result = minimize(loss_and_grad, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B")
     return result.x, int((positives > 0).sum())
-
-
-def _group_sizes(warm) -> tuple[int, int]:
-    warm = np.asarray(warm, dtype=bool)
-    return int(warm.sum()), int((~warm).sum())
 
 
 def _calibrate_groups(score: np.ndarray, labels: np.ndarray, warm: np.ndarray, seed: int) -> dict[str, list[float]]:
