@@ -490,7 +490,7 @@ def _brand_name(brand: str, *texts: str) -> str:
     return brand.title()
 
 
-def short_name(title: str, max_words: int = 6) -> str:
+def short_name(title: str, max_words: int = 5) -> str:
     """A readable short name: the title up to its first " - ", "(" or "," and at most `max_words` words; a head
     of 3+ words is also cut before " for " / " with " ("Wasabi Power Battery for Canon LP-E6" -> "Wasabi Power
     Battery")."""
@@ -499,7 +499,20 @@ def short_name(title: str, max_words: int = 6) -> str:
     if len(shorter.split()) >= 3:
         head = shorter
     ws = head.split()
-    return " ".join(ws[:max_words]) if ws else (title or "")[:40]
+    if not ws:
+        return (title or "")[:40]
+    kept = [w for w in ws if not _is_quantity(w)]
+    return " ".join((kept if len(kept) >= 2 else ws)[:max_words])
+
+
+_SPEC_UNITS = frozenset({"mp", "inch", "k", "p", "gbps", "mbps", "hz", "ghz", "mhz", "fps"})
+
+
+def _is_quantity(word: str) -> bool:
+    """A spec word a short name can do without ("24.1MP", "13-inch", "8K", "48Gbps"); a capacity or focal
+    length ("64GB", "26mm") names the item and a model number ("EN-EL25", "Z50") is not a quantity."""
+    m = _QUANTITY.fullmatch(word.strip(",;:"))
+    return bool(m and m.group(2) and _UNITS[m.group(2).lower()] in _SPEC_UNITS)
 
 
 # What an accessory does for a device, by its leaf category or the head of its title (first match wins; the
@@ -559,13 +572,14 @@ def _serves(accessory: dict, device: dict, reasons: list[str]) -> bool:
 
 
 def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
-                         bought_together: bool = False) -> str:
+                         bought_together: bool = False, extractor: AttributeExtractor | None = None) -> str:
     """One or two sentences built only from the two titles, their categories, the matched evidence and the
     bundle intent: nothing that is not in the data. The reason comes first: what the accessory does for the
     device (`joint_use`: "The Wasabi Power Battery powers the Canon EOS Rebel T7") and the fit evidence ("it fits
     the Rebel T7"); else "B goes with A" with the shared brand or model. An intent that adds no fact absent from
     the titles and categories is given as the purpose; "Shoppers bought them together" only when
-    `bought_together` (a recommended pair is not a bought pair)."""
+    `bought_together` (a recommended pair is not a bought pair). With `extractor`, an intent naming a catalogue
+    brand the pair is not of is left out even when the brand is written in lower case."""
     name_a, name_b = short_name(a.get("title", "")), short_name(b.get("title", ""))
     leaf_b = leaf_category(b.get("category"))
     # evidence against the pair ("made for Nikon, not Canon") is never a reason it goes with the other item
@@ -587,11 +601,28 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
     intent = (intent or "").strip().rstrip(".")
     if bought_together:
         sentence += f" Shoppers bought them together for \"{intent}\"." if intent else " Shoppers bought them together."
-    elif intent and len(intent.split()) <= 12 and not unsupported_facts(
-            intent, f"{a.get('title', '')} {b.get('title', '')} "
-                    f"{' '.join(a.get('category', ()) or ())} {' '.join(b.get('category', ()) or ())}"):
-        sentence += f" Together they serve \"{intent}\"."
+        return sentence
+    known = (f"{a.get('title', '')} {b.get('title', '')} "
+             f"{' '.join(a.get('category', ()) or ())} {' '.join(b.get('category', ()) or ())}")
+    purpose = sentence_case_dropped(intent, known)
+    if purpose and len(purpose.split()) <= MAX_PURPOSE_WORDS and not unsupported_facts(purpose, known, extractor):
+        sentence += f" Together they serve \"{purpose}\"."
     return sentence
+
+
+MAX_PURPOSE_WORDS = 12  # a longer crowd intent is a shopping list, not a purpose
+
+
+def sentence_case_dropped(text: str, known: str = "") -> str:
+    """`text` with its first word lower-cased when only its place capitalises it ("Home office ..." -> "home
+    office ..."), so that a quoted crowd intent does not read as naming a brand; a word `known` spells
+    capitalised ("Nikon photographer ...") or an acronym is kept."""
+    head, _, rest = (text or "").partition(" ")
+    if not head or not head[0].isupper() or head.isupper() or not head[1:].islower():
+        return text or ""
+    if any(w == head for w in words(known)):
+        return text
+    return f"{head[0].lower()}{head[1:]}" + (f" {rest}" if rest else "")
 
 
 # ---------------------------------------------------------------- grounding check

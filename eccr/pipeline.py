@@ -437,7 +437,7 @@ class Recommender:
             bought.append(self.bought_together(q, c))
             pair_evidence.append(pf)
             templates.append(grounded_explanation(rows[q], rows[c], pf, intents[n] if intents is not None else "",
-                                                  bought_together=bought[-1]))
+                                                  bought_together=bought[-1], extractor=self.extractor))
         raw = [""] * len(pairs)
         if use_lm and self.explains_with_lm:
             raw = self.item_lm.explain(pairs, self.config.max_new_tokens)

@@ -17,6 +17,7 @@ from eccr.coherence import (
     model_tokens,
     pair_flags,
     repeats_itself,
+    sentence_case_dropped,
     short_name,
 )
 from eccr.data.schema import Catalog
@@ -82,6 +83,32 @@ def test_grounded_explanation_uses_only_given_facts():
     text = grounded_explanation(ROW["cam"], ROW["bat"], flags, intent="spare power")
     assert "Wasabi Power Battery" in text and "Canon EOS 60D" in text and "spare power" in text
     assert short_name("Sony MDR-EX210B/BLK Earbud Style Headphones, Black") == "Sony MDR-EX210B/BLK Earbud Style Headphones"
+
+
+def test_short_name_drops_spec_words_but_keeps_capacity_focal_length_and_model_numbers():
+    assert short_name("Nikon Z50 20.9MP APS-C Mirrorless Camera") == "Nikon Z50 APS-C Mirrorless Camera"
+    assert short_name("Samsung 65-inch 4K Crystal UHD Smart TV") == "Samsung Crystal UHD Smart TV"
+    assert short_name("SanDisk Extreme 64GB SDXC UHS-I Card") == "SanDisk Extreme 64GB SDXC UHS-I"
+    assert short_name("Nikon NIKKOR Z 26mm f/2.8 Pancake") == "Nikon NIKKOR Z 26mm f/2.8"
+    assert short_name("Wasabi Power EN-EL25 Battery (2-Pack)") == "Wasabi Power EN-EL25 Battery"
+    assert short_name("4K 60fps") == "4K 60fps"  # nothing but specs: kept
+
+
+def test_a_crowd_intent_is_quoted_without_its_sentence_start_capital():
+    assert sentence_case_dropped("Home office with a new Epson printer needs ink") == \
+        "home office with a new Epson printer needs ink"
+    assert sentence_case_dropped("Nikon photographer needs a battery", known="Nikon Z50") == \
+        "Nikon photographer needs a battery"
+    assert sentence_case_dropped("GPS and a mount") == "GPS and a mount"
+    printer = {"item_id": "p", "title": "Epson EcoTank ET-2800 Printer", "category": ["Printers"]}
+    ink = {"item_id": "i", "title": "Epson T522 Black Ink Bottle", "category": ["Printer Ink"]}
+    text = grounded_explanation(printer, ink, pair_flags(printer, ink, AttributeExtractor(CAT), complementary=True),
+                                intent="Home office with a new Epson printer needs ink")
+    assert 'Together they serve "home office with a new Epson printer needs ink".' in text
+    # a capital that names a brand the pair is not of still keeps the intent out
+    ex = AttributeExtractor(CAT)
+    assert "Together" not in grounded_explanation(printer, ink, pair_flags(printer, ink, ex),
+                                                  intent="Canon photographer needs ink", extractor=ex)
 
 
 def test_real_titles_flags(electronic_dir):

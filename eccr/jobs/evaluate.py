@@ -164,7 +164,8 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     references = []
     for (q, p), intent in zip(qp, intents):
         flags = pair_flags(rec.item_row(q), rec.item_row(p), rec.extractor, complementary=True)
-        references.append(grounded_explanation(rec.item_row(q), rec.item_row(p), flags, intent))
+        references.append(grounded_explanation(rec.item_row(q), rec.item_row(p), flags, intent,
+                                                       extractor=rec.extractor))
     texts = [t for t, _, _ in shown]
     raw = [r for _, _, r in shown]
     # what serving knows of each pair: its flags and whether the train part saw it bought together

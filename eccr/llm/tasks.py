@@ -126,7 +126,8 @@ class TaskBuilder:
         if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
                                    intent or "", flags=flags).grounded:
             return distilled, "distilled"
-        text = grounded_explanation(self.rows[a], self.rows[b], flags, intent, bought_together=False)
+        text = grounded_explanation(self.rows[a], self.rows[b], flags, intent, bought_together=False,
+                                    extractor=self.extractor)
         return text, ("grounded+intent" if "Together they serve" in text else "grounded")
 
     def bundle_pairs(self) -> pd.DataFrame:
