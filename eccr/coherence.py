@@ -376,6 +376,7 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
                 flags.relevant = True
                 flags.evidence.append(made_for)
     _mark_mounts(flags, a, b, extractor)
+    _mark_card_slots(flags, a, b, extractor)
     if not flags.compatible:
         _mark_incompatible(flags, a, b, extractor)
         _mark_incompatible(flags, b, a, extractor)
@@ -417,6 +418,65 @@ def _mark_mounts(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtract
             flags.incompatible = True
             flags.evidence.append(f"made for {'/'.join(sorted(acc_mounts))} mount, not "
                                   f"{'/'.join(sorted(dev_mounts))}")
+        return
+
+
+# Memory card formats, most specific first ("microSDXC" is microSD, not SD; "CFexpress Type B" before "CFexpress").
+_CARD_FORMATS = (
+    (re.compile(r"\bcfexpress\s+type\s*a\b", re.IGNORECASE), "CFexpress Type A"),
+    (re.compile(r"\bcfexpress(?:\s+type\s*b)?\b", re.IGNORECASE), "CFexpress Type B"),
+    (re.compile(r"\bxqd\b", re.IGNORECASE), "XQD"),
+    (re.compile(r"\bcompact\s?flash\b|\bcf\b(?!express)", re.IGNORECASE), "CompactFlash"),
+    (re.compile(r"\bmicro\s?sd(?:hc|xc)?\b", re.IGNORECASE), "microSD"),
+    (re.compile(r"(?<![\w-])sd(?:hc|xc)?\b", re.IGNORECASE), "SD"),
+)
+_CARD_WITH_ADAPTER = re.compile(r"\bwith\s+(?:an?\s+)?(?:sd\s+)?adapter\b", re.IGNORECASE)
+# where a device says which cards it takes: "records to SD and CFexpress Type B cards", "microSD slot"
+_SLOT_PHRASE = re.compile(r"\brecords\s+to\s+([^.;]{1,50}?)\s+cards?\b|((?:\S+\s+){0,3}?\S+)\s+(?:card\s+)?slots?\b",
+                          re.IGNORECASE)
+
+
+def card_formats(text: str) -> frozenset[str]:
+    """Card formats a text names ("SanDisk 128GB Extreme PRO CFexpress Type B Card" -> {CFexpress Type B});
+    "microSDXC ... with Adapter" -> {microSD, SD}."""
+    found, rest = set(), text or ""
+    for pattern, name in _CARD_FORMATS:
+        if pattern.search(rest):
+            found.add(name)
+            rest = pattern.sub(" ", rest)
+    if "microSD" in found and _CARD_WITH_ADAPTER.search(text or ""):
+        found.add("SD")
+    return frozenset(found)
+
+
+def card_slots(row: dict) -> frozenset[str]:
+    """Card formats a device's title or description says it records to or has a slot for ("records to SD
+    cards", "USB-C port, microSD slot"); empty when it does not say (most real titles)."""
+    out: set[str] = set()
+    for text in (row.get("title", "") or "", row.get("text", "") or ""):
+        for m in _SLOT_PHRASE.finditer(text):
+            out |= card_formats(m.group(1) or m.group(2) or "")
+    return frozenset(out)
+
+
+def _mark_card_slots(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
+    """A memory card next to a device that says which cards it takes: a format in common is `compatible`
+    ("fits SD slot"), none is `incompatible` ("made for CFexpress Type B, not SD")."""
+    for card, dev in ((a, b), (b, a)):
+        if _is_device(card, extractor) or not _is_device(dev, extractor):
+            continue
+        formats = card_formats(card.get("title", "")) if re.search(
+            r"\bcards?\b", f"{card.get('title', '')} {leaf_category(card.get('category'))}", re.IGNORECASE) else set()
+        slots = card_slots(dev) if formats else set()
+        if not slots:
+            continue
+        shared = sorted(formats & slots)
+        if shared:
+            flags.compatible = True
+            flags.evidence.append(f"fits {'/'.join(shared)} slot")
+        elif not flags.incompatible:
+            flags.incompatible = True
+            flags.evidence.append(f"made for {'/'.join(sorted(formats))} slots, not {'/'.join(sorted(slots))}")
         return
 
 

@@ -5,7 +5,7 @@ share. It composes four parts:
   (`add_items`, cold start) get text, directed and fused vectors, index rows and semantic IDs here;
 - the rank level (eccr/rank/candidates.py, `CandidateRanker`): the candidate pool from the FAISS indexes and
   past co-purchases, one feature row per candidate, the fitted blend ("coherent" by default, "bought_together"
-  on request) with candidates flagged `incompatible` (made for another brand, model or lens mount) moved to the
+  on request) with candidates flagged `incompatible` (made for another brand, model, lens mount or card format) moved to the
   bottom (`demote_incompatible`). `eccr train` fits the blends on the features of this same object;
 - LM scoring (eccr/llm/item_lm.py): + lm_weight·z(LM log-prob) over the top `lm_top` (lm_weight is 0 by
   default; see RecommenderConfig);
@@ -82,7 +82,7 @@ class RecommenderConfig:
     max_per_type: int = 0          # > 0: at most this many items of one leaf category before any item of another
     #                                type moves up (battery, battery, card, bag ... instead of four batteries); a
     #                                reordering, nothing is dropped. 0 (off) in evaluation; the demo uses 2
-    demote_incompatible: bool = True  # candidates made for another brand, model or lens mount than the query
+    demote_incompatible: bool = True  # candidates made for another brand, model, lens mount or card slot than the query
     #                                (eccr.coherence.pair_flags' `incompatible`) rank below every other candidate
     ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
     #                                down), "bought_together" (what shoppers bundle, similar items included) or

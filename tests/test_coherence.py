@@ -7,6 +7,8 @@ import pytest
 from eccr.coherence import (
     AttributeExtractor,
     PairFlags,
+    card_formats,
+    card_slots,
     compatibility_phrase,
     grounded_explanation,
     grounding,
@@ -200,6 +202,26 @@ def test_demo_accessories_for_another_brand_model_or_mount_are_incompatible(demo
     assert "made for T7, T6, not this model" in pair_flags(t8i, row("Wasabi Power LP-E10 Battery"), ex).evidence
     # "for Canon EOS Rebel T8i, … R100 and more": the list says it is incomplete, so no other model is claimed
     assert not pair_flags(t7, row("Neewer LP-E17 Battery"), ex).incompatible
+
+
+def test_demo_memory_cards_fit_the_slots_the_device_describes(demo):
+    _, ex, row = demo
+    t7, z6 = row("Canon EOS Rebel T7 "), row("Nikon Z6 II ")
+    cfexpress_b = row("SanDisk 128GB Extreme PRO CFexpress Type B Card")
+    wrong = pair_flags(t7, cfexpress_b, ex, complementary=True)  # the T7 records to SD cards only
+    assert wrong.incompatible and not wrong.coherent and "made for CFexpress Type B slots, not SD" in wrong.evidence
+    assert pair_flags(z6, cfexpress_b, ex, complementary=True).compatible  # the Z6 II has SD and CFexpress B
+    sd = pair_flags(t7, row("SanDisk 64GB Extreme SDXC"), ex, complementary=True)
+    assert sd.compatible and not sd.incompatible and "fits SD slot" in sd.evidence
+    switch = row("Nintendo Switch OLED Model")
+    assert pair_flags(switch, row("SanDisk 64GB Extreme SDXC"), ex).incompatible  # a microSD slot
+    assert pair_flags(t7, row("Samsung EVO Select 128GB microSDXC Memory Card with Adapter"), ex).compatible
+    assert pair_flags(t7, row("SanDisk 256GB microSDXC Card Licensed"), ex).incompatible  # no adapter
+    text = grounded_explanation(t7, row("SanDisk 64GB Extreme SDXC"), sd)
+    assert "it fits the SD slot" in text
+    # a device that does not say which cards it takes claims nothing
+    assert card_slots({"title": "Canon EOS Rebel T7 with 32GB SD card", "text": ""}) == frozenset()
+    assert card_formats("Samsung EVO Select 128GB microSDXC Memory Card with Adapter") == {"microSD", "SD"}
 
 
 def test_demo_fitting_generic_and_hedged_accessories_are_not_incompatible(demo):
