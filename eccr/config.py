@@ -13,6 +13,7 @@ import functools
 import inspect
 import io
 import json
+import math
 import textwrap
 import tokenize
 import types
@@ -134,10 +135,27 @@ class JsonConfig:
         return config_from_dict(cls, data)
 
 
-def save_json(obj, path: str | Path) -> None:
+def json_ready(obj):
+    """`obj` with numpy scalars and arrays made plain and NaN / infinity made null, so the file is strict JSON
+    (Python's json writes NaN, which other JSON readers reject)."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [json_ready(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays
+        return json_ready(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+def save_json(obj, path: str | Path, indent: int = 2) -> None:
+    """Strict JSON (see `json_ready`), creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(json_ready(obj), indent=indent, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
 
 
 # --- help text from the field comments, and the generated flags --------------------------------------------------

@@ -2,9 +2,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 
-from eccr.config import ConfigError, config_from_dict, config_to_dict, field_help, load_config
+from eccr.config import ConfigError, config_from_dict, config_to_dict, field_help, load_config, save_json
 from eccr.quantize.config import QuantizerConfig, RQVAEConfig
 from eccr.rank.config import ComplementConfig, RankerConfig
 from eccr.run import RunConfig
@@ -96,3 +97,15 @@ def test_load_config_names_the_file(tmp_path):
         load_config(RunConfig, bad)
     with pytest.raises(FileNotFoundError, match="no such config file"):
         load_config(RunConfig, tmp_path / "nope.json")
+
+
+def test_save_json_writes_strict_json(tmp_path):
+    """NaN and infinity (an empty group's mean, a delay quantile with no data) become null, numpy values plain:
+    the file parses with a strict reader, not only with Python's json."""
+    path = tmp_path / "out" / "report.json"
+    save_json({"mean": np.float64("nan"), "upper": float("inf"), "n": np.int64(3), "hr": np.array([0.5, np.nan]),
+               "kinds": frozenset({"seen"}), "ok": True}, path)
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    loaded = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert loaded == {"mean": None, "upper": None, "n": 3, "hr": [0.5, None], "kinds": ["seen"], "ok": True}

@@ -17,13 +17,13 @@ Settings: `DelayReportConfig` (eccr/evaluate/config.py; `eccr evaluate --delay.e
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from eccr.config import save_json
 from eccr.data.candidate_lists import PARTS, CandidateListConfig
 from eccr.data.categories import leaf_category
 from eccr.data.delay import DAY, complement_delays
@@ -313,12 +313,8 @@ def write_delay_section(markdown_path: str | Path, split: TemporalSplit, config:
     out = Path(out_dir) if out_dir is not None else markdown_path.parent
     out.mkdir(parents=True, exist_ok=True)
     report = delay_report(split, config, out, lists)
-    (out / "delay.json").write_text(json.dumps(report, indent=1, default=_plain))
+    save_json(report, out / "delay.json", indent=1)
     with markdown_path.open("a") as fh:
         fh.write("\n" + delay_markdown(report))
     return report
 
-
-def _plain(value):
-    """numpy scalars (and anything else) in JSON."""
-    return value.item() if hasattr(value, "item") else str(value)

@@ -5,7 +5,6 @@ the depth ablation (Fig. 4 style).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from eccr.config import save_json
 from eccr.data.candidate_lists import NEGATIVE_KINDS
 from eccr.evaluate.harness import EvaluationResults
 from eccr.evaluate.protocols import ProtocolResult
@@ -30,18 +30,11 @@ def write_report(results: EvaluationResults, out_dir: str | Path, include_per_qu
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out / "metrics.json", "markdown": out / "report.md"}
-    paths["metrics"].write_text(json.dumps(results.to_dict(include_per_query), indent=1, default=_json_default))
+    save_json(results.to_dict(include_per_query), paths["metrics"], indent=1)
     paths.update(_plots(results, out))
     paths["markdown"].write_text(markdown_report(results, {k: v.name for k, v in paths.items() if k.startswith("plot")}))
     return paths
 
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
 # ----------------------------------------------------------------------------------------------- markdown

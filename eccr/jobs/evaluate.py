@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from eccr.coherence import grounded_explanation, grounding, pair_flags
+from eccr.config import save_json
 from eccr.data.candidate_lists import CandidateListConfig
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
@@ -103,13 +104,8 @@ def _coherence_section(rec, split, part: str, out_dir: Path, foreign: bool) -> s
     if foreign:
         return title + "Measured on the run's own split only (its judge was calibrated there).\n"
     report = coherence_report(rec.judge, split, part, CandidateListConfig(seed=rec.run_config.data.seed), out_dir)
-    (out_dir / "coherence.json").write_text(json.dumps(report, indent=1, default=_plain))
+    save_json(report, out_dir / "coherence.json", indent=1)
     return coherence_markdown(report)
-
-
-def _plain(value):
-    """numpy scalars in JSON."""
-    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _foreign_split(rec, data: str, domain: str):
