@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -413,7 +414,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record arrives (a test's capture, a redirected stream)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _show_logs(level: int = logging.INFO) -> None:
+    """The library's log lines (a resumed checkpoint, the llama.cpp export, a skipped stage) on stderr as
+    "eccr: <message>"; once per process, and not where the caller has configured the "eccr" logger itself."""
+    logger = logging.getLogger("eccr")
+    if logger.handlers:
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("eccr: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _show_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

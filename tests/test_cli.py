@@ -1,8 +1,9 @@
 import json
+import logging
 
 import pytest
 
-from eccr.cli import main
+from eccr.cli import _show_logs, main
 
 
 def test_help_lists_commands(capsys):
@@ -172,3 +173,13 @@ def test_explain_shards_across_real_processes_and_merges_in_order(tiny_run, tmp_
     assert sorted(p.name for p in (tmp_path / "a.jsonl.partial").glob("*.jsonl")) == [
         "shard-00000-of-00002.jsonl", "shard-00001-of-00002.jsonl"]
     assert [json.loads(l)["query_id"] for l in out.read_text().splitlines()] == [f"q{i}" for i in range(9)]
+
+
+def test_the_cli_shows_the_library_log_lines_once(capsys):
+    """Info lines of the library (a resumed LM checkpoint, the llama.cpp export) reach the user of `eccr`, on the
+    stderr of the moment, each once however often `main` runs in one process."""
+    assert main(["data", "stats", "--data", "demo"]) == 0
+    _show_logs()
+    logging.getLogger("eccr.jobs.train").info("LM adapter has %d of %d steps; resuming", 50, 200)
+    err = capsys.readouterr().err
+    assert err.count("eccr: LM adapter has 50 of 200 steps; resuming") == 1

@@ -155,8 +155,9 @@ def stage_complement(run: Run, config: RunConfig, ds: Dataset, split: TemporalSp
 
 
 def _progress(message: str) -> None:
-    """A long stage's progress: logged, and printed beside the stage lines of `eccr train`."""
-    log.info(message)
+    """A long stage's progress, printed beside the stage lines of `eccr train` (and logged at debug level, so
+    the CLI's log handler does not print it twice)."""
+    log.debug(message)
     print(f"[eccr train] {message}", flush=True)
 
 
@@ -490,7 +491,7 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
         if name not in config.stages:
             continue
         t = time.perf_counter()
-        log.info("stage %s ...", name)
+        log.debug("stage %s ...", name)
         print(f"[eccr train] {name} ...", flush=True)
         summary["stages"][name] = steps[name]()
         summary["seconds"][name] = round(time.perf_counter() - t, 1)
