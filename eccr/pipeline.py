@@ -144,7 +144,10 @@ class Recommender:
             lm, tokenizer, generator, _ = load_serving_lm(
                 self.run.adapter, device=self.config.device, backend=self.config.backend or model.backend,
                 gguf_type=model.gguf_type, cache_dir=model.cache_dir)
-            self.item_lm = ItemLM(lm, tokenizer, self.table, catalog, self.run_config.tasks, self.extractor,
+            tasks = self.run_config.tasks
+            if self.run.prompts.is_dir():  # the prompts the adapter was trained on (runs since 2026-12-04)
+                tasks = dataclasses.replace(tasks, prompts_dir=str(self.run.prompts))
+            self.item_lm = ItemLM(lm, tokenizer, self.table, catalog, tasks, self.extractor,
                                   basket_weigher=attention_weigher(self.ranker), generator=generator)
         self._added: list[tuple[Catalog, dict[str, ItemVectors]]] = []
         self._behaviour: ItemVectors | None = None

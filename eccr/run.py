@@ -123,6 +123,7 @@ class Run:
     sft_data = property(lambda self: self.root / "sft_data.jsonl")
     lm_checkpoints = property(lambda self: self.root / "checkpoints" / "lm")
     adapter = property(lambda self: self.root / "lm")
+    prompts = property(lambda self: self.root / "lm" / "prompts")  # the templates the adapter was trained on
     summary = property(lambda self: self.root / "train_summary.json")
     catalog = property(lambda self: self.root / "catalog.parquet")
     blend = property(lambda self: self.root / "blend.json")

@@ -189,3 +189,16 @@ def test_a_run_without_the_judge_says_so_and_keeps_the_ranker_badge(tiny_run, tm
     with pytest.raises(ValueError, match="no coherence judge"):
         rec.recommend("D0001", k=1, explain=False, min_confidence=0.5)
     assert not Run(old).coherence.exists()
+
+
+def test_a_run_is_served_with_the_prompts_its_adapter_was_trained_on(tiny_run, tmp_path):
+    """`eccr train` keeps the task templates beside the adapter (lm/prompts/), and serving reads them there: a
+    later change to the package's prompts/ does not change what an older adapter is asked."""
+    from eccr.llm.config import TaskConfig
+    from eccr.llm.tasks import load_templates
+
+    assert load_templates(tiny_run / "lm" / "prompts") == load_templates(TaskConfig().prompts_dir)
+    folder = Recommender.from_pretrained(tiny_run, use_lm=False).save_pretrained(tmp_path / "model")
+    (folder / "lm" / "prompts" / "explain.txt").write_text("Say why.\nA: {query_title}\nB: {target_title}\nWhy:\n")
+    served = Recommender.from_pretrained(folder)
+    assert served.item_lm.tasks.render("explain", "D0001", "D0363").startswith("Say why.\nA: ")

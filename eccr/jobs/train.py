@@ -37,7 +37,7 @@ from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, heldout_queries
 from eccr.llm.models import load_causal_lm
 from eccr.llm.sft import last_checkpoint, train_sft
-from eccr.llm.tasks import TaskBuilder
+from eccr.llm.tasks import TaskBuilder, save_templates
 from eccr.llm.tokens import add_table_tokens
 from eccr.quantize.history import attention_weigher
 from eccr.quantize.semantic_ids import SemanticIDTable, build_semantic_ids
@@ -448,6 +448,7 @@ def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> 
     if run.adapter.exists():
         shutil.rmtree(run.adapter)
     shutil.copytree(result.adapter_dir, run.adapter)
+    save_templates(config.tasks.prompts_dir, run.prompts)
     return {"lm": {"global_step": result.global_step, "train_loss": result.train_loss,
                    "seconds": round(result.seconds, 1), "examples_per_task": result.examples_per_task}}
 

@@ -91,6 +91,9 @@ class GenerationConfig:
     stop_at_newline: bool = False   # end an answer at its first line break (explanations keep only the first line)
 
 
+LM_TASKS = ("recommend", "explain", "coherence", "title_to_id", "id_to_title")  # eccr/llm/tasks.py renders them
+
+
 @dataclass
 class TaskConfig:
     """The LM's multi-task fine-tuning data (eccr/llm/tasks.py): templates, prompt sizes, pair sampling."""
@@ -104,6 +107,8 @@ class TaskConfig:
     max_basket_items: int = 4       # recommend prompt: the shopper's earlier items shown as ID tokens, most
                                     # relevant first (ranker attention when a weigher is given, else most recent)
     seed: int = 0                   # seeds the pair sample (the pairs `eccr distill` explains) and negatives
+    tasks: tuple[str, ...] = LM_TASKS  # the tasks fine-tuned on; serving uses "explain" (and "recommend" when
+    #                                lm_weight > 0), so `--tasks.tasks explain` spends every step on explanations
     distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
                                     # a pair (source "distilled") and fall back to the grounded template otherwise
 

@@ -22,13 +22,14 @@ import numpy as np
 import pandas as pd
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
+from eccr.data.categories import leaf_category
 from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import Dataset
 from eccr.data.splits import UserHistories
-from eccr.llm.config import TaskConfig
+from eccr.llm.config import LM_TASKS, TaskConfig
 from eccr.quantize.history import BasketWeigher, ordered_history
 
-TASKS = ("recommend", "explain", "coherence", "title_to_id", "id_to_title")
+TASKS = LM_TASKS
 
 
 def load_templates(prompts_dir: str | Path) -> dict[str, str]:
@@ -37,6 +38,15 @@ def load_templates(prompts_dir: str | Path) -> dict[str, str]:
     if missing:
         raise FileNotFoundError(f"{folder}: missing prompt templates {missing}")
     return {t: (folder / f"{t}.txt").read_text().rstrip("\n") for t in TASKS}
+
+
+def save_templates(prompts_dir: str | Path, out_dir: str | Path) -> None:
+    """Copy the task templates into `out_dir` (a run's lm/prompts/), so the run is served with the prompts its
+    adapter was trained on, whatever the package's prompts/ says later."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for task, text in load_templates(prompts_dir).items():
+        (out / f"{task}.txt").write_text(text + "\n")
 
 
 def select_pairs(dataset: Dataset, n: int | None, seed: int, allowed_items: set[str] | None = None) -> pd.DataFrame:
@@ -95,12 +105,17 @@ class TaskBuilder:
     def _title(self, item_id: str) -> str:
         return truncate_title(self.rows[item_id]["title"], self.cfg.max_title_words)
 
+    def _leaf(self, item_id: str) -> str:
+        """The item's leaf category as the grounded template writes it ("batteries"), "-" when it has none."""
+        return leaf_category(self.rows[item_id].get("category")).lower() or "-"
+
     def render(self, task: str, query: str, target: str | None = None, basket: tuple[str, ...] = (),
                candidates: tuple[str, ...] = ()) -> str:
         fields = {"query_title": self._title(query), "query_ids": self.ids[query],
                   "basket_ids": self.basket_ids(query, basket),
                   "candidate_ids": " ".join(self.ids[c] for c in candidates),
-                  "target_title": self._title(target) if target else "", "target_ids": self.ids.get(target, "")}
+                  "target_title": self._title(target) if target else "", "target_ids": self.ids.get(target, ""),
+                  "query_leaf": self._leaf(query), "target_leaf": self._leaf(target) if target else ""}
         return self.templates[task].format(**fields)
 
     def basket_ids(self, query: str, basket: Sequence[str]) -> str:
@@ -147,6 +162,11 @@ class TaskBuilder:
         return out
 
     def build(self) -> list[dict]:
+        """The fine-tuning examples of the configured tasks (`TaskConfig.tasks`), shuffled; the same seed gives
+        the same examples of a task whichever other tasks are chosen."""
+        unknown = sorted(set(self.cfg.tasks) - set(TASKS))
+        if unknown or not self.cfg.tasks:
+            raise ValueError(f"tasks.tasks: unknown or no tasks {unknown}; choose from {list(TASKS)}")
         examples: list[dict] = []
         all_items = np.array(sorted(self.rows))
         hard = self._session_negatives()
@@ -183,7 +203,7 @@ class TaskBuilder:
             examples.append({"task": "id_to_title", "source": "catalog", "prompt": self.render("id_to_title", item),
                              "completion": " " + self._title(item)})
         order = self.rng.permutation(len(examples))
-        return [examples[i] for i in order]
+        return [examples[i] for i in order if examples[i]["task"] in self.cfg.tasks]
 
 
 def read_distilled(path: str | Path) -> dict[tuple[str, str], str]:

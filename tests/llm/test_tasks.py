@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from eccr.coherence import PairFlags
 from eccr.data.schema import Behaviour, Bundles, Catalog, Dataset
@@ -80,3 +81,24 @@ def test_basket_order_follows_the_weigher_and_is_capped():
     assert builder.basket_ids("c1", ["h1", "n1"]) == ids["h1"]  # weight beats recency; cap 1
     assert seen == [("c1", ["n1", "h1"])]
     assert builder.basket_ids("c1", ["c1", "zz"]) == "none"    # the query itself and unknown items are left out
+
+
+def test_explain_prompts_show_each_items_leaf_category():
+    """The LM copies the type it writes in parentheses ("(batteries)") from the prompt instead of guessing it."""
+    ds = _tiny()
+    ids = {i: f"<a_{n}><b_{n}><c_0>" for n, i in enumerate(ds.catalog.items["item_id"])}
+    prompt = TaskBuilder(ds, ids, TaskConfig()).render("explain", "c1", "b1")
+    assert "A: Canon EOS 60D Digital SLR Camera Body (dslr) <a_0>" in prompt
+    assert "B: Wasabi Battery for Canon LP-E6 and EOS 60D (batteries) <a_1>" in prompt
+
+
+def test_the_configured_tasks_are_the_only_ones_built():
+    ds = _tiny()
+    ids = {i: f"<a_{n}><b_{n}><c_0>" for n, i in enumerate(ds.catalog.items["item_id"])}
+    every = TaskBuilder(ds, ids, TaskConfig(n_candidates=3)).build()
+    only = TaskBuilder(ds, ids, TaskConfig(n_candidates=3, tasks=("explain",))).build()
+    assert {e["task"] for e in only} == {"explain"}
+    # the same explanations as in the multi-task build (the same seed draws the same pairs)
+    assert sorted(e["prompt"] for e in only) == sorted(e["prompt"] for e in every if e["task"] == "explain")
+    with pytest.raises(ValueError, match="explian"):
+        TaskBuilder(ds, ids, TaskConfig(tasks=("explian",))).build()
