@@ -780,15 +780,35 @@ def _significant(text: str) -> set[str]:
     return {w.lower() for w in words(text) if len(w) >= 4 and w.lower() not in _STOPWORDS}
 
 
+_TYPE_LABEL = re.compile(r"\(([^()]{1,40})\)")
+_NAME_START = re.compile(r"(?:^|\b[Tt]he\s|[.:;]\s)")
+
+
+def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[str, str]) -> list[str]:
+    """Types in parentheses that the item named just before them does not have ("The Apple AirPods Pro (bags)"):
+    `query` and `target` are (title, category path text); a label must occur in the title or category path of
+    the item whose title shares more words with the name before it (either item's when the name is unclear)."""
+    out = []
+    for m in _TYPE_LABEL.finditer(explanation):
+        label = m.group(1).strip().lower()
+        name = _significant(_NAME_START.split(explanation[:m.start()])[-1])
+        overlap = [len(name & _significant(title)) for title, _ in (query, target)]
+        items = [query, target] if overlap[0] == overlap[1] else [query if overlap[0] > overlap[1] else target]
+        if not any(label in f"{title} {category}".lower() for title, category in items):
+            out.append(f"type ({label}) is not {'either item' if len(items) == 2 else repr(items[0][0][:40])}'s")
+    return out
+
+
 def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
               intent: str = "", context: str = "", flags: PairFlags | dict | None = None,
-              bought_together: bool = False) -> Grounding:
+              bought_together: bool = False, categories: tuple[str, str] | None = None) -> Grounding:
     """Check that `explanation` names both items, adds no brand, model or quantity and contradicts no evidence
     (see the module docstring).
 
     `context`: other facts from the data the sentence may use (e.g. the two category paths). `flags`: the pair's
     PairFlags (or their dict): a claim of fit is contradicted when they say incompatible. `bought_together`:
-    whether shoppers did buy this pair together (a claim that they did is rejected otherwise)."""
+    whether shoppers did buy this pair together (a claim that they did is rejected otherwise). `categories`: the
+    two items' category path texts; a type in parentheses must then be the named item's (`mislabelled_types`)."""
     known = f"{query_title} {target_title} {intent} {context}"
     explanation_models = model_tokens(explanation)
 
@@ -805,6 +825,8 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
         contradicted.append(f"fit claimed, but {against}")
     if not bought_together and _SHOPPERS_CLAIM.search(explanation):
         contradicted.append("claims shoppers bought this pair together")
+    if categories is not None:
+        contradicted += mislabelled_types(explanation, (query_title, categories[0]), (target_title, categories[1]))
     return Grounding(names(query_title), names(target_title), unsupported_facts(explanation, known, extractor),
                      contradicted)
 

@@ -15,6 +15,7 @@ from eccr.coherence import (
     labelled_pairs,
     lens_mounts,
     looks_like_device,
+    mislabelled_types,
     model_names,
     model_tokens,
     pair_flags,
@@ -444,3 +445,23 @@ def test_degenerate_repetition_is_recognised():
     assert repeats_itself("Canon EOS 24.2MP Full-Frame Mirrorless 24.2MP Full-Frame Mirrorless")
     assert repeats_itself("The Samsung Galaxy S24 goes with the Samsung Galaxy S24.")
     assert not repeats_itself("The Wasabi Power LP-E10 Battery powers the Canon EOS Rebel T7: it fits the Rebel T7.")
+
+
+def test_a_type_in_parentheses_must_be_the_named_items():
+    """The demo's 200-step LM wrote "(bags)" for AirPods and "(mice)" for a laptop sleeve bought with a mouse: the
+    label must come from the title or category path of the item named just before it."""
+    airpods = ("Apple AirPods Pro (2nd Generation)", "Electronics Headphones Earbud Headphones")
+    charger = ("Anker 313 Wireless Charger Pad", "Electronics Chargers Wireless Chargers")
+    sleeve = ("Inateck 14 inch Laptop Sleeve Case", "Electronics Computers Laptop Sleeves")
+    mouse = ("Logitech Pebble M350 Wireless Mouse", "Electronics Computers Mice")
+    assert mislabelled_types("The Apple AirPods Pro (bags) goes with the Anker 313 Wireless Charger.", airpods, charger)
+    wrong = "The Inateck 14 inch Laptop Sleeve Case (mice) goes with the Logitech Pebble M350 Wireless Mouse."
+    assert mislabelled_types(wrong, mouse, sleeve) == ["type (mice) is not 'Inateck 14 inch Laptop Sleeve Case''s"]
+    right = ("The Inateck 14 inch Laptop Sleeve Case (laptop sleeves) goes with the Logitech Pebble M350 Wireless "
+             "Mouse (mice).")
+    assert mislabelled_types(right, mouse, sleeve) == []
+    assert mislabelled_types("The Apple AirPods Pro (2nd Generation) charge on the Anker pad.", airpods, charger) == []
+    check = grounding(wrong, mouse[0], sleeve[0], context=f"{mouse[1]} {sleeve[1]}", categories=(mouse[1], sleeve[1]))
+    assert not check.grounded and check.contradicted
+    assert grounding(right, mouse[0], sleeve[0], context=f"{mouse[1]} {sleeve[1]}",
+                     categories=(mouse[1], sleeve[1])).grounded

@@ -31,6 +31,9 @@ BLUEBERRY = ("The Apple iPhone 13 goes with the Blueberry 2 Pack for a complimen
     ("The Wasabi battery does not fit the Canon EOS Rebel T7.", CAM, BAT, "denies a fit"),
     ('The Wasabi battery powers the Canon T7. Shoppers bought them together for "Photography".', CAM, BAT,
      "says shoppers bought the pair"),
+    # a type the demo's 200-step LM guessed for an item its prompt gave no category for
+    ("The Apple AirPods Pro (bags) goes with the Anker 313 Wireless Charger.", "Apple AirPods Pro (2nd Generation)",
+     "Anker 313 Wireless Charger Pad", "(bags)"),
 ])
 def test_the_issue_examples_are_hallucinated_claims(sentence, a, b, claim):
     assert claim in hallucinated_claims(sentence, a, b)
@@ -41,6 +44,8 @@ def test_supported_figures_fit_claims_and_bought_pairs_are_not_claims():
                                CAM, BAT) == []
     assert hallucinated_claims("The SanDisk 64 GB card (memory cards) stores the photos of the Canon T7.", CAM, CARD,
                                categories="Camera Memory Cards") == []
+    assert hallucinated_claims("The Wasabi battery (batteries) powers the Canon EOS Rebel T7 (dslr camera).", CAM, BAT,
+                               categories="Camera & Photo Batteries") == []
     assert hallucinated_claims("The Ailun protector covers the 6.1-inch screen of the iPhone 13 Pro.", IPHONE,
                                PROTECTOR) == []
     assert "claims a fit the flags contradict" in hallucinated_claims("The Canon RF lens fits the Rebel T7.",
