@@ -780,6 +780,7 @@ def _significant(text: str) -> set[str]:
     return {w.lower() for w in words(text) if len(w) >= 4 and w.lower() not in _STOPWORDS}
 
 
+_QUOTED = re.compile(r'"([^"]+)"')
 _TYPE_LABEL = re.compile(r"\(([^()]{1,40})\)")
 _NAME_START = re.compile(r"(?:^|\b[Tt]he\s|[.:;]\s)")
 
@@ -825,6 +826,9 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
         contradicted.append(f"fit claimed, but {against}")
     if not bought_together and _SHOPPERS_CLAIM.search(explanation):
         contradicted.append("claims shoppers bought this pair together")
+    for quote in _QUOTED.findall(explanation):
+        if quote.strip().lower() not in f"{intent} {known}".lower():
+            contradicted.append(f'quotes "{quote.strip()}", which is not in the data')
     if categories is not None:
         contradicted += mislabelled_types(explanation, (query_title, categories[0]), (target_title, categories[1]))
     return Grounding(names(query_title), names(target_title), unsupported_facts(explanation, known, extractor),

@@ -465,3 +465,12 @@ def test_a_type_in_parentheses_must_be_the_named_items():
     assert not check.grounded and check.contradicted
     assert grounding(right, mouse[0], sleeve[0], context=f"{mouse[1]} {sleeve[1]}",
                      categories=(mouse[1], sleeve[1])).grounded
+
+
+def test_a_quoted_purpose_must_be_the_crowds():
+    """'Together they serve "<intent>"' is grounded only when the pair's intent says so: the explain-only demo LM
+    wrote purposes nobody wrote ('Together they serve "charging and cables."') for recommended pairs."""
+    a, b = "Apple MacBook Air 13-inch Laptop", "Apple 240W USB-C Charge Cable"
+    made_up = 'The Apple 240W USB-C Charge Cable charges the Apple MacBook Air. Together they serve "charging and cables."'
+    assert grounding(made_up, a, b).contradicted == ['quotes "charging and cables.", which is not in the data']
+    assert grounding(made_up, a, b, intent="Charging and cables.").grounded

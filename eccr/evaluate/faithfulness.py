@@ -8,8 +8,8 @@ Per sentence:
   ignored, a number joined to its unit: "64 GB" = "64GB"); a capitalised word (brand-like: "Sony", "Blueberry") absent from them and
   not one of a few function words; a claim of fit ("fits", "compatible", "made for") when the pair flags say
   incompatible; a negation about fit ("does not fit") when they do not; a claim that shoppers bought the pair
-  together when the pair was not bought together; a type in parentheses ("(bags)") with a word found in neither
-  title nor category.
+  together when the pair was not bought together; a type in parentheses ("(bags)") or a quoted phrase
+  ('Together they serve "charging and cables"') with a word found in neither title nor category.
 - **names both items**: the sentence shares a head word (a word of 3+ letters among the first six words of the
   title) or a model number of the title with each title.
 - **masked distinctness**: the share of distinct sentences once every word of the two titles is masked; a
@@ -34,7 +34,7 @@ FUNCTION_WORDS = frozenset([
 _FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b", re.IGNORECASE)
 _NOT_FIT = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't)\b[^.]{0,20}?\b(?:fit|fits|compatible|work)\b"
                       r"|\bincompatible\b", re.IGNORECASE)
-_PARENTHESES = re.compile(r"\(([^()]*)\)")
+_LABELLED = re.compile(r"\(([^()]*)\)|\"([^\"]*)\"")  # a type in parentheses, a quoted phrase
 _BOUGHT = re.compile(r"\b(?:shoppers|customers|buyers|people)\b[^.]*?\b(?:bought|buy|purchased|ordered)\b"
                      r"|\bbought\b[^.]{0,15}?\btogether\b", re.IGNORECASE)
 
@@ -69,11 +69,12 @@ def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: s
             if token.lower() not in known and not all(p in known or p in FUNCTION_WORDS for p in parts) and \
                     not re.search(r"(?<![a-z])" + re.escape(token.lower()) + r"(?![a-z])", spaced):  # "GB" of "64GB"
                 claims.append(token)
-    for label in _PARENTHESES.findall(sentence):
+    for in_parentheses, quoted in _LABELLED.findall(sentence):
+        label = in_parentheses or quoted
         foreign = [w for w in re.findall(r"[a-z]+", label.lower())
                    if w not in FUNCTION_WORDS and w not in known and not re.search(r"(?<![a-z])" + w, spaced)]
         if foreign:
-            claims.append(f"({label.strip()})")
+            claims.append(f"({label.strip()})" if in_parentheses else f'"{label.strip()}"')
     if incompatible and _FIT.search(sentence):
         claims.append("claims a fit the flags contradict")
     if not incompatible and _NOT_FIT.search(sentence):

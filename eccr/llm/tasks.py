@@ -4,8 +4,9 @@ Tasks, one template each in prompts/:
 - recommend:   query item (title + semantic ID) + basket IDs + candidate IDs -> the coherent complement's ID;
                the basket is the shopper's items before the bundle (as `eccr evaluate` passes them), ordered by
                the ranker's attention (eccr.quantize.history)
-- explain:     pair -> one grounded sentence giving the reason (what one does for the other, the fit evidence,
-               the crowd intent as purpose when it invents nothing; composed from titles/flags)
+- explain:     pair (titles, leaf categories, IDs) -> one grounded sentence giving the reason (what one does
+               for the other, the fit evidence; composed from titles/flags, never the crowd intent, which the
+               prompt does not show)
 - coherence:   pair -> "yes, compatible" / "yes, relevant" / "no, substitute" / "no, not used together" / ...
 - title_to_id, id_to_title: item <-> semantic-ID alignment, so the new ID tokens mean something
 
@@ -132,18 +133,19 @@ class TaskBuilder:
 
     def explanation(self, a: str, b: str, intent: str) -> tuple[str, str]:
         """(target sentence, its source): the reason the two go together (what one does for the other, the fit
-        evidence; the crowd intent as their purpose when it invents nothing), never "shoppers bought them
-        together": the LM explains recommended pairs, which nobody has bought together yet, and it cannot tell
-        the two apart from its prompt."""
+        evidence), never "shoppers bought them together" nor the crowd intent: the LM explains recommended pairs,
+        which nobody has bought together yet and no shopper has described, and it cannot tell the two apart from
+        its prompt. A distilled sentence (checked against the intent its teacher saw) replaces the template."""
         flags = self.flags(a, b, complementary=True)
         distilled = self.distilled.get((a, b))
         # re-checked: the file may come from another catalogue
         if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
                                    intent or "", flags=flags).grounded:
             return distilled, "distilled"
-        text = grounded_explanation(self.rows[a], self.rows[b], flags, intent, bought_together=False,
-                                    extractor=self.extractor)
-        return text, ("grounded+intent" if "Together they serve" in text else "grounded")
+        # no crowd intent in the target: the prompt has none (a recommended pair has none), so an LM taught to
+        # quote one learns to invent it ('Together they serve "Kodak K200"')
+        text = grounded_explanation(self.rows[a], self.rows[b], flags, bought_together=False, extractor=self.extractor)
+        return text, "grounded"
 
     def bundle_pairs(self) -> pd.DataFrame:
         return select_pairs(self.ds, self.cfg.max_pairs, self.cfg.seed, allowed_items=set(self.rows))

@@ -34,6 +34,9 @@ BLUEBERRY = ("The Apple iPhone 13 goes with the Blueberry 2 Pack for a complimen
     # a type the demo's 200-step LM guessed for an item its prompt gave no category for
     ("The Apple AirPods Pro (bags) goes with the Anker 313 Wireless Charger.", "Apple AirPods Pro (2nd Generation)",
      "Anker 313 Wireless Charger Pad", "(bags)"),
+    # a purpose the explain-only demo LM made up for a pair nobody described
+    ('The Nikon Z 26mm Pancake (lenses) goes with the Nikon Z6 II. Together they serve "Kodak K200 lovers".',
+     "Nikon Z6 II Full-Frame Mirrorless", "Nikon NIKKOR Z 26mm f/2.8 Pancake Lens", '"Kodak K200 lovers"'),
 ])
 def test_the_issue_examples_are_hallucinated_claims(sentence, a, b, claim):
     assert claim in hallucinated_claims(sentence, a, b)

@@ -41,7 +41,8 @@ def test_builder_renders_all_tasks_with_real_ids_only():
     # the co-bought HDMI cable is a hard negative, never the answer
     assert all(e["completion"].strip() != ids["h1"] for e in rec)
     explain = [e for e in examples if e["task"] == "explain"]
-    assert all("Canon shooter spares" in e["completion"] for e in explain)
+    # the crowd intent is not in the prompt, so it is not in the target either: an LM taught to quote it invents one
+    assert explain and not any("Canon shooter spares" in e["completion"] or '"' in e["completion"] for e in explain)
 
 
 def test_coherence_answers():
