@@ -461,7 +461,7 @@ def card_slots(row: dict) -> frozenset[str]:
 
 def _mark_card_slots(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
     """A memory card next to a device that says which cards it takes: a format in common is `compatible`
-    ("fits SD slot"), none is `incompatible` ("made for CFexpress Type B, not SD")."""
+    ("fits card slot"), none is `incompatible` ("made for CFexpress Type B slots, not SD")."""
     for card, dev in ((a, b), (b, a)):
         if _is_device(card, extractor) or not _is_device(dev, extractor):
             continue
@@ -473,7 +473,7 @@ def _mark_card_slots(flags: PairFlags, a: dict, b: dict, extractor: AttributeExt
         shared = sorted(formats & slots)
         if shared:
             flags.compatible = True
-            flags.evidence.append(f"fits {'/'.join(shared)} slot")
+            flags.evidence.append("fits card slot")  # not "SD slot": the slot's format comes from the description
         elif not flags.incompatible:
             flags.incompatible = True
             flags.evidence.append(f"made for {'/'.join(sorted(formats))} slots, not {'/'.join(sorted(slots))}")
