@@ -41,6 +41,7 @@ def tiny_run(tmp_path_factory) -> Path:
     import dataclasses
 
     from eccr.jobs.train import train_run
+    from eccr.llm.config import LM_TASKS
     from eccr.llm.models import build_tiny_model
     from eccr.run import RunConfig, quick
 
@@ -54,7 +55,7 @@ def tiny_run(tmp_path_factory) -> Path:
             ranker=r(cfg.ranker, max_epochs=6, max_seconds=600.0, progress=False),
             directed=r(cfg.directed, epochs=5, max_seconds=600.0),
             uncertainty=r(cfg.uncertainty, members=2, max_epochs=1),
-            tasks=r(cfg.tasks, max_pairs=200, max_alignment_items=100),
+            tasks=r(cfg.tasks, max_pairs=200, max_alignment_items=100, tasks=LM_TASKS),  # every task, not the demo's
             model=r(cfg.model, spec=str(model_dir), cache_dir=str(root / "model_cache")),  # its GGUF export
             sft=r(cfg.sft, max_steps=4, save_steps=2, logging_steps=1))
     train_run(cfg, root / "run")

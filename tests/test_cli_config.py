@@ -136,11 +136,16 @@ def test_every_train_command_in_the_readme_parses(trained, tmp_path):
         if "--config" in argv:
             argv[argv.index("--config") + 1] = str(saved)
         cfg = trained(*argv)
-        for flag, value in itertools.pairwise(argv):
-            if flag.startswith("--") and "." in flag and not value.startswith("--"):
+        for n, flag in enumerate(argv):
+            values = list(itertools.takewhile(lambda a: not a.startswith("--"), argv[n + 1:]))
+            if flag.startswith("--") and "." in flag and values:
                 section, name = flag[2:].split(".")
                 got = getattr(getattr(cfg, section), name)
-                assert str(got) == value or got == type(got)(value), (command, flag, got)
+                if isinstance(got, (tuple, list)):  # a multi-valued flag: `--tasks.tasks recommend explain`
+                    assert [str(g) for g in got] == values, (command, flag, got)
+                else:
+                    assert len(values) == 1 and (str(got) == values[0] or got == type(got)(values[0])), \
+                        (command, flag, got)
 
 
 def test_every_dotted_flag_the_readme_names_exists(capsys):
