@@ -331,7 +331,7 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
     assert used["completion"] == " " + GOOD and used["source"] == "distilled"
     for a, b in (("b1", "c1"), ("c1", "s1")):
         prompt = builder.render("explain", a, b)
-        assert explain[prompt] == baseline[prompt] and explain[prompt]["source"] == "grounded+intent"
+        assert explain[prompt] == baseline[prompt] and explain[prompt]["source"] == "grounded"
     assert sum(e["source"] == "distilled" for e in explain.values()) == 1
     with pytest.raises(FileNotFoundError, match="eccr distill"):
         TaskBuilder(ds, ids, TaskConfig(distilled_path=str(tmp_path / "missing.jsonl")))
