@@ -403,22 +403,35 @@ def _is_device(row: dict, extractor: AttributeExtractor) -> bool:
     return extractor.is_device(row["item_id"], row.get("title", ""), tuple(row.get("category", ()) or ()))
 
 
+def _mark_shared_standard(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor, offers, accepts,
+                          fits: str, made_for: str) -> None:
+    """An accessory that names a standard (`offers(row)`: lens mounts, card formats) next to a device that names
+    the ones it takes (`accepts(row)`): one in common is `compatible` (evidence `fits`, formatted with `shared`),
+    none is `incompatible` (`made_for`, formatted with `offered` and `accepted`). Neither naming one says nothing."""
+    for acc, dev in ((a, b), (b, a)):
+        offered = offers(acc)
+        accepted = accepts(dev) if offered else frozenset()
+        if not accepted or _is_device(acc, extractor) or not _is_device(dev, extractor):
+            continue
+        shared = sorted(offered & accepted)
+        if shared:
+            flags.compatible = True
+            flags.evidence.append(fits.format(shared="/".join(shared)))
+        elif not flags.incompatible:
+            flags.incompatible = True
+            flags.evidence.append(made_for.format(offered="/".join(sorted(offered)),
+                                                  accepted="/".join(sorted(accepted))))
+        return
+
+
 def _mark_mounts(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
     """A lens (or any non-device) whose title names a lens mount, next to a device whose title names its mounts:
     the same mount is `compatible` ("fits RF mount"), none in common is `incompatible`."""
-    for acc, dev in ((a, b), (b, a)):
-        acc_mounts, dev_mounts = lens_mounts(acc.get("title", "")), lens_mounts(dev.get("title", ""))
-        if not acc_mounts or not dev_mounts or _is_device(acc, extractor) or not _is_device(dev, extractor):
-            continue
-        shared = sorted(acc_mounts & dev_mounts)
-        if shared:
-            flags.compatible = True
-            flags.evidence.append(f"fits {'/'.join(shared)} mount")
-        elif not flags.incompatible:
-            flags.incompatible = True
-            flags.evidence.append(f"made for {'/'.join(sorted(acc_mounts))} mount, not "
-                                  f"{'/'.join(sorted(dev_mounts))}")
-        return
+    def mounts(row: dict) -> frozenset[str]:
+        return lens_mounts(row.get("title", ""))
+
+    _mark_shared_standard(flags, a, b, extractor, mounts, mounts, "fits {shared} mount",
+                          "made for {offered} mount, not {accepted}")
 
 
 # Memory card formats, most specific first ("microSDXC" is microSD, not SD; "CFexpress Type B" before "CFexpress").
@@ -459,25 +472,19 @@ def card_slots(row: dict) -> frozenset[str]:
     return frozenset(out)
 
 
+def _card_formats_of_a_card(row: dict) -> frozenset[str]:
+    """The formats a memory card's title names; none when neither its title nor its leaf category says "card"."""
+    title = row.get("title", "") or ""
+    is_card = re.search(r"\bcards?\b", f"{title} {leaf_category(row.get('category'))}", re.IGNORECASE)
+    return card_formats(title) if is_card else frozenset()
+
+
 def _mark_card_slots(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
     """A memory card next to a device that says which cards it takes: a format in common is `compatible`
-    ("fits card slot"), none is `incompatible` ("made for CFexpress Type B slots, not SD")."""
-    for card, dev in ((a, b), (b, a)):
-        if _is_device(card, extractor) or not _is_device(dev, extractor):
-            continue
-        formats = card_formats(card.get("title", "")) if re.search(
-            r"\bcards?\b", f"{card.get('title', '')} {leaf_category(card.get('category'))}", re.IGNORECASE) else set()
-        slots = card_slots(dev) if formats else set()
-        if not slots:
-            continue
-        shared = sorted(formats & slots)
-        if shared:
-            flags.compatible = True
-            flags.evidence.append("fits card slot")  # not "SD slot": the slot's format comes from the description
-        elif not flags.incompatible:
-            flags.incompatible = True
-            flags.evidence.append(f"made for {'/'.join(sorted(formats))} slots, not {'/'.join(sorted(slots))}")
-        return
+    ("fits card slot"; not "SD slot": the slot's format comes from the description, which no title shows), none
+    is `incompatible` ("made for CFexpress Type B slots, not SD")."""
+    _mark_shared_standard(flags, a, b, extractor, _card_formats_of_a_card, card_slots, "fits card slot",
+                          "made for {offered} slots, not {accepted}")
 
 
 def _mark_incompatible(flags: PairFlags, src: dict, dst: dict, extractor: AttributeExtractor) -> None:
@@ -809,8 +816,9 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
     `context`: other facts from the data the sentence may use (e.g. the two category paths). `flags`: the pair's
     PairFlags (or their dict): a claim of fit is contradicted when they say incompatible. `bought_together`:
     whether shoppers did buy this pair together (a claim that they did is rejected otherwise). `categories`: the
-    two items' category path texts; a type in parentheses must then be the named item's (`mislabelled_types`)."""
-    known = f"{query_title} {target_title} {intent} {context}"
+    two items' category path texts, facts the sentence may use; a type in parentheses must then be the named
+    item's (`mislabelled_types`)."""
+    known = f"{query_title} {target_title} {intent} {context} {' '.join(categories or ())}"
     explanation_models = model_tokens(explanation)
 
     def names(title: str) -> bool:
@@ -827,7 +835,7 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
     if not bought_together and _SHOPPERS_CLAIM.search(explanation):
         contradicted.append("claims shoppers bought this pair together")
     for quote in _QUOTED.findall(explanation):
-        if quote.strip().lower() not in f"{intent} {known}".lower():
+        if quote.strip().lower() not in known.lower():
             contradicted.append(f'quotes "{quote.strip()}", which is not in the data')
     if categories is not None:
         contradicted += mislabelled_types(explanation, (query_title, categories[0]), (target_title, categories[1]))

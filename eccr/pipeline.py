@@ -447,8 +447,7 @@ class Recommender:
         out = []
         for (q, c), text, template, pf, together in zip(pairs, raw, templates, pair_evidence, bought):
             if text and not repeats_itself(text) and grounding(
-                    text, rows[q]["title"], rows[c]["title"], self.extractor, context=self.category_text(q, c),
-                    flags=pf, bought_together=together,
+                    text, rows[q]["title"], rows[c]["title"], self.extractor, flags=pf, bought_together=together,
                     categories=(self.category_text(q), self.category_text(c))).grounded:
                 out.append((text, "lm", text))
             else:

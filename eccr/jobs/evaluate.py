@@ -175,8 +175,7 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
 
     def grounded_share(sentences):
         checked = [grounding(s, rec.item_row(q)["title"], rec.item_row(p)["title"], rec.extractor, i,
-                             context=rec.category_text(q, p), flags=f, bought_together=b,
-                             categories=(rec.category_text(q), rec.category_text(p)))
+                             flags=f, bought_together=b, categories=(rec.category_text(q), rec.category_text(p)))
                    for s, (q, p), i, f, b in zip(sentences, qp, intents, flags, bought) if s]
         return {"n": len(checked), "grounded": float(np.mean([g.grounded for g in checked])) if checked else None,
                 "hallucination_rate": float(np.mean([bool(g.unsupported or g.contradicted) for g in checked]))
