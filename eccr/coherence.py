@@ -21,8 +21,9 @@ Grounding check for explanations (`grounding`): an explanation is grounded when 
 brand, a model token or a content word of 4+ letters with each title), mentions no brand, capitalised brand-like
 word, model name, number or quantity ("128GB", "400W", "1.5-inch") that is absent from both titles, their category
 paths and the bundle intent (when one is given), and contradicts no evidence: no claim of fit for a pair flagged
-incompatible, no negation about fit ("does not fit"), no claim that shoppers bought the pair together unless the
-caller says they did. Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the
+incompatible, no negation about fit ("does not fit"), no fit claim naming a model the pair's fit evidence does not
+("it fits the iPhone 14" for a case "for iPhone 14 / iPhone 13" recommended with an iPhone 13), no claim that
+shoppers bought the pair together unless the caller says they did. Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the
 measurement of hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the
 filter it scores.
 
@@ -792,6 +793,25 @@ _TYPE_LABEL = re.compile(r"\(([^()]{1,40})\)")
 _NAME_START = re.compile(r"(?:^|\b[Tt]he\s|[.:;]\s)")
 
 
+_FIT_OBJECT = re.compile(r"\b(?:fits?|fitting|compatible with|works with|made for|designed for)\s+([^.;:,]+)",
+                         re.IGNORECASE)
+
+
+def misnamed_fits(explanation: str, flags: PairFlags, query_title: str, target_title: str) -> list[str]:
+    """Models a fit claim names that are not the pair's: every model after "fits"/"compatible with"/"made for"
+    must be one the fit evidence names, or one both titles name."""
+    evidence = "; ".join(e for e in flags.evidence if e.startswith(("fits", "made for")))
+    allowed = model_names(evidence).keys() | (model_names(query_title).keys() & model_names(target_title).keys())
+    out = []
+    for m in _FIT_OBJECT.finditer(explanation):
+        claimed = model_names(m.group(1))
+        wrong = [claimed[k] for k in claimed if k not in allowed]
+        if wrong:
+            out.append(f"fit claimed for {', '.join(wrong)}, which is not this pair's"
+                       + (f" ({evidence})" if evidence else ""))
+    return out
+
+
 def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[str, str]) -> list[str]:
     """Types in parentheses that the item named just before them does not have ("The Apple AirPods Pro (bags)"):
     `query` and `target` are (title, category path text); a label must occur in the title or category path of
@@ -814,7 +834,8 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
     (see the module docstring).
 
     `context`: other facts from the data the sentence may use (e.g. the two category paths). `flags`: the pair's
-    PairFlags (or their dict): a claim of fit is contradicted when they say incompatible. `bought_together`:
+    PairFlags (or their dict): a claim of fit is contradicted when they say incompatible, or when it names a model
+    that neither their fit evidence nor both titles name (`misnamed_fits`). `bought_together`:
     whether shoppers did buy this pair together (a claim that they did is rejected otherwise). `categories`: the
     two items' category path texts, facts the sentence may use; a type in parentheses must then be the named
     item's (`mislabelled_types`)."""
@@ -832,6 +853,8 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
     elif flags is not None and flags.incompatible and _FIT_CLAIM.search(explanation):
         against = next((e for e in flags.evidence if ", not " in e), "incompatible")
         contradicted.append(f"fit claimed, but {against}")
+    elif flags is not None:
+        contradicted += misnamed_fits(explanation, flags, query_title, target_title)
     if not bought_together and _SHOPPERS_CLAIM.search(explanation):
         contradicted.append("claims shoppers bought this pair together")
     for quote in _QUOTED.findall(explanation):

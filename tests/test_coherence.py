@@ -474,3 +474,25 @@ def test_a_quoted_purpose_must_be_the_crowds():
     made_up = 'The Apple 240W USB-C Charge Cable charges the Apple MacBook Air. Together they serve "charging and cables."'
     assert grounding(made_up, a, b).contradicted == ['quotes "charging and cables.", which is not in the data']
     assert grounding(made_up, a, b, intent="Charging and cables.").grounded
+
+
+def test_a_fit_claim_must_name_the_pairs_model():
+    """A case "for iPhone 14 / iPhone 13" recommended with an iPhone 13 fits the iPhone 13: the demo LM wrote
+    "it fits the iPhone 14", a model of the case's title that is not the shopper's phone."""
+    phone = {"item_id": "p", "title": "Apple iPhone 13 128GB", "category": ["Phones"], "brand": "Apple"}
+    case = {"item_id": "c", "title": "Spigen Tough Armor Case for iPhone 14 / iPhone 13 - Black",
+            "category": ["Phone Cases"], "brand": "Spigen"}
+    extractor = AttributeExtractor(_catalog([("p", phone["title"], phone["category"], "Apple"),
+                                             ("c", case["title"], case["category"], "Spigen")]))
+    flags = pair_flags(phone, case, extractor, complementary=True)
+    assert "fits iPhone 13" in flags.evidence
+
+    def contradicted(sentence):
+        return grounding(sentence, phone["title"], case["title"], extractor, flags=flags).contradicted
+
+    assert contradicted("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 14.") == [
+        "fit claimed for iPhone 14, which is not this pair's (fits iPhone 13; made for Apple)"]
+    assert contradicted("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 13.") == []
+    assert contradicted("The Spigen case is compatible with the iPhone 13 and the iPhone 14.")
+    template = grounded_explanation(phone, case, flags)
+    assert "fits the iPhone 13" in template and contradicted(template) == []

@@ -7,7 +7,9 @@ Per sentence:
   "LP-E10") that does not occur in the titles or categories (digits compared with digit boundaries, hyphens
   ignored, a number joined to its unit: "64 GB" = "64GB"); a capitalised word (brand-like: "Sony", "Blueberry") absent from them and
   not one of a few function words; a claim of fit ("fits", "compatible", "made for") when the pair flags say
-  incompatible; a negation about fit ("does not fit") when they do not; a claim that shoppers bought the pair
+  incompatible; a claim of fit to a figure-bearing name that is not in both titles ("it fits the iPhone 14" for a
+  case "for iPhone 14 / iPhone 13" and an iPhone 13); a negation about fit ("does not fit") when they do not; a
+  claim that shoppers bought the pair
   together when the pair was not bought together; a type in parentheses ("(bags)") or a quoted phrase
   ('Together they serve "charging and cables"') with a word found in neither title nor category.
 - **names both items**: the sentence shares a head word (a word of 3+ letters among the first six words of the
@@ -32,6 +34,7 @@ FUNCTION_WORDS = frozenset([
     "use", "used", "using", "together", "shoppers", "pair", "keep", "add", "when", "if", "your", "you",
     "goes", "go"])
 _FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b", re.IGNORECASE)
+_FIT_TO = re.compile(r"\b(?:fits?|fitting|compatible with|works with|made for|designed for)\b([^.;:,]*)", re.IGNORECASE)
 _NOT_FIT = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't)\b[^.]{0,20}?\b(?:fit|fits|compatible|work)\b"
                       r"|\bincompatible\b", re.IGNORECASE)
 _LABELLED = re.compile(r"\(([^()]*)\)|\"([^\"]*)\"")  # a type in parentheses, a quoted phrase
@@ -77,6 +80,11 @@ def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: s
             claims.append(f"({label.strip()})" if in_parentheses else f'"{label.strip()}"')
     if incompatible and _FIT.search(sentence):
         claims.append("claims a fit the flags contradict")
+    both_titles = (_compact(title_a), _compact(title_b))
+    for fitted in _FIT_TO.findall(sentence):
+        figures = [re.escape(_compact(t)) for t in _tokens(fitted) if any(c.isdigit() for c in t)]
+        if any(not re.search(r"(?<![0-9.])" + f + r"(?![0-9])", title) for f in figures for title in both_titles):
+            claims.append(f"claims a fit to {fitted.strip()!r}, which one title does not name")
     if not incompatible and _NOT_FIT.search(sentence):
         claims.append("denies a fit")
     if not bought_together and _BOUGHT.search(sentence):

@@ -95,3 +95,11 @@ def test_the_explanation_report_of_eccr_evaluate_has_the_faithfulness_table(tiny
     assert table["template"]["masked_distinct"] > table["titles only"]["masked_distinct"]
     assert "| titles only |" in explanation_markdown(report)
     assert len(report["sentences"]) == report["pairs"]
+
+
+def test_a_fit_to_a_model_only_one_title_names_is_hallucinated():
+    phone, case = "Apple iPhone 13 128GB", "Spigen Tough Armor Case for iPhone 14 / iPhone 13 - Black"
+    assert hallucinated_claims("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 14.",
+                               phone, case) == ["claims a fit to 'the iPhone 14', which one title does not name"]
+    assert hallucinated_claims("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 13.",
+                               phone, case) == []
