@@ -639,6 +639,13 @@ def _serves(accessory: dict, device: dict, reasons: list[str]) -> bool:
     return any(re.search(rf"\b{re.escape(kind)}s?\b", acc_text) for kind in _device_kinds(device))
 
 
+def _both_fit(a: dict, b: dict, reason: str) -> bool:
+    """Whether the models of a "fits …" reason are named by both titles' compatibility phrases."""
+    models = model_names(reason).keys() if reason.startswith("fits ") else set()
+    return bool(models) and all(models <= model_names(compatibility_phrase(row.get("title", ""))).keys()
+                                for row in (a, b))
+
+
 def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
                          bought_together: bool = False, extractor: AttributeExtractor | None = None) -> str:
     """One or two sentences built only from the two titles, their categories, the matched evidence and the
@@ -661,7 +668,9 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
         first = f"The {name_a} {use_a} the {name_b}"
     else:
         first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
-    if reasons:
+    if reasons and _both_fit(a, b, reasons[0]):  # two accessories of one device: a case and a screen protector
+        first += f"; both fit the {reasons[0].removeprefix('fits ')}"
+    elif reasons:
         first += f": it {reasons[0].replace('fits', 'fits the').replace('made for', 'is made for')}"
     elif shared:
         first += f"; {shared[0]}"

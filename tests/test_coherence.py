@@ -496,3 +496,16 @@ def test_a_fit_claim_must_name_the_pairs_model():
     assert contradicted("The Spigen case is compatible with the iPhone 13 and the iPhone 14.")
     template = grounded_explanation(phone, case, flags)
     assert "fits the iPhone 13" in template and contradicted(template) == []
+
+
+def test_two_accessories_of_one_device_both_fit_it():
+    """A case and a screen protector that both name the iPhone 13: the protector does not fit the case."""
+    case = {"item_id": "c", "title": "Apple Silicone Case with MagSafe for iPhone 13", "category": ["Phone Cases"]}
+    guard = {"item_id": "g", "title": "amFilm Tempered Glass Screen Protector for iPhone 14 / iPhone 13",
+             "category": ["Screen Protectors"]}
+    extractor = AttributeExtractor(_catalog([("c", case["title"], case["category"], ""),
+                                             ("g", guard["title"], guard["category"], "")]))
+    flags = pair_flags(case, guard, extractor, complementary=True)
+    sentence = grounded_explanation(case, guard, flags)
+    assert sentence.endswith("; both fit the iPhone 13.") and ": it fits" not in sentence
+    assert grounding(sentence, case["title"], guard["title"], extractor, flags=flags).grounded
