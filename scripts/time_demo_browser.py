@@ -13,43 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from eccr.serve.app_process import running_app
 from eccr.serve.ui import SOURCE_LABELS
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("ECCR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 QUERIES = ("Canon EOS Rebel T7", "Apple iPhone 13")
 # the page is checked every 25 ms, not on every animation frame: a frame-rate poll keeps a core of this 2-core machine
 # busy, which a shopper's browser does not, and would slow the LM it is timing
 POLL_MS = 25
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, seconds: float, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"app.py exited with code {proc.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
 
 
 def pick(page, query: str) -> str:
@@ -100,16 +77,10 @@ def main() -> int:
 
     if not CHROMIUM.exists():
         raise SystemExit(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set ECCR_CHROMIUM)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
     args.out.mkdir(parents=True, exist_ok=True)
-    log = (args.out / "app.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--run", str(args.run), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     rows = []
-    try:
-        started = time.perf_counter()
-        wait_until_up(url, 600, proc)
+    started = time.perf_counter()
+    with running_app(args.run, args.out / "app.log", 600, offline=False) as url:
         serve_s = time.perf_counter() - started
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -124,10 +95,6 @@ def main() -> int:
                              "first_s_median": statistics.median(c["first_s"] for c in clicks),
                              "done_s_median": statistics.median(c["done_s"] for c in clicks)})
             browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
     print(f"run {args.run}; app served after {serve_s:.1f} s; median of {args.repeats} clicks after a warm-up")
     print(f"{'query':>22} {'cards shown s':>14} {'LM sentences in s':>18} {'(min-max)':>12} {'LM-written':>10} {'load':>5}")
     for r in rows:

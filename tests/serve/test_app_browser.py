@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from eccr.serve.app_process import free_port, running_app
+
 CHROMIUM = Path(os.environ.get("ECCR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -56,27 +52,6 @@ def browser():
             pytest.skip(f"Chromium at {CHROMIUM} would not start: {exc}")
         yield chromium
         chromium.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, seconds: float, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"app exited with code {proc.returncode} before answering:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"{url} did not answer within {seconds:.0f} s")
 
 
 def read_results(page, timeout_ms: int) -> dict[str, list[dict]]:
@@ -216,19 +191,9 @@ def test_large_catalogue_search_box_in_browser(browser):
 
 
 def test_app_in_browser_on_tiny_run(browser, trained_run, tmp_path):
-    port = free_port()
     log_path = tmp_path / "app.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log_path, "w") as log:  # a file, not a pipe: a chatty server must never block on a full pipe
-        proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--run", str(trained_run), "--port", str(port)],
-                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/", APP_START_SECONDS, proc, log_path)
-        run_scenario(browser, f"http://127.0.0.1:{port}/", "eccr_demo_tiny_run.png")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with running_app(trained_run, log_path, APP_START_SECONDS) as url:
+            run_scenario(browser, url, "eccr_demo_tiny_run.png")
+    except RuntimeError as exc:  # the app did not come up: the message carries its log's tail
+        pytest.fail(str(exc))
