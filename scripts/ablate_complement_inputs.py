@@ -6,6 +6,10 @@ test parts' lists (1 positive + 20 status-matched negatives, HR@5, ties against 
 
 - text:            the run's MiniLM vector of "title | category path | brand" (what the shipped scorer reads);
 - title+category:  separate MiniLM vectors of the title and of the category path, concatenated;
+- towers over title+category: the directed scorer the issue suggests, score(q → c) = α·cos(q, c) + ⟨S(x_q), T(x_c)⟩
+                   with separate source and target MLP towers over the title and category-path vectors;
+- towers + category levels: the same plus learned source/target embeddings of every category-path prefix
+                   (a type relation that holds for cold items of seen types);
 - text+lm:         the text vector and the mean-pooled last hidden state of SmolLM2-135M-Instruct (the packaged LM)
                    over the same text (`--lm`; about 15 minutes of CPU for 3k items);
 - text, refit on train+valid: the text variant refitted on train and valid lists for the epochs valid chose;
@@ -73,10 +77,51 @@ class PairScorer(nn.Module):
         return self.alpha * cosine + self.mlp(torch.cat([fq, fc, fq * fc], -1)).squeeze(-1)
 
 
-def train_variant(features, text, train_draws, valid, test, epochs: int, seed: int = 0, fixed_epochs=None):
+class DirectedTowers(nn.Module):
+    """score(q → c) = α·cos(q, c) + ⟨S(x_q), T(x_c)⟩ / √dim [+ Σ_k u_{q's level-k category} · Σ_k v_{c's level-k category}]."""
+
+    def __init__(self, features: torch.Tensor, text: torch.Tensor, levels: torch.Tensor | None = None,
+                 dim: int = 128, hidden: int = 256):
+        super().__init__()
+        self.features, self.text, self.levels, self.scale = features, text, levels, dim ** -0.5
+
+        def tower():
+            return nn.Sequential(nn.Dropout(0.1), nn.Linear(features.shape[1], hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+        self.source, self.target = tower(), tower()
+        self.alpha = nn.Parameter(torch.tensor(5.0))
+        if levels is not None:
+            count = int(levels.max()) + 1
+            self.source_levels = nn.Embedding(count, 32, padding_idx=0)
+            self.target_levels = nn.Embedding(count, 32, padding_idx=0)
+            for table in (self.source_levels, self.target_levels):
+                nn.init.normal_(table.weight, std=0.01)
+
+    def forward(self, q, c):
+        cosine = (self.text[q].unsqueeze(1) * self.text[c]).sum(-1)
+        towers = (self.source(self.features[q]).unsqueeze(1) * self.target(self.features[c])).sum(-1) * self.scale
+        score = self.alpha * cosine + towers
+        if self.levels is not None:
+            score = score + (self.source_levels(self.levels[q]).sum(1).unsqueeze(1)
+                             * self.target_levels(self.levels[c]).sum(2)).sum(-1)
+        return score
+
+
+def category_levels(paths: list[list[str]], depth: int = 6) -> torch.Tensor:
+    """One id per category-path prefix (level 1..depth) of each item, 0 where the path is shorter."""
+    ids: dict[str, int] = {}
+    levels = torch.zeros(len(paths), depth, dtype=torch.long)
+    for row, path in enumerate(paths):
+        for k in range(min(depth, len(path))):
+            levels[row, k] = ids.setdefault(" > ".join(path[:k + 1]), len(ids) + 1)
+    return levels
+
+
+def train_variant(features, text, train_draws, valid, test, epochs: int, seed: int = 0, fixed_epochs=None,
+                  make_model=PairScorer):
     """Returns (best valid HR@5, test HR@5 at that epoch, best epoch, seconds)."""
     torch.manual_seed(seed)
-    model = PairScorer(features, text)
+    model = make_model(features, text)
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
     best, start = (-1.0, 0.0, 0), time.perf_counter()
     for epoch in range(fixed_epochs or epochs):
@@ -118,6 +163,9 @@ def lm_vectors(texts: list[str], batch_size: int = 32) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+FROZEN_VARIANTS = ("text", "title+category", "towers over title+category", "towers + category levels")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
@@ -125,6 +173,8 @@ def main() -> None:
     parser.add_argument("--lm", action="store_true", help="add the SmolLM2 hidden-state variant (slow on CPU)")
     parser.add_argument("--tuned", help="a run directory with a tuned text encoder: add the tuned-vector variants")
     parser.add_argument("--only-tuned", action="store_true", help="with --tuned: skip the frozen-vector variants")
+    parser.add_argument("--variants", nargs="+", choices=FROZEN_VARIANTS, default=list(FROZEN_VARIANTS),
+                        help="which frozen-vector variants to train (default: all)")
     parser.add_argument("--out", default="runs/results")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -155,8 +205,12 @@ def main() -> None:
     rows.append({"variant": "shipped scorer (MLP + word model)", "valid": best["valid_hr@5"],
                  "test": hit_rate(test_scores), "epoch": best["epoch"]})
     print(rows[0], rows[1], flush=True)
-    variants = {} if args.only_tuned else {"text": X,
-                                           "title+category": torch.tensor(np.concatenate([titles, path_vectors], 1))}
+    title_category = torch.tensor(np.concatenate([titles, path_vectors], 1))
+    levels = category_levels([list(items.at[i, "category"]) for i in text.ids])
+    frozen = {"text": (X, PairScorer), "title+category": (title_category, PairScorer),
+              "towers over title+category": (title_category, DirectedTowers),
+              "towers + category levels": (title_category, lambda f, t: DirectedTowers(f, t, levels))}
+    variants = {} if args.only_tuned else {name: frozen[name] for name in args.variants}
     cosine_of = {}
     if args.tuned:
         tuned = ItemVectors.load(Run(args.tuned).tuned_text).normalized()
@@ -165,17 +219,19 @@ def main() -> None:
             rows.append({"variant": "tuned cosine", "valid": hit_rate((T[valid[0]].unsqueeze(1) * T[valid[1]]).sum(-1)),
                          "test": hit_rate((T[test[0]].unsqueeze(1) * T[test[1]]).sum(-1))})
         print(rows[-1], flush=True)
-        variants.update({"tuned": T, "text+tuned": torch.cat([X, T], 1)})
+        variants.update({"tuned": (T, PairScorer), "text+tuned": (torch.cat([X, T], 1), PairScorer)})
         cosine_of = {"tuned": T, "text+tuned": T}
     if args.lm:
         ids, texts = catalog_texts(dataset.catalog, TextConfig())
         assert list(ids) == list(text.ids)
-        variants["text+lm"] = torch.cat([X, torch.tensor(lm_vectors(texts), dtype=torch.float32)], 1)
+        variants["text+lm"] = (torch.cat([X, torch.tensor(lm_vectors(texts), dtype=torch.float32)], 1), PairScorer)
     refit_draws = [(torch.cat([q, vq]), torch.cat([c, vc])) for (q, c), (vq, vc) in
                    zip(draws, [list_rows(split, "valid", positions, seed=10 + k) for k in range(4)])]
-    for name, features in variants.items():
-        v, t, epoch, seconds = train_variant(features, cosine_of.get(name, X), draws, valid, test, args.epochs)
-        rows.append({"variant": f"pair MLP over {name}", "valid": v, "test": t, "epoch": epoch, "seconds": seconds})
+    for name, (features, make_model) in variants.items():
+        v, t, epoch, seconds = train_variant(features, cosine_of.get(name, X), draws, valid, test, args.epochs,
+                                             make_model=make_model)
+        label = name if name.startswith("towers") else f"pair MLP over {name}"
+        rows.append({"variant": label, "valid": v, "test": t, "epoch": epoch, "seconds": seconds})
         print(rows[-1], flush=True)
         if name == "text":
             _, t, epoch, seconds = train_variant(X, X, refit_draws, valid, test, args.epochs, fixed_epochs=epoch)
