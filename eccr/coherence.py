@@ -802,8 +802,9 @@ _TYPE_LABEL = re.compile(r"\(([^()]{1,40})\)")
 _NAME_START = re.compile(r"(?:^|\b[Tt]he\s|[.:;]\s)")
 
 
-_FIT_OBJECT = re.compile(r"\b(?:fits?|fitting|compatible with|works with|made for|designed for)\s+([^.;:,]+)",
-                         re.IGNORECASE)
+# a fit verb in lower case, or capitalised at a sentence start: "Cruzer Fit 4GB" is a product name, not a claim
+_FIT_OBJECT = re.compile(r"(?:\b(?:fits?|fitting|compatible with|works with|made for|designed for)"
+                         r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible with|Works with|Made for|Designed for))\s+([^.;:,]+)")
 
 
 def misnamed_fits(explanation: str, flags: PairFlags, query_title: str, target_title: str) -> list[str]:

@@ -16,6 +16,7 @@ from eccr.coherence import (
     lens_mounts,
     looks_like_device,
     mislabelled_types,
+    misnamed_fits,
     model_names,
     model_tokens,
     pair_flags,
@@ -494,6 +495,9 @@ def test_a_fit_claim_must_name_the_pairs_model():
         "fit claimed for iPhone 14, which is not this pair's (fits iPhone 13; made for Apple)"]
     assert contradicted("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 13.") == []
     assert contradicted("The Spigen case is compatible with the iPhone 13 and the iPhone 14.")
+    assert contradicted("Fits the iPhone 14.")
+    assert misnamed_fits("The SanDisk Cruzer Fit 4GB USB goes with the NETGEAR GS108NA Switch.", flags,
+                         "NETGEAR GS108NA Switch", "SanDisk Cruzer Fit 4GB USB") == []  # a name, not a claim
     template = grounded_explanation(phone, case, flags)
     assert "fits the iPhone 13" in template and contradicted(template) == []
 

@@ -34,7 +34,8 @@ FUNCTION_WORDS = frozenset([
     "use", "used", "using", "together", "shoppers", "pair", "keep", "add", "when", "if", "your", "you",
     "goes", "go"])
 _FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b", re.IGNORECASE)
-_FIT_TO = re.compile(r"\b(?:fits?|fitting|compatible with|works with|made for|designed for)\b([^.;:,]*)", re.IGNORECASE)
+_FIT_TO = re.compile(r"(?:\b(?:fits?|fitting|compatible with|works with|made for|designed for)"  # "Cruzer Fit": a name
+                     r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible with|Works with|Made for|Designed for))\b([^.;:,]*)")
 _NOT_FIT = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't)\b[^.]{0,20}?\b(?:fit|fits|compatible|work)\b"
                       r"|\bincompatible\b", re.IGNORECASE)
 _LABELLED = re.compile(r"\(([^()]*)\)|\"([^\"]*)\"")  # a type in parentheses, a quoted phrase

@@ -103,3 +103,8 @@ def test_a_fit_to_a_model_only_one_title_names_is_hallucinated():
                                phone, case) == ["claims a fit to 'the iPhone 14', which one title does not name"]
     assert hallucinated_claims("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 13.",
                                phone, case) == []
+    # a capitalised "Fit" inside a product name is not a claim
+    assert hallucinated_claims("The SanDisk Cruzer Fit 4GB USB goes with the NETGEAR GS108NA ProSafe 8-Port Gigabit.",
+                               "NETGEAR GS108NA ProSafe 8-Port Gigabit Ethernet Desktop Switch",
+                               "SanDisk Cruzer Fit 4GB USB 2.0 Low-Profile Flash Drive") == []
+    assert hallucinated_claims("Fits the iPhone 14.", phone, case)
