@@ -1,0 +1,108 @@
+"""Does a ranker that sees the whole candidate list learn the list's construction instead of complements?
+
+The ECCR lists put up to 7 negatives from the positive's leaf category next to it (eccr/data/candidate_lists.py),
+so within a list the positive's leaf is over-represented. A scorer that reads each candidate alone cannot use that;
+one that reads the list as context can. This probe fits, on the run's VALID lists and its blend features
+(`CandidateRanker.features`), (1) the shipped listwise linear blend, (2) a gradient-boosted classifier over the raw
+features and (3) the same over the raw features plus each feature minus its list mean (list context), then scores
+the TEST lists of the ECCR protocol and test lists whose 20 negatives are all random (status-matched, no leaf or
+co-bought block). A gain of (3) that holds only on the first is the construction, not complements.
+
+    python scripts/probe_list_context.py --run runs/electronic
+
+prints a table and writes list_context.json to runs/results/list_context-<run name>/ (about 3 minutes on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
+from eccr.evaluate.metrics import positive_first_metrics
+from eccr.pipeline import Recommender
+from eccr.rank.blend import Blend
+from eccr.run import split_dataset
+
+CONTEXT_FREE = ("in_domain", "warm")  # the query's domain and the calibration group: no blend weighs them
+
+
+def list_features(rec: Recommender, lists: CandidateLists) -> tuple[list[str], list[np.ndarray]]:
+    """The blend features of every list (positive first) whose items all have titles."""
+    candidates, known = rec.candidates, rec.candidates.items.is_titled
+    names, out = [], []
+    for pair in lists.pairs:
+        pool = [pair.positive, *pair.negatives]
+        if not all(known(i) for i in (pair.query, *pool)):
+            continue
+        feats = candidates.features(pair.query, [h for h in pair.history if known(h)], pool)[0]
+        names = sorted(k for k in feats if k not in CONTEXT_FREE)
+        out.append(np.stack([np.asarray(feats[k], dtype=np.float64) for k in names], 1))
+    return names, out
+
+
+def with_context(lists: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.concatenate([x, x - x.mean(0)], 1) for x in lists])
+
+
+def hit_rate(scores: np.ndarray, lists: list[np.ndarray]) -> float:
+    sizes = {len(x) for x in lists}
+    if len(sizes) != 1:
+        raise ValueError("lists of different lengths")
+    return float(positive_first_metrics(scores.reshape(len(lists), -1), ["HR@5"])["HR@5"].mean())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    rec = Recommender.from_pretrained(args.run, use_lm=False)
+    _, split = split_dataset(rec.run_config)
+    config = CandidateListConfig(seed=rec.run_config.data.seed)
+    parts = {"valid": build_candidate_lists(split, "valid", config),
+             "test (ECCR lists)": build_candidate_lists(split, "test", config),
+             "test (random negatives only)": build_candidate_lists(
+                 split, "test", replace(config, max_cobought=0, max_same_leaf=0))}
+    features = {}
+    for part, lists in parts.items():
+        names, features[part] = list_features(rec, lists)
+        print(f"{part}: {len(features[part])} lists", flush=True)
+    valid = features["valid"]
+    raw = np.concatenate(valid)
+    labels = np.concatenate([np.eye(1, len(x), 0)[0] for x in valid])
+    groups = np.repeat(np.arange(len(valid)), [len(x) for x in valid])
+    linear = Blend.fit({n: raw[:, i] for i, n in enumerate(names)}, labels, groups, seed=0)
+    boosted = HistGradientBoostingClassifier(max_depth=3, max_iter=300, learning_rate=0.05, l2_regularization=1.0,
+                                             random_state=0)
+    raw_model = boosted.fit(raw, labels)
+    raw_scores = {p: raw_model.predict_proba(np.concatenate(x))[:, 1] for p, x in features.items()}
+    context_model = HistGradientBoostingClassifier(**boosted.get_params()).fit(with_context(valid), labels)
+    rows = {"text cosine": {}, "linear listwise blend (the shipped fit, refitted here)": {}, "boosted trees, raw features": {},
+            "boosted trees, raw + list context": {}}
+    for part, lists in features.items():
+        stacked = np.concatenate(lists)
+        rows["text cosine"][part] = hit_rate(stacked[:, names.index("text_cosine")], lists)
+        rows["linear listwise blend (the shipped fit, refitted here)"][part] = hit_rate(
+            linear.score({n: stacked[:, i] for i, n in enumerate(names)}), lists)
+        rows["boosted trees, raw features"][part] = hit_rate(raw_scores[part], lists)
+        rows["boosted trees, raw + list context"][part] = hit_rate(
+            context_model.predict_proba(with_context(lists))[:, 1], lists)
+    header = list(features)
+    lines = [f"HR@5 (ties against the model), fitted on the {len(valid)} valid lists of {args.run}", "",
+             "| scorer | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    lines += [f"| {name} | " + " | ".join(f"{r[p]:.3f}" for p in header) + " |" for name, r in rows.items()]
+    print("\n".join(lines))
+    out = Path(args.out or f"runs/results/list_context-{Path(args.run).name}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "list_context.json").write_text(json.dumps({"run": args.run, "features": names, "hr@5": rows}, indent=1))
+    print(f"wrote {out / 'list_context.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
