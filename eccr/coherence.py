@@ -21,8 +21,9 @@ Grounding check for explanations (`grounding`): an explanation is grounded when 
 brand, a model token or a content word of 4+ letters with each title), mentions no brand, capitalised brand-like
 word, model name, number or quantity ("128GB", "400W", "1.5-inch") that is absent from both titles, their category
 paths and the bundle intent (when one is given), and contradicts no evidence: no claim of fit for a pair flagged
-incompatible, no negation about fit ("does not fit"), no fit claim naming a model the pair's fit evidence does not
-("it fits the iPhone 14" for a case "for iPhone 14 / iPhone 13" recommended with an iPhone 13), no claim that
+incompatible, no negation about fit ("does not fit"), no fit claim naming a model that one title's compatibility
+phrase lists but the other title and the fit evidence do not ("it fits the iPhone 14" for a case "for iPhone 14 /
+iPhone 13" recommended with an iPhone 13), no claim that
 shoppers bought the pair together unless the caller says they did. Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the
 measurement of hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the
 filter it scores.
@@ -804,18 +805,25 @@ _NAME_START = re.compile(r"(?:^|\b[Tt]he\s|[.:;]\s)")
 
 # a fit verb in lower case, or capitalised at a sentence start: "Cruzer Fit 4GB" is a product name, not a claim
 _FIT_OBJECT = re.compile(r"(?:\b(?:fits?|fitting|compatible with|works with|made for|designed for)"
-                         r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible with|Works with|Made for|Designed for))\s+([^.;:,]+)")
+                         r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible [Ww]ith|Works [Ww]ith|Made [Ff]or|Designed [Ff]or))"
+                         r"\s+((?:[^.;:,]|\.(?=\d))+)")
 
 
 def misnamed_fits(explanation: str, flags: PairFlags, query_title: str, target_title: str) -> list[str]:
-    """Models a fit claim names that are not the pair's: every model after "fits"/"compatible with"/"made for"
-    must be one the fit evidence names, or one both titles name."""
+    """Models a fit claim names that one item's compatibility phrase lists but the pair does not: "it fits the
+    iPhone 14" for a case "for iPhone 14 / iPhone 13" shown with an iPhone 13. A model after "fits"/"compatible
+    with"/"made for" is wrong when one title's compatibility phrase lists it and neither the other title, nor the
+    fit evidence, nor both titles name it (a model in neither title is an unsupported fact, `unsupported_facts`)."""
     evidence = "; ".join(e for e in flags.evidence if e.startswith(("fits", "made for")))
-    allowed = model_names(evidence).keys() | (model_names(query_title).keys() & model_names(target_title).keys())
+    query, target = model_names(query_title).keys(), model_names(target_title).keys()
+    shared = _model_parts(model_names(evidence).keys() | (query & target))
+    listed: set[str] = set()
+    for own, other in ((query_title, target), (target_title, query)):
+        listed |= _model_parts(model_names(compatibility_phrase(own)).keys()) - _model_parts(other) - shared
     out = []
     for m in _FIT_OBJECT.finditer(explanation):
         claimed = model_names(m.group(1))
-        wrong = [claimed[k] for k in claimed if k not in allowed]
+        wrong = [claimed[k] for k in claimed if _model_parts({k}) & listed and not _model_parts({k}) & shared]
         if wrong:
             out.append(f"fit claimed for {', '.join(wrong)}, which is not this pair's"
                        + (f" ({evidence})" if evidence else ""))
@@ -845,7 +853,7 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
 
     `context`: other facts from the data the sentence may use (e.g. the two category paths). `flags`: the pair's
     PairFlags (or their dict): a claim of fit is contradicted when they say incompatible, or when it names a model
-    that neither their fit evidence nor both titles name (`misnamed_fits`). `bought_together`:
+    one title's compatibility phrase lists that is not the pair's (`misnamed_fits`). `bought_together`:
     whether shoppers did buy this pair together (a claim that they did is rejected otherwise). `categories`: the
     two items' category path texts, facts the sentence may use; a type in parentheses must then be the named
     item's (`mislabelled_types`)."""

@@ -496,6 +496,12 @@ def test_a_fit_claim_must_name_the_pairs_model():
     assert contradicted("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 13.") == []
     assert contradicted("The Spigen case is compatible with the iPhone 13 and the iPhone 14.")
     assert contradicted("Fits the iPhone 14.")
+    battery = "EN-EL9 Battery for Nikon D40/D40X/D60/D3000/D5000"  # a model inside a slash list is the camera's
+    assert misnamed_fits("The EN-EL9 battery fits the Nikon D40X.", PairFlags(), "Nikon D40X", battery) == []
+    assert misnamed_fits("The EN-EL9 battery fits the Nikon D60.", PairFlags(), "Nikon D40X", battery)
+    # a fit the evidence does not cover, to the pair's own device, is not a wrong model
+    assert misnamed_fits("The AmazonBasics bag fits the Canon EOS Rebel T7.", PairFlags(), "Canon EOS Rebel T7",
+                         "AmazonBasics DSLR bag") == []
     assert misnamed_fits("The SanDisk Cruzer Fit 4GB USB goes with the NETGEAR GS108NA Switch.", flags,
                          "NETGEAR GS108NA Switch", "SanDisk Cruzer Fit 4GB USB") == []  # a name, not a claim
     template = grounded_explanation(phone, case, flags)

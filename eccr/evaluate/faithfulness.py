@@ -7,8 +7,8 @@ Per sentence:
   "LP-E10") that does not occur in the titles or categories (digits compared with digit boundaries, hyphens
   ignored, a number joined to its unit: "64 GB" = "64GB"); a capitalised word (brand-like: "Sony", "Blueberry") absent from them and
   not one of a few function words; a claim of fit ("fits", "compatible", "made for") when the pair flags say
-  incompatible; a claim of fit to a figure-bearing name that is not in both titles ("it fits the iPhone 14" for a
-  case "for iPhone 14 / iPhone 13" and an iPhone 13); a negation about fit ("does not fit") when they do not; a
+  incompatible; a claim of fit to a figure-bearing name that one title's "for …" part lists and the other title
+  lacks ("it fits the iPhone 14" for a case "for iPhone 14 / iPhone 13" and an iPhone 13); a negation about fit ("does not fit") when they do not; a
   claim that shoppers bought the pair
   together when the pair was not bought together; a type in parentheses ("(bags)") or a quoted phrase
   ('Together they serve "charging and cables"') with a word found in neither title nor category.
@@ -35,7 +35,9 @@ FUNCTION_WORDS = frozenset([
     "goes", "go"])
 _FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b", re.IGNORECASE)
 _FIT_TO = re.compile(r"(?:\b(?:fits?|fitting|compatible with|works with|made for|designed for)"  # "Cruzer Fit": a name
-                     r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible with|Works with|Made for|Designed for))\b([^.;:,]*)")
+                     r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible [Ww]ith|Works [Ww]ith|Made [Ff]or|Designed [Ff]or))\b"
+                     r"((?:[^.;:,]|\.(?=\d))*)")
+_FOR_PART = re.compile(r"\b(?:for|fits|compatible with)\b(.*)", re.IGNORECASE)
 _NOT_FIT = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't)\b[^.]{0,20}?\b(?:fit|fits|compatible|work)\b"
                       r"|\bincompatible\b", re.IGNORECASE)
 _LABELLED = re.compile(r"\(([^()]*)\)|\"([^\"]*)\"")  # a type in parentheses, a quoted phrase
@@ -52,6 +54,14 @@ def _compact(text: str, join_units: bool = False) -> str:
     after it ("64 GB" -> "64gb")."""
     text = (text or "").lower().replace("-", "")
     return re.sub(r"(\d)\s+([a-z])", r"\1\2", text) if join_units else text
+
+
+def _listed_elsewhere(own: str, other: str) -> set[str]:
+    """Figure-bearing names ("14", "D7500") in the "for …" part of `own` that `other` does not contain."""
+    found = _FOR_PART.search(own or "")
+    names = {_compact(p) for t in _tokens(found.group(1) if found else "") for p in t.split("/")
+             if any(c.isdigit() for c in p)}
+    return {n for n in names if not re.search(r"(?<![0-9.])" + re.escape(n) + r"(?![0-9])", _compact(other))}
 
 
 def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: str = "", incompatible: bool = False,
@@ -81,11 +91,10 @@ def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: s
             claims.append(f"({label.strip()})" if in_parentheses else f'"{label.strip()}"')
     if incompatible and _FIT.search(sentence):
         claims.append("claims a fit the flags contradict")
-    both_titles = (_compact(title_a), _compact(title_b))
+    listed = _listed_elsewhere(title_a, title_b) | _listed_elsewhere(title_b, title_a)
     for fitted in _FIT_TO.findall(sentence):
-        figures = [re.escape(_compact(t)) for t in _tokens(fitted) if any(c.isdigit() for c in t)]
-        if any(not re.search(r"(?<![0-9.])" + f + r"(?![0-9])", title) for f in figures for title in both_titles):
-            claims.append(f"claims a fit to {fitted.strip()!r}, which one title does not name")
+        if {_compact(p) for t in _tokens(fitted) for p in t.split("/")} & listed:
+            claims.append(f"claims a fit to {fitted.strip()!r}, which one title lists and the other lacks")
     if not incompatible and _NOT_FIT.search(sentence):
         claims.append("denies a fit")
     if not bought_together and _BOUGHT.search(sentence):

@@ -100,7 +100,7 @@ def test_the_explanation_report_of_eccr_evaluate_has_the_faithfulness_table(tiny
 def test_a_fit_to_a_model_only_one_title_names_is_hallucinated():
     phone, case = "Apple iPhone 13 128GB", "Spigen Tough Armor Case for iPhone 14 / iPhone 13 - Black"
     assert hallucinated_claims("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 14.",
-                               phone, case) == ["claims a fit to 'the iPhone 14', which one title does not name"]
+                               phone, case) == ["claims a fit to 'the iPhone 14', which one title lists and the other lacks"]
     assert hallucinated_claims("The Spigen Tough Armor Case protects the Apple iPhone 13: it fits the iPhone 13.",
                                phone, case) == []
     # a capitalised "Fit" inside a product name is not a claim
@@ -108,3 +108,6 @@ def test_a_fit_to_a_model_only_one_title_names_is_hallucinated():
                                "NETGEAR GS108NA ProSafe 8-Port Gigabit Ethernet Desktop Switch",
                                "SanDisk Cruzer Fit 4GB USB 2.0 Low-Profile Flash Drive") == []
     assert hallucinated_claims("Fits the iPhone 14.", phone, case)
+    battery = "EN-EL9 Battery for Nikon D40/D40X/D60/D3000/D5000"
+    assert hallucinated_claims("The EN-EL9 Battery fits the Nikon D40X.", "Nikon D40X", battery) == []
+    assert hallucinated_claims("The EN-EL9 Battery fits the Nikon D60.", "Nikon D40X", battery)
