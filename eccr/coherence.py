@@ -779,6 +779,13 @@ def repeats_itself(text: str, n: int = 3) -> bool:
     return len(grams) != len(set(grams))
 
 
+def unfinished(text: str) -> bool:
+    """Whether a sentence was cut off (an LM stopped at its token budget): it does not end in ".", "!" or "?" (a
+    closing quote or parenthesis may follow), or it leaves a quote or parenthesis open."""
+    text = text.strip()
+    return not re.search(r"[.!?][\"')]*$", text) or text.count('"') % 2 == 1 or text.count("(") != text.count(")")
+
+
 @dataclass
 class Grounding:
     """Result of the grounding check: which items the sentence names, the facts it adds from nowhere, and the

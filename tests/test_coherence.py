@@ -23,6 +23,7 @@ from eccr.coherence import (
     repeats_itself,
     sentence_case_dropped,
     short_name,
+    unfinished,
 )
 from eccr.data.schema import Catalog
 
@@ -519,3 +520,15 @@ def test_two_accessories_of_one_device_both_fit_it():
     sentence = grounded_explanation(case, guard, flags)
     assert sentence.endswith("; both fit the iPhone 13.") and ": it fits" not in sentence
     assert grounding(sentence, case["title"], guard["title"], extractor, flags=flags).grounded
+
+
+def test_a_cut_off_sentence_is_unfinished():
+    """The intent-trained demo LM stopped mid-quote ('Together they serve "finally a perfect fit for the needs of
+    both') or after a label ('Together they serve "lenses" (lenses)'); such sentences are never shown."""
+    assert unfinished('The Viltrox 23mm Prime goes with the Samsung PRO Plus. Together they serve "finally a perfect')
+    assert unfinished('The Nikon Z 26mm goes with the Nikon Z6 II. Together they serve "lenses" (lenses)')
+    assert unfinished("The LP-E10 battery powers the Rebel T7: it fits the Kingston Canvas React Plus 64GB SD")
+    assert unfinished("The bag (bags goes with the camera.")
+    assert not unfinished("The LP-E10 battery powers the Rebel T7: it fits the Rebel T7.")
+    assert not unfinished('The bag goes with the camera. Together they serve "travel photography".')
+    assert not unfinished('The bag goes with the camera. Together they serve "travel photography."')
