@@ -94,8 +94,10 @@ class DirectedTowers(nn.Module):
             count = int(levels.max()) + 1
             self.source_levels = nn.Embedding(count, 32, padding_idx=0)
             self.target_levels = nn.Embedding(count, 32, padding_idx=0)
-            for table in (self.source_levels, self.target_levels):
-                nn.init.normal_(table.weight, std=0.01)
+            with torch.no_grad():
+                for table in (self.source_levels, self.target_levels):
+                    nn.init.normal_(table.weight, std=0.01)
+                    table.weight[0].zero_()  # the padding row: a shorter path adds nothing
 
     def forward(self, q, c):
         cosine = (self.text[q].unsqueeze(1) * self.text[c]).sum(-1)
