@@ -23,10 +23,10 @@ word, model name, number or quantity ("128GB", "400W", "1.5-inch") that is absen
 paths and the bundle intent (when one is given), and contradicts no evidence: no claim of fit for a pair flagged
 incompatible, no negation about fit ("does not fit"), no fit claim naming a model that one title's compatibility
 phrase lists but the other title and the fit evidence do not ("it fits the iPhone 14" for a case "for iPhone 14 /
-iPhone 13" recommended with an iPhone 13), no claim that
-shoppers bought the pair together unless the caller says they did. Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the
-measurement of hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the
-filter it scores.
+iPhone 13" recommended with an iPhone 13), no claim that shoppers bought the pair together unless the caller says
+they did. Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the measurement
+of hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the filter it
+scores.
 
 Explanations composed from the data (`grounded_explanation`) give the reason the two go together when the evidence
 has one: what the accessory does for the device ("the LP-E10 battery powers the Rebel T7") and the fit evidence
@@ -829,8 +829,8 @@ def misnamed_fits(explanation: str, flags: PairFlags, query_title: str, target_t
         listed |= _model_parts(model_names(compatibility_phrase(own)).keys()) - _model_parts(other) - shared
     out = []
     for m in _FIT_OBJECT.finditer(explanation):
-        claimed = model_names(m.group(1))
-        wrong = [claimed[k] for k in claimed if _model_parts({k}) & listed and not _model_parts({k}) & shared]
+        wrong = [name for key, name in model_names(m.group(1)).items()
+                 if (parts := _model_parts({key})) & listed and not parts & shared]
         if wrong:
             out.append(f"fit claimed for {', '.join(wrong)}, which is not this pair's"
                        + (f" ({evidence})" if evidence else ""))

@@ -8,10 +8,10 @@ Per sentence:
   ignored, a number joined to its unit: "64 GB" = "64GB"); a capitalised word (brand-like: "Sony", "Blueberry") absent from them and
   not one of a few function words; a claim of fit ("fits", "compatible", "made for") when the pair flags say
   incompatible; a claim of fit to a figure-bearing name that one title's "for …" part lists and the other title
-  lacks ("it fits the iPhone 14" for a case "for iPhone 14 / iPhone 13" and an iPhone 13); a negation about fit ("does not fit") when they do not; a
-  claim that shoppers bought the pair
-  together when the pair was not bought together; a type in parentheses ("(bags)") or a quoted phrase
-  ('Together they serve "charging and cables"') with a word found in neither title nor category.
+  lacks ("it fits the iPhone 14" for a case "for iPhone 14 / iPhone 13" and an iPhone 13); a negation about fit
+  ("does not fit") when they do not; a claim that shoppers bought the pair together when the pair was not bought
+  together; a type in parentheses ("(bags)") or a quoted phrase ('Together they serve "charging and cables"') with
+  a word found in neither title nor category.
 - **names both items**: the sentence shares a head word (a word of 3+ letters among the first six words of the
   title) or a model number of the title with each title.
 - **masked distinctness**: the share of distinct sentences once every word of the two titles is masked; a
@@ -56,12 +56,19 @@ def _compact(text: str, join_units: bool = False) -> str:
     return re.sub(r"(\d)\s+([a-z])", r"\1\2", text) if join_units else text
 
 
+def _has_figure(figure: str, compact_text: str) -> bool:
+    """Whether a compacted figure ("64gb", "d40x") occurs in compacted text with digit boundaries ("6" is not in
+    "64gb", nor "4" in "6.4")."""
+    return bool(re.search(r"(?<![0-9.])" + re.escape(figure) + r"(?![0-9])", compact_text))
+
+
 def _listed_elsewhere(own: str, other: str) -> set[str]:
     """Figure-bearing names ("14", "D7500") in the "for …" part of `own` that `other` does not contain."""
     found = _FOR_PART.search(own or "")
     names = {_compact(p) for t in _tokens(found.group(1) if found else "") for p in t.split("/")
              if any(c.isdigit() for c in p)}
-    return {n for n in names if not re.search(r"(?<![0-9.])" + re.escape(n) + r"(?![0-9])", _compact(other))}
+    other = _compact(other)
+    return {n for n in names if not _has_figure(n, other)}
 
 
 def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: str = "", incompatible: bool = False,
@@ -75,8 +82,7 @@ def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: s
     claims = []
     for token in _tokens(sentence):
         if any(c.isdigit() for c in token):
-            needle = _compact(token)
-            if not any(re.search(r"(?<![0-9.])" + re.escape(needle) + r"(?![0-9])", c) for c in compact):
+            if not any(_has_figure(_compact(token), c) for c in compact):
                 claims.append(token)
         elif token[0].isupper():
             parts = [p for p in re.split(r"[-/.+&']", token.lower()) if p]

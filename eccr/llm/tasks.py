@@ -135,17 +135,16 @@ class TaskBuilder:
         """(target sentence, its source): the reason the two go together (what one does for the other, the fit
         evidence), never "shoppers bought them together" nor the crowd intent: the LM explains recommended pairs,
         which nobody has bought together yet and no shopper has described, and it cannot tell the two apart from
-        its prompt. A distilled sentence (checked against the intent its teacher saw) replaces the template."""
+        its prompt (an LM taught to quote an intent it is not shown invents one: 'Together they serve "Kodak K200"').
+        A distilled sentence (checked against the intent its teacher saw) replaces the template."""
         flags = self.flags(a, b, complementary=True)
         distilled = self.distilled.get((a, b))
         # re-checked: the file may come from another catalogue
         if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
                                    intent or "", flags=flags).grounded:
             return distilled, "distilled"
-        # no crowd intent in the target: the prompt has none (a recommended pair has none), so an LM taught to
-        # quote one learns to invent it ('Together they serve "Kodak K200"')
-        text = grounded_explanation(self.rows[a], self.rows[b], flags, bought_together=False, extractor=self.extractor)
-        return text, "grounded"
+        return grounded_explanation(self.rows[a], self.rows[b], flags, bought_together=False,
+                                    extractor=self.extractor), "grounded"
 
     def bundle_pairs(self) -> pd.DataFrame:
         return select_pairs(self.ds, self.cfg.max_pairs, self.cfg.seed, allowed_items=set(self.rows))
