@@ -3,7 +3,7 @@
 The ECCR lists put up to 7 negatives from the positive's leaf category next to it (eccr/data/candidate_lists.py),
 so within a list the positive's leaf is over-represented. A scorer that reads each candidate alone cannot use that;
 one that reads the list as context can. This probe fits, on the run's VALID lists and its blend features
-(`CandidateRanker.features`), (1) the shipped listwise linear blend, (2) a gradient-boosted classifier over the raw
+(`eccr.jobs.train.list_blend_features`), (1) the shipped listwise linear blend, (2) a gradient-boosted classifier over the raw
 features and (3) the same over the raw features plus each feature minus its list mean (list context), then scores
 the TEST lists of the ECCR protocol and test lists whose 20 negatives are all random (status-matched, no leaf or
 co-bought block). A gain of (3) that holds only on the first is the construction, not complements.
@@ -24,6 +24,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
 from eccr.evaluate.metrics import positive_first_metrics
+from eccr.jobs.train import list_blend_features
 from eccr.pipeline import Recommender
 from eccr.rank.blend import Blend
 from eccr.run import split_dataset
@@ -32,17 +33,12 @@ CONTEXT_FREE = ("in_domain", "warm")  # the query's domain and the calibration g
 
 
 def list_features(rec: Recommender, lists: CandidateLists) -> tuple[list[str], list[np.ndarray]]:
-    """The blend features of every list (positive first) whose items all have titles."""
-    candidates, known = rec.candidates, rec.candidates.items.is_titled
-    names, out = [], []
-    for pair in lists.pairs:
-        pool = [pair.positive, *pair.negatives]
-        if not all(known(i) for i in (pair.query, *pool)):
-            continue
-        feats = candidates.features(pair.query, [h for h in pair.history if known(h)], pool)[0]
-        names = sorted(k for k in feats if k not in CONTEXT_FREE)
-        out.append(np.stack([np.asarray(feats[k], dtype=np.float64) for k in names], 1))
-    return names, out
+    """The blend features (`list_blend_features`, what the blend is fitted on) as one array per list, positive
+    first, columns in the order of the returned names."""
+    columns, _, sizes = list_blend_features(rec.candidates, lists)
+    names = sorted(k for k in columns if k not in CONTEXT_FREE)
+    stacked = np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in names])
+    return names, np.split(stacked, np.cumsum(sizes)[:-1])
 
 
 def with_context(lists: list[np.ndarray]) -> np.ndarray:

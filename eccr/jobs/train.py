@@ -31,7 +31,12 @@ import torch
 
 from eccr.coherence import AttributeExtractor
 from eccr.config import save_json
-from eccr.data.candidate_lists import CandidateListConfig, load_or_build_candidate_lists, seen_items
+from eccr.data.candidate_lists import (
+    CandidateListConfig,
+    CandidateLists,
+    load_or_build_candidate_lists,
+    seen_items,
+)
 from eccr.data.lookup import read_catalog
 from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, heldout_queries
@@ -358,12 +363,17 @@ def _valid_lists(run: Run, config: RunConfig, split: TemporalSplit):
 def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
                       split: TemporalSplit) -> tuple[dict[str, list], list[int], list[int]]:
     """Features, labels and list sizes of the honest valid lists."""
-    cands = _valid_lists(run, config, split)
+    return list_blend_features(candidates, _valid_lists(run, config, split))
+
+
+def list_blend_features(candidates, lists: CandidateLists) -> tuple[dict[str, list], list[int], list[int]]:
+    """Every blend feature (`CandidateRanker.features`) of each list whose items all have titles, the positive
+    first: the feature columns, the labels (1 for the positive) and the list sizes."""
     known = candidates.items.is_titled
     columns: dict[str, list] = {}
     labels: list[int] = []
     sizes: list[int] = []
-    for pair in cands.pairs:
+    for pair in lists.pairs:
         pool = [pair.positive, *pair.negatives]
         if not all(known(i) for i in (pair.query, *pool)):
             continue
