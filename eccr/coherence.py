@@ -24,7 +24,7 @@ paths and the bundle intent (when one is given), and contradicts no evidence: no
 incompatible, no negation about fit ("does not fit"), no fit claim naming a model that one title's compatibility
 phrase lists but the other title and the fit evidence do not ("it fits the iPhone 14" for a case "for iPhone 14 /
 iPhone 13" recommended with an iPhone 13), no claim that shoppers bought the pair together unless the caller says
-they did. Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the measurement
+they did; and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the measurement
 of hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the filter it
 scores.
 
@@ -724,7 +724,9 @@ EXPLANATION_WORDS = frozenset([
     "lights", "connects", "controls", "plays", "cleans", "cools", "made", "is", "are", "also", "great", "perfect",
     "lens", "screen", "sound", "shots", "photos", "files",
     "ideal", "one", "two"])
-_FIT_CLAIM = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for|for use with)\b", re.IGNORECASE)
+# lower case, or capitalised at a sentence start: "SanDisk Cruzer Fit" and "Battery Compatible with Nikon" are names
+_FIT_CLAIM = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for|for use with)\b"
+                        r"|(?:^|[.:;!?]\s+)(?:Fits?|Fitting|Compatible|Works [Ww]ith|Made [Ff]or|Designed [Ff]or)\b")
 _FIT_NEGATION = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't|aren't|no longer)\s+(?:\w+\s+){0,2}?"
                            r"(?:fit|fits|compatible|work|works|made for|designed for)\b|\bincompatible\b", re.IGNORECASE)
 _SHOPPERS_CLAIM = re.compile(r"\b(?:shoppers|customers|buyers|people|users)\b[^.]{0,40}?\b(?:bought|buy|buys|"
@@ -781,9 +783,11 @@ def repeats_itself(text: str, n: int = 3) -> bool:
 
 def unfinished(text: str) -> bool:
     """Whether a sentence was cut off (an LM stopped at its token budget): it does not end in ".", "!" or "?" (a
-    closing quote or parenthesis may follow), or it leaves a quote or parenthesis open."""
+    closing quote or parenthesis may follow), or it leaves a quote or parenthesis open (an inch mark, 13.3", is
+    not a quote)."""
     text = text.strip()
-    return not re.search(r"[.!?][\"')]*$", text) or text.count('"') % 2 == 1 or text.count("(") != text.count(")")
+    quotes = len(re.findall(r'(?<![\d.])"|(?<=[\d.])"(?=[.!?]?$)', text))
+    return not re.search(r"[.!?][\"')]*$", text) or quotes % 2 == 1 or text.count("(") != text.count(")")
 
 
 @dataclass
@@ -795,10 +799,12 @@ class Grounding:
     names_target: bool
     unsupported: list[str]  # model tokens, quantities and brand-like words absent from everything it may use
     contradicted: list[str] = field(default_factory=list)  # "fit claimed, but made for Nikon, not Canon", ...
+    cut_off: bool = False  # `unfinished`: what it would have said is unknown
 
     @property
     def grounded(self) -> bool:
-        return self.names_query and self.names_target and not self.unsupported and not self.contradicted
+        return (self.names_query and self.names_target and not self.unsupported and not self.contradicted
+                and not self.cut_off)
 
 
 def _significant(text: str) -> set[str]:
@@ -855,8 +861,8 @@ def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[st
 def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
               intent: str = "", context: str = "", flags: PairFlags | dict | None = None,
               bought_together: bool = False, categories: tuple[str, str] | None = None) -> Grounding:
-    """Check that `explanation` names both items, adds no brand, model or quantity and contradicts no evidence
-    (see the module docstring).
+    """Check that `explanation` names both items, adds no brand, model or quantity, contradicts no evidence and
+    was not cut off (see the module docstring).
 
     `context`: other facts from the data the sentence may use (e.g. the two category paths). `flags`: the pair's
     PairFlags (or their dict): a claim of fit is contradicted when they say incompatible, or when it names a model
@@ -888,7 +894,7 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
     if categories is not None:
         contradicted += mislabelled_types(explanation, (query_title, categories[0]), (target_title, categories[1]))
     return Grounding(names(query_title), names(target_title), unsupported_facts(explanation, known, extractor),
-                     contradicted)
+                     contradicted, unfinished(explanation))
 
 
 def labelled_pairs(ds: Dataset, extractor: AttributeExtractor | None = None) -> pd.DataFrame:

@@ -44,7 +44,6 @@ from eccr.coherence import (
     grounding,
     pair_flags,
     repeats_itself,
-    unfinished,
 )
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
@@ -447,7 +446,7 @@ class Recommender:
             raw = self.item_lm.explain(pairs, self.config.max_new_tokens)
         out = []
         for (q, c), text, template, pf, together in zip(pairs, raw, templates, pair_evidence, bought):
-            if text and not repeats_itself(text) and not unfinished(text) and grounding(
+            if text and not repeats_itself(text) and grounding(
                     text, rows[q]["title"], rows[c]["title"], self.extractor, flags=pf, bought_together=together,
                     categories=(self.category_text(q), self.category_text(c))).grounded:
                 out.append((text, "lm", text))

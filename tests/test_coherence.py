@@ -318,6 +318,15 @@ def test_incompatible_fires_more_outside_bundles(electronic_dir):
     assert not (lp["compatible"] & lp["incompatible"]).any()  # compatible always wins
 
 
+def test_a_capitalised_fit_word_inside_a_name_is_not_a_fit_claim():
+    flags = PairFlags(complementary=True, incompatible=True, evidence=["made for Nikon, not Canon"])
+    cam, stick = "Canon EOS Rebel T7 DSLR Camera", "SanDisk Cruzer Fit 4GB USB Flash Drive"
+    assert grounding("The SanDisk Cruzer Fit 4GB drive goes with the Canon EOS Rebel T7.", cam, stick,
+                     flags=flags).contradicted == []
+    assert grounding("The SanDisk Cruzer drive fits the Canon EOS Rebel T7.", cam, stick, flags=flags).contradicted
+    assert grounding("Fits the Canon EOS Rebel T7: the SanDisk Cruzer drive.", cam, stick, flags=flags).contradicted
+
+
 def test_explanations_never_give_evidence_against_the_pair_as_a_reason():
     flags = PairFlags(complementary=True, incompatible=True, evidence=["made for Nikon, not Canon"])
     text = grounded_explanation(ROW["cam"], ROW["bat2"], flags)
@@ -532,3 +541,16 @@ def test_a_cut_off_sentence_is_unfinished():
     assert not unfinished("The LP-E10 battery powers the Rebel T7: it fits the Rebel T7.")
     assert not unfinished('The bag goes with the camera. Together they serve "travel photography".')
     assert not unfinished('The bag goes with the camera. Together they serve "travel photography."')
+    # an inch mark is not an open quote; a quote closed after a figure still closes
+    assert not unfinished('The Dell XPS 13.4" Laptop goes with the Logitech MX Master 3S mouse.')
+    assert not unfinished('The sleeve goes with the laptop. Together they serve "a laptop of 13.3".')
+    assert unfinished('The sleeve goes with the laptop. Together they serve "a 13.3" laptop')
+
+
+def test_grounding_rejects_a_cut_off_sentence():
+    """Gemma-3-270M, as a distillation teacher, stopped at "The Sony E 18-": it names both items and adds
+    nothing, but what it would have said is unknown."""
+    lens, camera = "Sony E 18-135mm F3.5-5.6 OSS Lens", "Sony A6700 26MP APS-C Mirrorless Camera"
+    assert not grounding("The Sony E 18-", camera, lens).grounded
+    assert grounding("The Sony E 18-", camera, lens).cut_off
+    assert grounding("The Sony E 18-135mm lens goes with the Sony A6700 camera.", camera, lens).grounded

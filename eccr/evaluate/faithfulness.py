@@ -33,7 +33,8 @@ FUNCTION_WORDS = frozenset([
     "and", "or", "but", "for", "with", "to", "of", "in", "on", "by", "as", "at", "is", "are", "be", "can",
     "use", "used", "using", "together", "shoppers", "pair", "keep", "add", "when", "if", "your", "you",
     "goes", "go"])
-_FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b", re.IGNORECASE)
+_FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b"  # "Cruzer Fit": a name
+                  r"|(?:^|[.:;!?]\s+)(?:Fits?|Fitting|Compatible|Works [Ww]ith|Made [Ff]or|Designed [Ff]or)\b")
 _FIT_TO = re.compile(r"(?:\b(?:fits?|fitting|compatible with|works with|made for|designed for)"  # "Cruzer Fit": a name
                      r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible [Ww]ith|Works [Ww]ith|Made [Ff]or|Designed [Ff]or))\b"
                      r"((?:[^.;:,]|\.(?=\d))*)")

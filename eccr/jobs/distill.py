@@ -91,17 +91,21 @@ def distill_dataset(dataset: Dataset, teacher: Teacher | str, out_path: str | Pa
                desc="distill", file=sys.stderr)
     with out_path.open("a", encoding="utf-8") as fh:
         for at in range(0, len(todo), cfg.batch_size):
-            batch = [pair_facts(rows, extractor, r.source, r.target, r.intent)[0] for r in todo[at:at + cfg.batch_size]]
+            facts_flags = [pair_facts(rows, extractor, r.source, r.target, r.intent)
+                           for r in todo[at:at + cfg.batch_size]]
+            batch = [facts for facts, _ in facts_flags]
             conversations = [teacher_messages(f, [s for s in shots if s[0].source != f.source
                                                   or s[0].target != f.target][: cfg.shots], cfg.max_title_words)
                              for f in batch]
             answers = teacher.complete(conversations)
             if len(answers) != len(batch):
                 raise TeacherError(f"teacher {teacher.name} returned {len(answers)} answers for {len(batch)} prompts")
-            for facts, answer in zip(batch, answers):
+            for (facts, flags), answer in zip(facts_flags, answers):
                 sentence = clean_sentence(answer)
-                ok = bool(sentence) and grounding(sentence, facts.title_a, facts.title_b, extractor,
-                                                  facts.intent).grounded
+                ok = bool(sentence) and grounding(
+                    sentence, facts.title_a, facts.title_b, extractor, facts.intent, flags=flags,
+                    categories=tuple(" ".join(rows[i].get("category") or ()) for i in (facts.source, facts.target))
+                ).grounded
                 fh.write(json.dumps({"source": facts.source, "target": facts.target, "explanation": sentence,
                                      "teacher": teacher.name, "grounded": ok}, ensure_ascii=False) + "\n")
                 report.written += 1

@@ -141,7 +141,9 @@ class TaskBuilder:
         distilled = self.distilled.get((a, b))
         # re-checked: the file may come from another catalogue
         if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
-                                   intent or "", flags=flags).grounded:
+                                   intent or "", flags=flags,
+                                   categories=tuple(" ".join(self.rows[i].get("category") or ()) for i in (a, b))
+                                   ).grounded:
             return distilled, "distilled"
         return grounded_explanation(self.rows[a], self.rows[b], flags, bought_together=False,
                                     extractor=self.extractor), "grounded"

@@ -54,6 +54,8 @@ def test_supported_figures_fit_claims_and_bought_pairs_are_not_claims():
     assert "claims a fit the flags contradict" in hallucinated_claims("The Canon RF lens fits the Rebel T7.",
                                                                        CAM, "Canon RF 24-105mm Lens",
                                                                        incompatible=True)
+    assert hallucinated_claims("The SanDisk Cruzer Fit 4GB drive goes with the Canon EOS Rebel T7.", CAM,
+                               "SanDisk Cruzer Fit 4GB USB Flash Drive", incompatible=True) == []  # a name
     text = "Shoppers bought them together."
     assert hallucinated_claims(text, CAM, BAT) and not hallucinated_claims(text, CAM, BAT, bought_together=True)
 

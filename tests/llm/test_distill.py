@@ -149,6 +149,25 @@ def test_ungrounded_output_is_kept_but_flagged(tmp_path):
     assert report.grounded == 1
 
 
+@pytest.mark.parametrize("sentence, grounded", [
+    ("The Wasabi Battery for the Canon EOS 60D", False),                    # cut off at the token budget
+    ("The Wasabi Battery (cables) fits the Canon EOS 60D camera.", False),  # not the battery's type
+    ("The Wasabi Battery (batteries) fits the Canon EOS 60D camera.", True),
+    (GOOD, True),
+])
+def test_cut_off_and_mislabelled_teacher_sentences_are_flagged(tmp_path, sentence, grounded):
+    """What Gemma-3-270M wrote as a teacher: sentences cut off at its token budget ("The Sony E 18-"), and types
+    in parentheses; the teacher's check reads the pair's categories."""
+
+    class Sloppy(ScriptedTeacher):
+        def complete(self, conversations):
+            return [sentence if answer == GOOD else answer for answer in super().complete(conversations)]
+
+    out = tmp_path / "o.jsonl"
+    distill_dataset(_dataset(), Sloppy(), out, DistillConfig(progress=False))
+    assert {(r["source"], r["target"]): r["grounded"] for r in _lines(out)}[("c1", "b1")] is grounded
+
+
 @needs_openai
 def test_resume_skips_done_pairs_and_drops_a_torn_line(tmp_path):
     out = tmp_path / "o.jsonl"
@@ -175,21 +194,24 @@ def test_malformed_middle_line_is_an_error(tmp_path):
 
 
 def test_local_tiny_model_teacher_plumbing(tiny_folder, tmp_path):
-    from eccr.coherence import AttributeExtractor, grounding
+    from eccr.coherence import AttributeExtractor, grounding, pair_flags
 
     ds, out = _dataset(), tmp_path / "o.jsonl"
     cfg = DistillConfig(pairs=4, shots=1, batch_size=4, max_new_tokens=12, progress=False)
     report = distill_dataset(ds, str(tiny_folder), out, cfg)
     rows = _lines(out)
     assert report.written == 4 and len(rows) == 4
-    titles = dict(zip(ds.catalog.items["item_id"], ds.catalog.items["title"]))
+    items = {r.item_id: r._asdict() for r in ds.catalog.items.itertuples(index=False)}
     extractor = AttributeExtractor(ds.catalog)
     intents = select_pairs(ds, None, 0).set_index(["source", "target"])["intent"]
     for r in rows:
         assert r["teacher"] == str(tiny_folder) and isinstance(r["explanation"], str)
         assert "\n" not in r["explanation"]
-        expected = bool(r["explanation"]) and grounding(r["explanation"], titles[r["source"]], titles[r["target"]],
-                                                        extractor, intents[(r["source"], r["target"])]).grounded
+        a, b = items[r["source"]], items[r["target"]]
+        expected = bool(r["explanation"]) and grounding(
+            r["explanation"], a["title"], b["title"], extractor, intents[(r["source"], r["target"])],
+            flags=pair_flags(a, b, extractor, complementary=True),
+            categories=(" ".join(a["category"]), " ".join(b["category"]))).grounded
         assert r["grounded"] is expected
     assert distill_dataset(ds, str(tiny_folder), out, cfg).skipped_done == 4
 
