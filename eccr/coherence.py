@@ -813,6 +813,7 @@ def _significant(text: str) -> set[str]:
 
 _QUOTED = re.compile(r'"([^"]+)"')
 _TYPE_LABEL = re.compile(r"\(([^()]{1,40})\)")
+_IS_A = re.compile(r"\b(?:is|are) an? ([a-z][\w-]*(?:\s[a-z][\w-]*){0,3}?)(?=[.,;:!?]|$|\s(?:that|which|for|with|and|to|of)\b)")
 _NAME_START = re.compile(r"(?:^|\b[Tt]he\s|[.:;]\s)")
 
 
@@ -843,18 +844,34 @@ def misnamed_fits(explanation: str, flags: PairFlags, query_title: str, target_t
     return out
 
 
+def _named_items(explanation: str, start: int, query: tuple[str, str], target: tuple[str, str]) -> list:
+    """The item named just before `start`: the one whose title shares more words with the name (both if unclear)."""
+    name = _significant(_NAME_START.split(explanation[:start])[-1])
+    overlap = [len(name & _significant(title)) for title, _ in (query, target)]
+    return [query, target] if overlap[0] == overlap[1] else [query if overlap[0] > overlap[1] else target]
+
+
 def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[str, str]) -> list[str]:
-    """Types in parentheses that the item named just before them does not have ("The Apple AirPods Pro (bags)"):
-    `query` and `target` are (title, category path text); a label must occur in the title or category path of
-    the item whose title shares more words with the name before it (either item's when the name is unclear)."""
+    """Types the item named just before them does not have: `query` and `target` are (title, category path
+    text). A type in parentheses ("The Apple AirPods Pro (bags)") must occur in the named item's title or
+    category path (either item's when the name is unclear); "is a <type>" is wrong when the type's last word is
+    the other item's and not the named one's ("The Samsung 43-inch Smart TV is a wall mount": an LM swapping the
+    two; "is a spare" names no type)."""
     out = []
     for m in _TYPE_LABEL.finditer(explanation):
-        label = m.group(1).strip().lower()
-        name = _significant(_NAME_START.split(explanation[:m.start()])[-1])
-        overlap = [len(name & _significant(title)) for title, _ in (query, target)]
-        items = [query, target] if overlap[0] == overlap[1] else [query if overlap[0] > overlap[1] else target]
+        label, items = m.group(1).strip().lower(), _named_items(explanation, m.start(), query, target)
         if not any(label in f"{title} {category}".lower() for title, category in items):
             out.append(f"type ({label}) is not {'either item' if len(items) == 2 else repr(items[0][0][:40])}'s")
+    for m in _IS_A.finditer(explanation):
+        items = _named_items(explanation, m.start(), query, target)
+        if len(items) == 1:
+            other = target if items[0] is query else query
+            head = m.group(1).split()[-1].lower()
+            singular = head[:-1] if head.endswith("s") and not head.endswith("ss") else head
+            has = [re.search(rf"\b{re.escape(singular)}(?:e?s)?\b", f"{title} {category}", re.IGNORECASE)
+                   for title, category in (items[0], other)]
+            if has[1] and not has[0]:
+                out.append(f"called a {m.group(1)}, which is {other[0][:40]!r}, not {items[0][0][:40]!r}")
     return out
 
 

@@ -478,6 +478,20 @@ def test_a_type_in_parentheses_must_be_the_named_items():
                      categories=(mouse[1], sleeve[1])).grounded
 
 
+def test_calling_one_item_the_others_type_is_mislabelled():
+    """Gemma-3-270M, asked to explain a TV wall mount for a Samsung TV, wrote "The Samsung 43-inch Crystal UHD
+    CU8000 4K Smart TV is a wall mount." (it names both items and invents no brand or figure)."""
+    tv = ("Samsung 43-inch Crystal UHD CU8000 4K Smart TV", "Electronics Television & Video Televisions")
+    mount = ("USX MOUNT Full Motion TV Wall Mount for 47-84 inch TVs", "Electronics Television & Video TV Mounts")
+    swapped = "The Samsung 43-inch Crystal UHD CU8000 4K Smart TV is a wall mount."
+    assert len(mislabelled_types(swapped, tv, mount)) == 1
+    assert not grounding(swapped, tv[0], mount[0], categories=(tv[1], mount[1])).grounded
+    assert mislabelled_types("The USX wall mount is a TV mount that holds the Samsung Smart TV.", tv, mount) == []
+    # praise is not a type, and a type neither item has is left to the other rules
+    assert mislabelled_types("The USX wall mount is a good match for the Samsung Smart TV.", tv, mount) == []
+    assert mislabelled_types("The Samsung Smart TV is a great screen.", tv, mount) == []
+
+
 def test_a_quoted_purpose_must_be_the_crowds():
     """'Together they serve "<intent>"' is grounded only when the pair's intent says so: the explain-only demo LM
     wrote purposes nobody wrote ('Together they serve "charging and cables."') for recommended pairs."""
