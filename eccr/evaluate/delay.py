@@ -228,17 +228,17 @@ def plot_delays(frames: dict[str, pd.DataFrame], rows: dict[str, dict], windows,
     left.set_ylabel("share of complement pairs still to come")
     left.legend(fontsize=7, loc="upper right")
     left.set_title("complement bought later than the first item", fontsize=9)
-    any_late = False
+    any_late, longest = False, 0.0
     for k, (name, frame) in enumerate(frames.items()):
         late = np.sort(frame.loc[~frame["same_session"].astype(bool), "delay_days"].to_numpy(float))
         if not len(late):
             continue
-        any_late = True
+        any_late, longest = True, max(longest, float(late[-1]))
         right.step(np.concatenate([[0.0], late]), np.arange(len(late) + 1) / len(late), where="post",
                    color=f"C{k}", label=f"{name} (n={len(late):,})")
     for d in windows:
         right.axvline(d, color="grey", lw=0.6, ls=":")
-    right.set_xlim(0, windows[-1] * 1.1)
+    right.set_xlim(0, max(windows[-1], longest) * 1.1)  # every curve reaches 1
     right.set_ylim(0, 1.02)
     right.set_xlabel("days from the first item to its complement")
     right.set_ylabel("share of pairs in another session")

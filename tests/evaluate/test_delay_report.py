@@ -166,3 +166,17 @@ def test_the_settings_are_a_documented_dataclass_and_cli_flags():
     assert train.run_config.ranker.max_seconds == 300.0 and train.run_config.ranker.progress is False
     with pytest.raises(ValueError):
         DelayReportConfig(windows_days=(0.0, 7.0))
+
+
+def test_the_delay_curve_is_drawn_to_its_longest_delay(monkeypatch, tmp_path):
+    """The right panel stopped at 1.1 x the last window (99 days): a curve with later complements ended below 1."""
+    from eccr.evaluate import delay
+
+    drawn = {}
+    monkeypatch.setattr(delay, "save_figure", lambda fig, path: drawn.setdefault("fig", fig))
+    frame = pd.DataFrame({"same_session": [False, False, True], "delay_days": [3.0, 200.0, 0.0]})
+    row = {"pairs": 3, "cross_session_pairs": 2, "within_1d": 1 / 3, "within_90d": 2 / 3}
+    delay.plot_delays({"pairs": frame}, {"pairs": row}, (1, 90), tmp_path / "d.png")
+    right = drawn["fig"].axes[1]
+    assert right.get_xlim()[1] >= 200
+    assert max(line.get_ydata().max() for line in right.get_lines() if len(line.get_ydata()) > 2) == 1.0
