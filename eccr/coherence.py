@@ -24,9 +24,10 @@ paths and the bundle intent (when one is given), and contradicts no evidence: no
 incompatible, no negation about fit ("does not fit"), no fit claim naming a model that one title's compatibility
 phrase lists but the other title and the fit evidence do not ("it fits the iPhone 14" for a case "for iPhone 14 /
 iPhone 13" recommended with an iPhone 13), no claim that shoppers bought the pair together unless the caller says
-they did; and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the measurement
-of hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the filter it
-scores.
+they did, no type that is not the named item's ("The Apple AirPods Pro (bags)", "The Smart TV is a wall
+mount"); and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
+distillation to flag a teacher's sentence; the measurement of hallucinations (eccr/evaluate/faithfulness.py) is a
+separate, simpler check, so a metric is never the filter it scores.
 
 Explanations composed from the data (`grounded_explanation`) give the reason the two go together when the evidence
 has one: what the accessory does for the device ("the LP-E10 battery powers the Rebel T7") and the fit evidence
@@ -571,7 +572,13 @@ def short_name(title: str, max_words: int = 5) -> str:
     if not ws:
         return (title or "")[:40]
     kept = [w for w in ws if not _is_quantity(w)]
-    return " ".join((kept if len(kept) >= 2 else ws)[:max_words])
+    name = " ".join((kept if len(kept) >= 2 else ws)[:max_words])
+    # a cut can leave a quote or parenthesis open ('Lipo in a Box "Original', '2) HIFONICS'): drop such marks
+    if name.count("(") != name.count(")"):
+        name = re.sub(r"\s*[()]\s*", " ", name).strip()
+    if quoted_spans(name)[1]:
+        name = re.sub(r'(?<!\d)"', "", name).strip()
+    return name
 
 
 _SPEC_UNITS = frozenset({"mp", "inch", "k", "p", "gbps", "mbps", "hz", "ghz", "mhz", "fps"})
@@ -724,9 +731,11 @@ EXPLANATION_WORDS = frozenset([
     "lights", "connects", "controls", "plays", "cleans", "cools", "made", "is", "are", "also", "great", "perfect",
     "lens", "screen", "sound", "shots", "photos", "files",
     "ideal", "one", "two"])
-# lower case, or capitalised at a sentence start: "SanDisk Cruzer Fit" and "Battery Compatible with Nikon" are names
+# lower case, capitalised at a sentence or quote start, or "Fits the": "SanDisk Cruzer Fit" and "Battery Compatible
+# with Nikon" are names
 _FIT_CLAIM = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for|for use with)\b"
-                        r"|(?:^|[.:;!?]\s+)(?:Fits?|Fitting|Compatible|Works [Ww]ith|Made [Ff]or|Designed [Ff]or)\b")
+                        r"|(?:^|[.:;!?]\s+|[\"'(])(?:Fits?|Fitting|Compatible|Works [Ww]ith|Made [Ff]or|Designed [Ff]or"
+                        r"|For [Uu]se [Ww]ith)\b|\b(?:Fits?|FITS?)\s+(?:the|The|THE)\b")
 _FIT_NEGATION = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't|aren't|no longer)\s+(?:\w+\s+){0,2}?"
                            r"(?:fit|fits|compatible|work|works|made for|designed for)\b|\bincompatible\b", re.IGNORECASE)
 _SHOPPERS_CLAIM = re.compile(r"\b(?:shoppers|customers|buyers|people|users)\b[^.]{0,40}?\b(?:bought|buy|buys|"
@@ -781,13 +790,28 @@ def repeats_itself(text: str, n: int = 3) -> bool:
     return len(grams) != len(set(grams))
 
 
+def quoted_spans(text: str) -> tuple[list[tuple[int, int]], bool]:
+    """The (start, end) of each quoted phrase of `text` (inside the marks) and whether a quote is left open. A "
+    right after a digit is an inch mark (13.3") unless a quote is open, where it closes it ("a laptop of 13.3")."""
+    spans, start = [], None
+    for m in re.finditer('"', text):
+        if start is None and m.start() and text[m.start() - 1].isdigit():
+            continue
+        if start is None:
+            start = m.end()
+        else:
+            spans.append((start, m.start()))
+            start = None
+    return spans, start is not None
+
+
 def unfinished(text: str) -> bool:
     """Whether a sentence was cut off (an LM stopped at its token budget): it does not end in ".", "!" or "?" (a
-    closing quote or parenthesis may follow), or it leaves a quote or parenthesis open (an inch mark, 13.3", is
-    not a quote)."""
+    closing quote or parenthesis may follow), or it leaves a quote or parenthesis open (`quoted_spans`: an inch
+    mark, 13.3", is not a quote)."""
     text = text.strip()
-    quotes = len(re.findall(r'(?<![\d.])"|(?<=[\d.])"(?=[.!?]?$)', text))
-    return not re.search(r"[.!?][\"')]*$", text) or quotes % 2 == 1 or text.count("(") != text.count(")")
+    return (not re.search(r"[.!?][\"')]*$", text) or quoted_spans(text)[1]
+            or text.count("(") != text.count(")"))
 
 
 @dataclass
@@ -811,9 +835,13 @@ def _significant(text: str) -> set[str]:
     return {w.lower() for w in words(text) if len(w) >= 4 and w.lower() not in _STOPWORDS}
 
 
-_QUOTED = re.compile(r'"([^"]+)"')
 _TYPE_LABEL = re.compile(r"\(([^()]{1,40})\)")
 _IS_A = re.compile(r"\b(?:is|are) an? ([a-z][\w-]*(?:\s[a-z][\w-]*){0,3}?)(?=[.,;:!?]|$|\s(?:that|which|for|with|and|to|of)\b)")
+_CLAUSE_START = re.compile(r"[.:;!?]\s|,\s|\band\s|\bwhich\s|\bthat\s")
+# what follows "is a" without naming a type: praise and roles
+_NOT_A_TYPE = frozenset(["fit", "match", "choice", "pair", "companion", "addition", "must-have", "option", "pick",
+                         "solution", "combination", "combo", "complement", "partner", "way", "idea", "deal", "buy",
+                         "upgrade", "spare", "backup", "replacement", "alternative", "essential", "favorite"])
 _NAME_START = re.compile(r"(?:^|\b[Tt]he\s|[.:;]\s)")
 
 
@@ -854,25 +882,38 @@ def _named_items(explanation: str, start: int, query: tuple[str, str], target: t
 def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[str, str]) -> list[str]:
     """Types the item named just before them does not have: `query` and `target` are (title, category path
     text). A type in parentheses ("The Apple AirPods Pro (bags)") must occur in the named item's title or
-    category path (either item's when the name is unclear); "is a <type>" is wrong when the type's last word is
-    the other item's and not the named one's ("The Samsung 43-inch Smart TV is a wall mount": an LM swapping the
-    two; "is a spare" names no type)."""
+    category path (either item's when the name is unclear); "is a <type>" is wrong when the subject of its clause
+    names one item only and the type's last word (singular or plural) is in the other item's title or category
+    path and not in its own ("The Samsung 43-inch Smart TV is a wall mount": an LM swapping the two; "is a
+    spare", "is a perfect fit" name no type)."""
     out = []
+    quotes = quoted_spans(explanation)[0]
     for m in _TYPE_LABEL.finditer(explanation):
+        if any(a <= m.start() < b for a, b in quotes):  # part of a quoted intent: "Accessories for the ... (M3)"
+            continue
         label, items = m.group(1).strip().lower(), _named_items(explanation, m.start(), query, target)
         if not any(label in f"{title} {category}".lower() for title, category in items):
             out.append(f"type ({label}) is not {'either item' if len(items) == 2 else repr(items[0][0][:40])}'s")
     for m in _IS_A.finditer(explanation):
-        items = _named_items(explanation, m.start(), query, target)
-        if len(items) == 1:
-            other = target if items[0] is query else query
-            head = m.group(1).split()[-1].lower()
-            singular = head[:-1] if head.endswith("s") and not head.endswith("ss") else head
-            has = [re.search(rf"\b{re.escape(singular)}(?:e?s)?\b", f"{title} {category}", re.IGNORECASE)
-                   for title, category in (items[0], other)]
-            if has[1] and not has[0]:
-                out.append(f"called a {m.group(1)}, which is {other[0][:40]!r}, not {items[0][0][:40]!r}")
+        head = _singular(m.group(1).split()[-1].lower())
+        subject = _significant(_CLAUSE_START.split(explanation[:m.start()])[-1])
+        named = [item for item in (query, target) if subject & _significant(item[0])]
+        if len(named) != 1 or head in _NOT_A_TYPE:  # both or neither named: whose type is unclear
+            continue
+        other = target if named[0] is query else query
+        has = [head in {_singular(w.lower()) for w in words(f"{title} {category}")} for title, category in (named[0], other)]
+        if has[1] and not has[0]:
+            out.append(f"called a {m.group(1)}, which is {other[0][:40]!r}, not {named[0][0][:40]!r}")
     return out
+
+
+def _singular(word: str) -> str:
+    """"batteries" -> "battery", "lenses" -> "lens", "mounts" -> "mount"; "glass" stays."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if re.search(r"(?:ss|x|ch|sh|[^aeiou]s)es$", word):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 
 
 def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
@@ -885,8 +926,8 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
     PairFlags (or their dict): a claim of fit is contradicted when they say incompatible, or when it names a model
     one title's compatibility phrase lists that is not the pair's (`misnamed_fits`). `bought_together`:
     whether shoppers did buy this pair together (a claim that they did is rejected otherwise). `categories`: the
-    two items' category path texts, facts the sentence may use; a type in parentheses must then be the named
-    item's (`mislabelled_types`)."""
+    two items' category path texts, facts the sentence may use; a type in parentheses or after "is a" must
+    then be the named item's (`mislabelled_types`)."""
     known = f"{query_title} {target_title} {intent} {context} {' '.join(categories or ())}"
     explanation_models = model_tokens(explanation)
 
@@ -905,7 +946,7 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
         contradicted += misnamed_fits(explanation, flags, query_title, target_title)
     if not bought_together and _SHOPPERS_CLAIM.search(explanation):
         contradicted.append("claims shoppers bought this pair together")
-    for quote in _QUOTED.findall(explanation):
+    for quote in (explanation[a:b] for a, b in quoted_spans(explanation)[0]):
         if quote.strip().lower() not in known.lower():
             contradicted.append(f'quotes "{quote.strip()}", which is not in the data')
     if categories is not None:

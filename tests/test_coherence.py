@@ -325,6 +325,15 @@ def test_a_capitalised_fit_word_inside_a_name_is_not_a_fit_claim():
                      flags=flags).contradicted == []
     assert grounding("The SanDisk Cruzer drive fits the Canon EOS Rebel T7.", cam, stick, flags=flags).contradicted
     assert grounding("Fits the Canon EOS Rebel T7: the SanDisk Cruzer drive.", cam, stick, flags=flags).contradicted
+    for claim in ("The SanDisk Cruzer drive Fits The Canon EOS Rebel T7.",
+                  'The SanDisk Cruzer drive goes with the camera. "Fits the Canon EOS Rebel T7."',
+                  "The SanDisk Cruzer drive (Fits the Canon EOS Rebel T7) goes with the camera.",
+                  "For use with the Canon EOS Rebel T7: the SanDisk Cruzer drive."):
+        assert any(c.startswith("fit claimed") for c in grounding(claim, cam, stick, flags=flags).contradicted), claim
+    # an inch mark does not pair with the quote of an intent
+    tablet = 'ASUS Transformer Book T100TA-C1-GR 10.1"'
+    template = f'The Logitech K800 keyboard goes with the {tablet}. Together they serve "media / technology".'
+    assert grounding(template, tablet, "Logitech K800 keyboard", intent="media / technology").contradicted == []
 
 
 def test_explanations_never_give_evidence_against_the_pair_as_a_reason():
@@ -472,6 +481,8 @@ def test_a_type_in_parentheses_must_be_the_named_items():
              "Mouse (mice).")
     assert mislabelled_types(right, mouse, sleeve) == []
     assert mislabelled_types("The Apple AirPods Pro (2nd Generation) charge on the Anker pad.", airpods, charger) == []
+    quoted = 'The Anker pad charges the AirPods. Shoppers bought them together for "Accessories for the MacBook (M3)".'
+    assert mislabelled_types(quoted, airpods, charger) == []  # the intent's words, not a type
     check = grounding(wrong, mouse[0], sleeve[0], context=f"{mouse[1]} {sleeve[1]}", categories=(mouse[1], sleeve[1]))
     assert not check.grounded and check.contradicted
     assert grounding(right, mouse[0], sleeve[0], context=f"{mouse[1]} {sleeve[1]}",
@@ -490,6 +501,20 @@ def test_calling_one_item_the_others_type_is_mislabelled():
     # praise is not a type, and a type neither item has is left to the other rules
     assert mislabelled_types("The USX wall mount is a good match for the Samsung Smart TV.", tv, mount) == []
     assert mislabelled_types("The Samsung Smart TV is a great screen.", tv, mount) == []
+    assert mislabelled_types("The Samsung Smart TV is a perfect fit for the USX Wall Mount.", tv,
+                             ("USX Fit Wall Mount", mount[1])) == []
+    # the subject is the clause's, not the last name before "is a"; plurals match ("lens" / "Lenses")
+    cam = ("Canon EOS Rebel T7 DSLR Camera", "Electronics Camera & Photo Digital Cameras")
+    bat = ("Wasabi Power Battery LP-E10", "Electronics Camera & Photo Batteries")
+    for right in ("The Wasabi Power Battery for the Canon EOS Rebel T7 is a camera battery.",
+                  "The Wasabi Power Battery powers the Canon EOS Rebel T7 and is a spare battery."):
+        assert mislabelled_types(right, cam, bat) == []
+    assert mislabelled_types("The Canon EOS Rebel T7 is a battery.", cam, bat)
+    assert mislabelled_types("The Canon EOS Rebel T7 is a battery pack with 1040mAh.", cam,
+                             ("Wasabi Power Battery Packs", bat[1]))
+    lens = ("Sony E 18-135mm F3.5-5.6 OSS", "Electronics Camera Lenses")
+    a6700 = ("Sony A6700 Mirrorless Camera with 18-135mm Lens", "Electronics Mirrorless Cameras")
+    assert mislabelled_types("The Sony E 18-135mm F3.5-5.6 OSS is a zoom lens for the Sony A6700.", a6700, lens) == []
 
 
 def test_a_quoted_purpose_must_be_the_crowds():
@@ -557,8 +582,20 @@ def test_a_cut_off_sentence_is_unfinished():
     assert not unfinished('The bag goes with the camera. Together they serve "travel photography."')
     # an inch mark is not an open quote; a quote closed after a figure still closes
     assert not unfinished('The Dell XPS 13.4" Laptop goes with the Logitech MX Master 3S mouse.')
+    assert not unfinished('The Amazon Basics Laptop Sleeve protects the Acer Chromebook 315 15.6".')
     assert not unfinished('The sleeve goes with the laptop. Together they serve "a laptop of 13.3".')
-    assert unfinished('The sleeve goes with the laptop. Together they serve "a 13.3" laptop')
+    assert not unfinished('The Seiko SNKL07 "Seiko 5" goes with the Casio AE1000W. Together they serve "iPhone 14" owners.')
+    assert not unfinished('Together they serve "travel photography." The bag fits the camera.')
+    assert unfinished('The sleeve fits the 13.3" laptop. Together they serve "a laptop for work.')
+
+
+def test_short_names_leave_no_mark_open():
+    """Real titles cut inside a quote or after a stray parenthesis made templates fail their own check."""
+    assert short_name('Lipo in a Box "Original Bag Fits All"') == "Lipo in a Box Original"
+    assert short_name('2) HIFONICS HFX12D4 12" 1600W Subwoofer') == '2 HIFONICS HFX12D4 12" 1600W'
+    assert short_name('Dell XPS 13.4" Laptop') == 'Dell XPS 13.4" Laptop'
+    for title in ('Lipo in a Box "Original Bag Fits All"', '2) HIFONICS HFX12D4 12" 1600W Subwoofer'):
+        assert not unfinished(f"The {short_name(title)} goes with the Pioneer receiver.")
 
 
 def test_grounding_rejects_a_cut_off_sentence():

@@ -34,7 +34,8 @@ FUNCTION_WORDS = frozenset([
     "use", "used", "using", "together", "shoppers", "pair", "keep", "add", "when", "if", "your", "you",
     "goes", "go"])
 _FIT = re.compile(r"\b(?:fits?|fitting|compatible|works with|made for|designed for)\b"  # "Cruzer Fit": a name
-                  r"|(?:^|[.:;!?]\s+)(?:Fits?|Fitting|Compatible|Works [Ww]ith|Made [Ff]or|Designed [Ff]or)\b")
+                  r"|(?:^|[.:;!?]\s+|[\"'(])(?:Fits?|Fitting|Compatible|Works [Ww]ith|Made [Ff]or|Designed [Ff]or)\b"
+                  r"|\b(?:Fits?|FITS?)\s+(?:the|The|THE)\b")
 _FIT_TO = re.compile(r"(?:\b(?:fits?|fitting|compatible with|works with|made for|designed for)"  # "Cruzer Fit": a name
                      r"|(?:^|[.:;!?]\s+)(?:Fits?|Compatible [Ww]ith|Works [Ww]ith|Made [Ff]or|Designed [Ff]or))\b"
                      r"((?:[^.;:,]|\.(?=\d))*)")
@@ -44,6 +45,18 @@ _NOT_FIT = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't)\b
 _LABELLED = re.compile(r"\(([^()]*)\)|\"([^\"]*)\"")  # a type in parentheses, a quoted phrase
 _BOUGHT = re.compile(r"\b(?:shoppers|customers|buyers|people)\b[^.]*?\b(?:bought|buy|purchased|ordered)\b"
                      r"|\bbought\b[^.]{0,15}?\btogether\b", re.IGNORECASE)
+
+
+def _without_inch_marks(sentence: str) -> str:
+    """`sentence` with its inch marks (a " after a digit, outside a quote) spelled out, so they pair with no quote."""
+    out, quoted, last = [], False, 0
+    for m in re.finditer('"', sentence):
+        if not quoted and m.start() and sentence[m.start() - 1].isdigit():
+            out += [sentence[last:m.start()], " inch"]
+            last = m.end()
+        else:
+            quoted = not quoted
+    return "".join(out) + sentence[last:]
 
 
 def _tokens(text: str) -> list[str]:
@@ -90,7 +103,7 @@ def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: s
             if token.lower() not in known and not all(p in known or p in FUNCTION_WORDS for p in parts) and \
                     not re.search(r"(?<![a-z])" + re.escape(token.lower()) + r"(?![a-z])", spaced):  # "GB" of "64GB"
                 claims.append(token)
-    for in_parentheses, quoted in _LABELLED.findall(sentence):
+    for in_parentheses, quoted in _LABELLED.findall(_without_inch_marks(sentence)):
         label = in_parentheses or quoted
         foreign = [w for w in re.findall(r"[a-z]+", label.lower())
                    if w not in FUNCTION_WORDS and w not in known and not re.search(r"(?<![a-z])" + w, spaced)]

@@ -56,6 +56,10 @@ def test_supported_figures_fit_claims_and_bought_pairs_are_not_claims():
                                                                        incompatible=True)
     assert hallucinated_claims("The SanDisk Cruzer Fit 4GB drive goes with the Canon EOS Rebel T7.", CAM,
                                "SanDisk Cruzer Fit 4GB USB Flash Drive", incompatible=True) == []  # a name
+    assert hallucinated_claims("The Wasabi battery Fits The Canon EOS Rebel T7.", CAM, BAT, incompatible=True)
+    # an inch mark does not open a quoted phrase
+    assert hallucinated_claims('The Logitech K800 goes with the ASUS T100TA 10.1". Together they serve "Logitech".',
+                               "Logitech K800 keyboard", 'ASUS T100TA 10.1" tablet') == []
     text = "Shoppers bought them together."
     assert hallucinated_claims(text, CAM, BAT) and not hallucinated_claims(text, CAM, BAT, bought_together=True)
 
