@@ -66,6 +66,12 @@ def leaf_category(path: Sequence[str] | None) -> str:
     return str(path[-1]) if path is not None and len(path) else ""
 
 
+def category_text(path: Sequence[str] | None) -> str:
+    """An item's category path as plain text ("Electronics Camera & Photo Batteries"): facts an explanation may
+    use, as the grounding check reads them."""
+    return " ".join(path) if path is not None and len(path) else ""
+
+
 def primary_path(paths: list[list[str]]) -> list[str]:
     """The path we keep as an item's category: the first one, as the source lists it first."""
     return list(paths[0]) if paths else []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from eccr.data.categories import leaf_category
+from eccr.data.categories import category_text, leaf_category
 from eccr.data.schema import Catalog
 
 
@@ -58,7 +58,7 @@ class ItemLookup:
         return leaf_category(self.rows[item_id]["category"])
 
     def category_text(self, *item_ids: str) -> str:
-        return " ".join(" ".join(self.rows[i]["category"]) for i in item_ids)
+        return " ".join(category_text(self.rows[i]["category"]) for i in item_ids)
 
     def search(self, text: str, limit: int = 20) -> list[tuple[str, str]]:
         """(item_id, title) whose title contains every word of `text` (case-insensitive); "" lists the first."""

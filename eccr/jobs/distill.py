@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eccr.coherence import AttributeExtractor, grounding
+from eccr.data.categories import category_text
 from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import Dataset
 from eccr.llm.tasks import select_pairs
@@ -104,8 +105,8 @@ def distill_dataset(dataset: Dataset, teacher: Teacher | str, out_path: str | Pa
                 sentence = clean_sentence(answer)
                 ok = bool(sentence) and grounding(
                     sentence, facts.title_a, facts.title_b, extractor, facts.intent, flags=flags,
-                    categories=tuple(" ".join(rows[i].get("category") or ()) for i in (facts.source, facts.target))
-                ).grounded
+                    categories=(category_text(rows[facts.source].get("category")),
+                                category_text(rows[facts.target].get("category")))).grounded
                 fh.write(json.dumps({"source": facts.source, "target": facts.target, "explanation": sentence,
                                      "teacher": teacher.name, "grounded": ok}, ensure_ascii=False) + "\n")
                 report.written += 1

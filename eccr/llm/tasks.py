@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
-from eccr.data.categories import leaf_category
+from eccr.data.categories import category_text, leaf_category
 from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import Dataset
 from eccr.data.splits import UserHistories
@@ -142,8 +142,8 @@ class TaskBuilder:
         # re-checked: the file may come from another catalogue
         if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
                                    intent or "", flags=flags,
-                                   categories=tuple(" ".join(self.rows[i].get("category") or ()) for i in (a, b))
-                                   ).grounded:
+                                   categories=(category_text(self.rows[a].get("category")),
+                                               category_text(self.rows[b].get("category")))).grounded:
             return distilled, "distilled"
         return grounded_explanation(self.rows[a], self.rows[b], flags, bought_together=False,
                                     extractor=self.extractor), "grounded"
