@@ -377,11 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     distill = commands.add_parser("distill", help="explanation targets written by a larger teacher LM (resumable)")
     distill.add_argument("--run", required=True)
     distill.add_argument("--teacher", required=True, metavar="SPEC",
-                         help="local HF folder or packaged name, or openai:http://HOST:PORT/v1#MODEL "
+                         help="local HF folder or packaged name; llamacpp:NAME or llamacpp:PATH.gguf (llama.cpp, "
+                              "e.g. llamacpp:qwen2.5-coder-1.5b); or openai:http://HOST:PORT/v1#MODEL "
                               "(API key from $ECCR_TEACHER_API_KEY)")
     distill.add_argument("--out", required=True, help="explanations .jsonl (appended; rerun to resume)")
     distill.add_argument("--pairs", type=int, default=None, help="pairs to explain (default: run's tasks.max_pairs)")
-    distill.add_argument("--shots", type=int, default=3)
+    distill.add_argument("--shots", type=int, default=0,
+                         help="few-shot examples in the template style (small teachers copy them)")
     distill.add_argument("--batch-size", type=int, default=4)
     distill.add_argument("--max-new-tokens", type=int, default=80)
     distill.add_argument("--timeout", type=float, default=60.0)

@@ -26,6 +26,7 @@ from eccr.coherence import AttributeExtractor, grounding
 from eccr.data.categories import category_text
 from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import Dataset
+from eccr.llm.config import TaskConfig
 from eccr.llm.tasks import select_pairs
 from eccr.llm.teacher import (
     DistillConfig,
@@ -74,6 +75,7 @@ def distill_dataset(dataset: Dataset, teacher: Teacher | str, out_path: str | Pa
     if isinstance(teacher, str):
         check_teacher_spec(teacher)
     seed = 0 if cfg.seed is None else cfg.seed
+    title_words = TaskConfig().max_title_words if cfg.max_title_words is None else cfg.max_title_words
     extractor = AttributeExtractor(dataset.catalog)
     rows = {r.item_id: r._asdict() for r in dataset.catalog.items.itertuples(index=False) if r.title}
     pairs = select_pairs(dataset, cfg.pairs, seed, allowed_items)
@@ -96,7 +98,7 @@ def distill_dataset(dataset: Dataset, teacher: Teacher | str, out_path: str | Pa
                            for r in todo[at:at + cfg.batch_size]]
             batch = [facts for facts, _ in facts_flags]
             conversations = [teacher_messages(f, [s for s in shots if s[0].source != f.source
-                                                  or s[0].target != f.target][: cfg.shots], cfg.max_title_words)
+                                                  or s[0].target != f.target][: cfg.shots], title_words)
                              for f in batch]
             answers = teacher.complete(conversations)
             if len(answers) != len(batch):
@@ -127,7 +129,9 @@ def distill_run(run_dir: str | Path, teacher: Teacher | str, out_path: str | Pat
         check_teacher_spec(teacher)
     run_cfg = load_run_config(run_dir)
     cfg = replace(cfg, pairs=run_cfg.tasks.max_pairs if cfg.pairs is None else cfg.pairs,
-                  seed=run_cfg.tasks.seed if cfg.seed is None else cfg.seed)
+                  seed=run_cfg.tasks.seed if cfg.seed is None else cfg.seed,
+                  max_title_words=(run_cfg.tasks.max_title_words if cfg.max_title_words is None
+                                   else cfg.max_title_words))
     _, split = split_dataset(run_cfg)
     allowed = None
     ids_path = Run(run_dir).semantic_ids

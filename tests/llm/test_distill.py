@@ -106,7 +106,7 @@ def test_shots_are_grounded_template_examples(tmp_path):
 
     distill_dataset(_dataset(), Recorder(), tmp_path / "o.jsonl", DistillConfig(shots=2, progress=False))
     system, user = seen[0]
-    assert system["role"] == "system" and "ONE sentence" in system["content"]
+    assert system["role"] == "system" and "ONE short sentence" in system["content"]
     shots = user["content"].split("Now this pair")[0]
     assert shots.count("Example ") == 2 and shots.count("Explanation: The ") == 2  # template style: "The B ... goes with"
     for conversation in seen:  # a pair never appears as its own example
@@ -114,6 +114,14 @@ def test_shots_are_grounded_template_examples(tmp_path):
         a_line = query.strip().splitlines()[0]
         b_line = query.strip().splitlines()[1]
         assert f"{a_line}\n{b_line}" not in examples
+
+
+def test_by_default_no_shots_and_titles_cut_as_the_student_reads_them(tmp_path):
+    teacher = ScriptedTeacher()
+    distill_dataset(_dataset(), teacher, tmp_path / "o.jsonl", DistillConfig(max_title_words=3, progress=False))
+    assert teacher.asked and all("Example " not in a for a in teacher.asked)
+    assert any("A: Canon EOS 60D [" in a for a in teacher.asked)  # 3 words, then the leaf category
+    assert not any("Digital SLR" in a for a in teacher.asked)
 
 
 def test_clean_sentence_and_redaction():
@@ -134,6 +142,36 @@ def test_bad_teacher_specs_are_clear(tmp_path):
         check_teacher_spec("openai:ftp://127.0.0.1:1/v1#m")
     with pytest.raises(ValueError, match="config.json"):
         check_teacher_spec(str(tmp_path / "no-model-here"))
+    with pytest.raises(ValueError, match=r"\.gguf"):
+        check_teacher_spec(f"llamacpp:{tmp_path / 'missing.gguf'}")
+
+
+def test_a_llamacpp_teacher_without_llama_cpp_names_the_install(tmp_path, monkeypatch):
+    import eccr.llm.llamacpp as backend
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(backend, "llamacpp_available", lambda: False)
+    with pytest.raises(ValueError, match="make llamacpp"):
+        check_teacher_spec(f"llamacpp:{gguf}")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                    reason="llama-cpp-python is not installed (optional extra `llamacpp`)")
+def test_llamacpp_teacher_plumbing(tiny_folder, tmp_path):
+    from eccr.llm.llamacpp import export_gguf
+    from eccr.llm.models import load_causal_lm
+
+    model, tok = load_causal_lm(str(tiny_folder))
+    gguf = export_gguf(model, tok, tmp_path / "tiny.f32.gguf", "f32")
+    out, cfg = tmp_path / "o.jsonl", DistillConfig(pairs=3, max_new_tokens=8, progress=False)
+    report = distill_dataset(_dataset(), f"llamacpp:{gguf}", out, cfg)
+    rows = _lines(out)
+    assert report.written == 3 == len(rows)
+    assert all(r["teacher"] == f"llamacpp:{gguf}" and "\n" not in r["explanation"] for r in rows)
+    again = tmp_path / "again.jsonl"
+    distill_dataset(_dataset(), f"llamacpp:{gguf}", again, cfg)
+    assert _lines(again) == rows  # greedy: the same answers
 
 
 # --------------------------------------------------------------------------------------- flags and resume
