@@ -79,7 +79,7 @@ def quick(config: RunConfig) -> RunConfig:
              directed=r(config.directed, epochs=15, max_seconds=900.0),
              uncertainty=r(config.uncertainty, members=3, max_epochs=2),
              tasks=r(config.tasks, max_pairs=600, max_alignment_items=400, tasks=("explain",)),
-             sft=r(config.sft, max_steps=24, per_device_batch_size=4, max_length=128, save_steps=12,
+             sft=r(config.sft, max_steps=24, per_device_batch_size=4, max_length=192, save_steps=12,
                    learning_rate=5e-4))
 
 

@@ -460,7 +460,8 @@ def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> 
     shutil.copytree(result.adapter_dir, run.adapter)
     save_templates(config.tasks.prompts_dir, run.prompts)
     return {"lm": {"global_step": result.global_step, "train_loss": result.train_loss,
-                   "seconds": round(result.seconds, 1), "examples_per_task": result.examples_per_task}}
+                   "seconds": round(result.seconds, 1), "examples_per_task": result.examples_per_task,
+                   "truncation": result.truncation}}
 
 
 def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> dict:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import os
 import shlex
 import time
@@ -42,6 +43,8 @@ from pathlib import Path
 from eccr.llm.config import LORA_FIELDS, SFT_ARGUMENT_NAMES, LoraSftConfig
 from eccr.llm.models import load_causal_lm, render_prompt
 from eccr.llm.tokens import trainable_token_indices
+
+log = logging.getLogger(__name__)
 
 ADAPTER_SUBDIR = "adapter"
 ECCR_LLM_META = "eccr_llm.json"  # base model spec + semantic-token ids, next to the adapter
@@ -55,6 +58,25 @@ class SftResult:
     train_loss: float          # mean training loss reported by the trainer for this call
     seconds: float             # wall time of this call
     examples_per_task: dict    # task -> number of training examples
+    truncation: dict = dataclasses.field(default_factory=dict)  # truncation_report of the data
+
+
+def truncation_report(dataset, tokenizer, max_length: int | None) -> dict:
+    """How much of the answers `max_length` cuts off. TRL keeps the start of each rendered prompt + completion +
+    eos, so an example longer than `max_length` loses the end of its answer (and its eos: the model never learns
+    where the answer stops), and one whose prompt alone fills `max_length` is dropped."""
+    if not max_length:
+        return {"max_length": None, "examples_cut": 0, "examples": len(dataset), "completion_tokens_cut": 0.0}
+    cut = lost = total = 0
+    for row in dataset:
+        prompt = len(tokenizer(render_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"])
+        answer = len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) + 1  # + eos
+        kept = min(answer, max(0, max_length - prompt))
+        cut += kept < answer
+        lost += answer - kept
+        total += answer
+    return {"max_length": max_length, "examples_cut": cut, "examples": len(dataset),
+            "completion_tokens_cut": round(lost / max(total, 1), 4)}
 
 
 def check_sft_dataset(dataset) -> dict[str, int]:
@@ -237,6 +259,11 @@ def train_sft(
     `base_spec`: how to load the base again ("smollm2", a folder …), stored in eccr_llm.json for load_finetuned."""
     started = time.perf_counter()
     counts = check_sft_dataset(dataset)
+    truncation = truncation_report(dataset, tokenizer, config.max_length)
+    if truncation["examples_cut"]:
+        log.warning("sft.max_length=%s cuts the answer of %d of %d examples (%.0f%% of answer tokens, eos "
+                    "included); raise --sft.max_length", config.max_length, truncation["examples_cut"],
+                    truncation["examples"], 100 * truncation["completion_tokens_cut"])
     trainer = build_trainer(model, tokenizer, dataset, config, new_token_ids)
     for cb in callbacks:
         trainer.add_callback(cb)
@@ -246,7 +273,7 @@ def train_sft(
     save_adapter(trainer.model, tokenizer, adapter_dir, base_spec=base_spec, new_token_ids=new_token_ids,
                  config=config)
     return SftResult(adapter_dir, int(trainer.state.global_step), float(output.training_loss),
-                     time.perf_counter() - started, counts)
+                     time.perf_counter() - started, counts, truncation)
 
 
 def save_adapter(peft_model, tokenizer, adapter_dir, *, base_spec=None, new_token_ids=(), config=None) -> Path:

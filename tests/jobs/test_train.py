@@ -80,6 +80,10 @@ def test_larger_max_steps_trains_the_adapter_on_from_its_checkpoint(tiny_run, tm
     summary = train_run(cfg, run_dir)
     assert summary["stages"]["rank"] == {"ranker": "kept"}
     assert summary["stages"]["lm"]["lm"]["global_step"] == 6
+    truncation = summary["stages"]["lm"]["lm"]["truncation"]
+    assert truncation["max_length"] == cfg.sft.max_length
+    assert truncation["examples"] == sum(summary["stages"]["lm"]["lm"]["examples_per_task"].values())
+    assert 0 <= truncation["examples_cut"] <= truncation["examples"] and 0 <= truncation["completion_tokens_cut"] < 1
     assert train_run(cfg, run_dir)["stages"]["lm"] == {"lm": "kept"}
 
 

@@ -16,6 +16,7 @@ from eccr.llm.sft import (
     load_finetuned,
     sft_arguments,
     train_sft,
+    truncation_report,
 )
 
 
@@ -63,6 +64,19 @@ def test_loss_is_on_the_completion_only(tiny_with_ids, tmp_path, toy):
     assert labels[prompt_len:] == input_ids[prompt_len:] == completion
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     assert int((batch["labels"] != -100).sum()) < int(batch["attention_mask"].sum()) / 3
+
+
+def test_truncation_report_counts_the_answer_tokens_trl_cuts(tiny_with_ids, tmp_path, toy):
+    model, tok, ids = tiny_with_ids
+    rows = [{"prompt": toy.camera_prompt, "completion": "a camera needs power and a bag", "task": "explain"}]
+    prompt_len = len(tok(render_prompt(tok, toy.camera_prompt), add_special_tokens=False)["input_ids"])
+    answer_len = len(tok(rows[0]["completion"], add_special_tokens=False)["input_ids"]) + 1
+    assert truncation_report(rows, tok, prompt_len + answer_len)["examples_cut"] == 0
+    report = truncation_report(rows, tok, prompt_len + 2)
+    assert report["examples_cut"] == 1 and report["completion_tokens_cut"] == round((answer_len - 2) / answer_len, 4)
+    trainer = build_trainer(model, tok, Dataset.from_list(rows),
+                            LoraSftConfig(output_dir=str(tmp_path), max_length=prompt_len + 2), ids)
+    assert sum(x != -100 for x in trainer.train_dataset[0]["labels"]) == 2  # what TRL keeps of the answer
 
 
 def test_trained_adapter_has_peft_layout_and_reloads_identically(trained, toy):
