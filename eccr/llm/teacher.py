@@ -209,11 +209,10 @@ def check_teacher_spec(spec: str) -> None:
         from eccr.llm.llamacpp import llamacpp_available
 
         name = spec[len(LLAMACPP_PREFIX):]
-        if name not in PACKAGED_MODELS:
-            gguf_teacher_path(name)
         if not llamacpp_available():
             raise ValueError(f"teacher {spec!r} needs llama-cpp-python: `make llamacpp` or "
                              "pip install 'eccr[llamacpp]'")
+        gguf_teacher_path(name)  # a missing package, part or file fails here, before any data is loaded
         return
     if spec.startswith(OPENAI_PREFIX):
         url, sep, model = spec[len(OPENAI_PREFIX):].partition("#")

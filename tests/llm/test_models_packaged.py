@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import eccr.llm.models as models
+from eccr.llm import models
 
 
 def _part_package(root, name: str, payload: bytes) -> None:
@@ -45,6 +45,16 @@ def test_parts_that_are_no_gguf_are_refused(split_model, tmp_path):
     with pytest.raises(ValueError, match="do not join into a GGUF"):
         models.packaged_gguf_path("split-test")
     assert not list((tmp_path / "cache").glob("*"))  # nothing half-written is left
+
+
+def test_an_interrupted_join_leaves_no_file(split_model, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(models.shutil, "copyfileobj", fail)
+    with pytest.raises(OSError, match="No space"):
+        models.packaged_gguf_path("split-test")
+    assert not list((tmp_path / "cache").glob("*"))
 
 
 def test_the_qwen_teacher_is_listed_with_its_22_parts():
