@@ -75,7 +75,7 @@ def distill_dataset(dataset: Dataset, teacher: Teacher | str, out_path: str | Pa
     if isinstance(teacher, str):
         check_teacher_spec(teacher)
     seed = 0 if cfg.seed is None else cfg.seed
-    title_words = TaskConfig().max_title_words if cfg.max_title_words is None else cfg.max_title_words
+    title_words = TaskConfig.max_title_words if cfg.max_title_words is None else cfg.max_title_words
     extractor = AttributeExtractor(dataset.catalog)
     rows = {r.item_id: r._asdict() for r in dataset.catalog.items.itertuples(index=False) if r.title}
     pairs = select_pairs(dataset, cfg.pairs, seed, allowed_items)

