@@ -25,7 +25,9 @@ incompatible, no negation about fit ("does not fit"), no fit claim naming a mode
 phrase lists but the other title and the fit evidence do not ("it fits the iPhone 14" for a case "for iPhone 14 /
 iPhone 13" recommended with an iPhone 13), no claim that shoppers bought the pair together unless the caller says
 they did, no type that is not the named item's ("The Apple AirPods Pro (bags)", "The Smart TV is a wall
-mount"); and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
+mount"), no product type that neither item is (with an extractor: a head noun of the catalogue's leaf categories
+absent from both titles and category paths, "for storage and a second lens" for an ink bottle and a printer — a
+reason about other items, often the bundle's); and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
 distillation to flag a teacher's sentence; the measurement of hallucinations (eccr/evaluate/faithfulness.py) is a
 separate, simpler check, so a metric is never the filter it scores.
 
@@ -275,6 +277,7 @@ class AttributeExtractor:
             if self._device[item_id]:
                 self.device_brands |= self.brands_of(item_id, title)
         self.device_brands -= self.generic_words | {""}
+        self.leaf_types = leaf_types(leaf_category(path) for path in items["category"])
 
     def _first_brand(self, title: str) -> str:
         ws = words(title)
@@ -907,6 +910,42 @@ def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[st
     return out
 
 
+# head nouns of leaf categories that are verbs or plain nouns of a reason ("it controls", "to power", "a set")
+_NOT_A_PRODUCT_TYPE = frozenset([
+    "accessory", "electronic", "computer", "supply", "part", "product", "other", "general", "audio", "video",
+    "photo", "photography", "digital", "wireless", "portable", "home", "office", "control", "light", "lighting",
+    "mount", "stand", "cover", "charge", "play", "hold", "store", "storage", "power", "protect", "connect", "clean",
+    "cleaning", "cool", "cooling", "carry", "set", "kit", "pack", "unit", "system", "device", "service", "plan",
+    "point", "up", "on", "out", "work", "show", "front", "material", "security", "studio", "travel", "gift", "tool",
+    "gear", "care", "more"])
+
+
+def leaf_types(leaves) -> frozenset[str]:
+    """The product types of a catalogue: the head noun (last word, singular) of each leaf category name and of each
+    of its "&"/","-joined parts ("Printer Ink & Toner" -> ink, toner; "Camera Batteries" -> battery)."""
+    out = set()
+    for leaf in leaves:
+        for part in re.split(r"&|,|\band\b", leaf or ""):
+            heads = re.findall(r"[A-Za-z]{3,}", part)
+            if heads:
+                out.add(_singular(heads[-1].lower()))
+    return frozenset(out - _NOT_A_PRODUCT_TYPE)
+
+
+def foreign_types(explanation: str, known: str, types: frozenset[str]) -> list[str]:
+    """Product types in `types` that `explanation` names (singular or plural) and `known` does not have."""
+    def forms(word: str) -> set[str]:  # "lens" is singular already: _singular would make it "len"
+        return {word.lower(), _singular(word.lower())}
+
+    have = {f for w in words(known) for f in forms(w)}
+    out = []
+    for w in dict.fromkeys(w.lower() for w in words(explanation) if w.isalpha()):
+        named = forms(w) & types
+        if named and not forms(w) & have:
+            out.append(f"names a type neither item is: {min(named, key=len)}")
+    return out
+
+
 def _singular(word: str) -> str:
     """"batteries" -> "battery", "lenses" -> "lens", "mounts" -> "mount"; "glass" stays."""
     if word.endswith("ies") and len(word) > 4:
@@ -951,6 +990,9 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
             contradicted.append(f'quotes "{quote.strip()}", which is not in the data')
     if categories is not None:
         contradicted += mislabelled_types(explanation, (query_title, categories[0]), (target_title, categories[1]))
+    if extractor is not None:  # not the intent: it describes the whole bundle, not this pair
+        contradicted += foreign_types(explanation, f"{query_title} {target_title} {context} {' '.join(categories or ())}",
+                                      extractor.leaf_types)
     return Grounding(names(query_title), names(target_title), unsupported_facts(explanation, known, extractor),
                      contradicted, unfinished(explanation))
 

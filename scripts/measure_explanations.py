@@ -18,7 +18,14 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from eccr.evaluate.faithfulness import PairContext, faithfulness, faithfulness_markdown, titles_only
+from eccr.data.categories import leaf_category
+from eccr.evaluate.faithfulness import (
+    PairContext,
+    faithfulness,
+    faithfulness_markdown,
+    titles_only,
+    type_words,
+)
 from eccr.jobs.evaluate import explanation_markdown, explanation_report
 from eccr.pipeline import Recommender
 from eccr.run import split_dataset
@@ -31,17 +38,25 @@ def main() -> int:
     parser.add_argument("--no-lm", action="store_true", help="template only (runs without an adapter are so anyway)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--rescore", default=None, metavar="JSON",
-                        help="re-score the sentences of an earlier explanations.json (no model is loaded)")
+                        help="re-score the sentences of an earlier explanations.json (no model is loaded; "
+                             "with --run, the product types are read from that run's catalogue)")
     args = parser.parse_args()
     if args.rescore:
         report = json.loads(Path(args.rescore).read_text())
+        if args.run:
+            import pandas as pd
+            categories = pd.read_parquet(Path(args.run) / "catalog.parquet")["category"]
+            report["type_words"] = sorted(type_words(leaf_category(path) for path in categories))
+        elif "type_words" not in report:
+            parser.error(f"{args.rescore} predates type_words: pass --run RUN to read its catalogue's categories")
+        types = frozenset(report["type_words"])
         contexts = [PairContext(**{k: r[k] for k in ("title_a", "title_b", "categories", "incompatible",
                                                      "bought_together")}) for r in report["sentences"]]
-        report["faithfulness"] = {name: faithfulness([r[key] for r in report["sentences"]], contexts).as_dict()
+        report["faithfulness"] = {name: faithfulness([r[key] for r in report["sentences"]], contexts, types).as_dict()
                                   for name, key in (("shown", "shown"), ("raw LM", "raw_lm"),
                                                     ("template", "template"))}
         report["faithfulness"]["titles only"] = faithfulness([titles_only(c.title_a, c.title_b) for c in contexts],
-                                                             contexts).as_dict()
+                                                             contexts, types).as_dict()
         Path(args.rescore).write_text(json.dumps(report, indent=1, ensure_ascii=False))
         print(faithfulness_markdown(report["faithfulness"]))
         return 0

@@ -362,6 +362,25 @@ def test_grounding_flags_facts_absent_from_both_titles():
     assert from_category.grounded
 
 
+def test_grounding_rejects_a_reason_about_a_type_neither_item_is(demo):
+    _, ex, row = demo
+    ink, printer = row("Epson T522")["title"], row("Epson EcoTank ET-2800")["title"]
+    categories = (" ".join(row("Epson T522")["category"]), " ".join(row("Epson EcoTank ET-2800")["category"]))
+    assert {"lens", "battery", "card", "printer", "ink"} <= ex.leaf_types
+    assert not {"control", "mount", "power"} & ex.leaf_types  # verbs of a reason
+    # what the Qwen-distilled demo student wrote for this pair
+    student = f"The {ink} is useful with the {printer} for storage and a second lens."
+    check = grounding(student, ink, printer, ex, categories=categories)
+    assert check.contradicted == ["names a type neither item is: lens"] and not check.grounded
+    # the bundle's intent may name other items of the bundle; the pair's sentence may not
+    assert not grounding(student, ink, printer, ex, intent="storage and a second lens", categories=categories).grounded
+    assert grounding(f"The {ink} refills the {printer}.", ink, printer, ex, categories=categories).grounded
+    body, kit, bat = row("Canon EOS Rebel T7")["title"], "Canon EOS Rebel T7 DSLR Camera with 18-55mm Lens", \
+        row("Canon LP-E10")["title"]
+    assert grounding(f"The {bat} powers the {kit} and its lenses.", kit, bat, ex).grounded  # "Lens" in the title
+    assert not grounding(f"The {bat} powers the {body} and its lenses.", body, bat, ex).grounded  # "Body Only"
+
+
 def test_grounding_accepts_a_multi_word_brand_named_in_a_title():
     bat, cam = "Wasabi Power EN-EL25 Battery for Nikon Z50", "Nikon Z50 Mirrorless Camera"
     ex = AttributeExtractor(_catalog([("b", bat, [], "Wasabi Power"), ("c", cam, [], "Nikon"),

@@ -11,7 +11,9 @@ Per sentence:
   lacks ("it fits the iPhone 14" for a case "for iPhone 14 / iPhone 13" and an iPhone 13); a negation about fit
   ("does not fit") when they do not; a claim that shoppers bought the pair together when the pair was not bought
   together; a type in parentheses ("(bags)") or a quoted phrase ('Together they serve "charging and cables"') with
-  a word found in neither title nor category.
+  a word found in neither title nor category; a product type (a word of the catalogue's category names, plural or
+  singular: "lens", "batteries") that neither item's title nor category has ("for storage and a second lens" for an
+  ink bottle and a printer: a reason about other items).
 - **names both items**: the sentence shares a head word (a word of 3+ letters among the first six words of the
   title) or a model number of the title with each title.
 - **masked distinctness**: the share of distinct sentences once every word of the two titles is masked; a
@@ -24,7 +26,7 @@ Per sentence:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/+&']*[A-Za-z0-9]|[A-Za-z0-9]")
@@ -45,6 +47,45 @@ _NOT_FIT = re.compile(r"\b(?:not|never|cannot|can't|won't|doesn't|don't|isn't)\b
 _LABELLED = re.compile(r"\(([^()]*)\)|\"([^\"]*)\"")  # a type in parentheses, a quoted phrase
 _BOUGHT = re.compile(r"\b(?:shoppers|customers|buyers|people)\b[^.]*?\b(?:bought|buy|purchased|ordered)\b"
                      r"|\bbought\b[^.]{0,15}?\btogether\b", re.IGNORECASE)
+
+
+GENERIC_CATEGORY_WORDS = frozenset([
+    "electronics", "accessories", "accessory", "computers", "computer", "supplies", "parts", "products", "other",
+    "general", "more", "audio", "video", "photo", "photography", "digital", "wireless", "portable", "home",
+    "office", "kitchen", "sports", "outdoors", "men", "women", "boys", "girls", "baby", "kids", "novelty",
+    # also verbs or plain nouns of a reason ("it controls", "to power", "a set of", "for work")
+    "control", "controls", "light", "lights", "lighting", "mount", "mounts", "stand", "stands", "cover", "covers",
+    "charge", "charges", "play", "plays", "hold", "holds", "store", "stores", "storage", "power", "protect", "connect",
+    "clean", "cleaning", "cool", "cooling", "carry", "set", "sets", "kit", "kits", "pack", "packs", "unit", "units",
+    "system", "systems", "device", "devices", "service", "plan", "plans", "point", "up", "on", "out", "work", "show",
+    "big", "front", "material", "security", "studio", "travel", "gift", "gifts", "tools", "gear", "care"])
+
+
+def word_forms(word: str) -> set[str]:
+    """`word` lower-cased with its singular guesses ("batteries" -> "battery", "lenses" -> "lens", "cables" ->
+    "cable"), so a plural and a singular share a form."""
+    word = word.lower()
+    forms = {word}
+    if word.endswith("ies"):
+        forms.add(word[:-3] + "y")
+    elif re.search(r"(?:ses|xes|ches|shes)$", word):
+        forms.add(word[:-2])
+    if word.endswith("s") and not word.endswith("ss"):
+        forms.add(word[:-1])
+    return forms
+
+
+def type_words(category_names: Iterable[str]) -> frozenset[str]:
+    """The product-type vocabulary of a catalogue: the head noun (last word) of every category name and of each of
+    its "&"/","-joined parts ("Ink & Toner" -> ink, toner; "Memory Cards" -> cards), in every form, without generic
+    words ("Accessories", "Video")."""
+    words: set[str] = set()
+    for name in category_names:
+        for part in re.split(r"&|,|\band\b", str(name or "")):
+            heads = re.findall(r"[A-Za-z]{3,}", part)
+            if heads and not word_forms(heads[-1]) & GENERIC_CATEGORY_WORDS:
+                words |= word_forms(heads[-1])
+    return frozenset(words)
 
 
 def _without_inch_marks(sentence: str) -> str:
@@ -86,8 +127,9 @@ def _listed_elsewhere(own: str, other: str) -> set[str]:
 
 
 def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: str = "", incompatible: bool = False,
-                        bought_together: bool = False) -> list[str]:
-    """The claims of `sentence` the two titles and categories do not support (see the module docstring)."""
+                        bought_together: bool = False, types: frozenset[str] = frozenset()) -> list[str]:
+    """The claims of `sentence` the two titles and categories do not support (see the module docstring); `types`
+    is the catalogue's product-type vocabulary (`type_words`), empty = no check of types."""
     source = f"{title_a} {title_b} {categories}"
     compact = (_compact(source), _compact(source, join_units=True))
     spaced = re.sub(r"[\s\-]+", " ", source.lower())
@@ -109,6 +151,12 @@ def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: s
                    if w not in FUNCTION_WORDS and w not in known and not re.search(r"(?<![a-z])" + w, spaced)]
         if foreign:
             claims.append(f"({label.strip()})" if in_parentheses else f'"{label.strip()}"')
+    if types:
+        pair_forms = {f for w in re.findall(r"[A-Za-z]+", source) for f in word_forms(w)}
+        for word in dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z]{3,}", sentence)):
+            forms = word_forms(word)
+            if forms & types and not forms & pair_forms:
+                claims.append(f"names a type neither item is: {word}")
     if incompatible and _FIT.search(sentence):
         claims.append("claims a fit the flags contradict")
     listed = _listed_elsewhere(title_a, title_b) | _listed_elsewhere(title_b, title_a)
@@ -173,13 +221,15 @@ class FaithfulnessSummary:
                 "masked_distinct": self.masked_distinct, "mean_words": self.mean_words, "examples": self.examples}
 
 
-def faithfulness(sentences: Sequence[str], pairs: Sequence[PairContext]) -> FaithfulnessSummary:
-    """The four measures over the non-empty sentences (sentence i explains pairs[i])."""
+def faithfulness(sentences: Sequence[str], pairs: Sequence[PairContext],
+                 types: frozenset[str] = frozenset()) -> FaithfulnessSummary:
+    """The four measures over the non-empty sentences (sentence i explains pairs[i]); `types` as in
+    `hallucinated_claims`."""
     rows = [(s, p) for s, p in zip(sentences, pairs) if s]
     if not rows:
         return FaithfulnessSummary(0, None, None, None, None)
     n = len(rows)
-    claims = [hallucinated_claims(s, p.title_a, p.title_b, p.categories, p.incompatible, p.bought_together)
+    claims = [hallucinated_claims(s, p.title_a, p.title_b, p.categories, p.incompatible, p.bought_together, types)
               for s, p in rows]
     return FaithfulnessSummary(
         n=n,

@@ -12,6 +12,7 @@ import numpy as np
 from eccr.coherence import grounded_explanation, grounding, pair_flags
 from eccr.config import save_json
 from eccr.data.candidate_lists import CandidateListConfig
+from eccr.data.categories import leaf_category
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
 from eccr.evaluate.config import (
@@ -22,7 +23,13 @@ from eccr.evaluate.config import (
 )
 from eccr.evaluate.delay import write_delay_section
 from eccr.evaluate.explanations import explanation_metrics
-from eccr.evaluate.faithfulness import PairContext, faithfulness, faithfulness_markdown, titles_only
+from eccr.evaluate.faithfulness import (
+    PairContext,
+    faithfulness,
+    faithfulness_markdown,
+    titles_only,
+    type_words,
+)
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.report import write_report
 from eccr.evaluate.systems import build_systems
@@ -172,6 +179,7 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     contexts = [PairContext(rec.item_row(q)["title"], rec.item_row(p)["title"], rec.category_text(q, p),
                             f.incompatible, b) for (q, p), f, b in zip(qp, flags, bought)]
     refs = [titles_only(c.title_a, c.title_b) for c in contexts]
+    types = type_words(leaf_category(row["category"]) for row in rec.items.rows.values())
 
     def grounded_share(sentences):
         checked = [grounding(s, rec.item_row(q)["title"], rec.item_row(p)["title"], rec.extractor, i,
@@ -189,8 +197,9 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
             "raw_lm": ({"vs_intent": explanation_metrics(raw, intents),
                         "vs_grounded_reference": explanation_metrics(raw, references),
                         "grounding": grounded_share(raw)} if any(raw) else None),
-            "faithfulness": {name: faithfulness(sentences, contexts).as_dict() for name, sentences in
+            "faithfulness": {name: faithfulness(sentences, contexts, types).as_dict() for name, sentences in
                              (("shown", texts), ("raw LM", raw), ("template", templates), ("titles only", refs))},
+            "type_words": sorted(types),
             "sentences": [{**dataclasses.asdict(c), "shown": t, "source": src, "raw_lm": r, "template": tm}
                           for c, (t, src, r), tm in zip(contexts, shown, templates)],
             "examples": [{"query": rec.item_row(q)["title"], "item": rec.item_row(p)["title"], "intent": i,

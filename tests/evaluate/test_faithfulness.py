@@ -9,6 +9,7 @@ from eccr.evaluate.faithfulness import (
     masked,
     names_item,
     titles_only,
+    type_words,
 )
 
 CAM = "Canon EOS Rebel T7 DSLR Camera with 18-55mm Lens"
@@ -64,6 +65,30 @@ def test_supported_figures_fit_claims_and_bought_pairs_are_not_claims():
     assert hallucinated_claims(text, CAM, BAT) and not hallucinated_claims(text, CAM, BAT, bought_together=True)
 
 
+DEMO_LEAVES = ["Camera Lenses", "Camera Batteries", "Memory Cards", "Camera Bags & Cases", "Printer Ink & Toner",
+               "Printers", "Remote Controls", "TV Mounts"]
+
+
+def test_the_type_vocabulary_is_the_leaves_head_nouns_in_both_numbers():
+    types = type_words(DEMO_LEAVES)
+    assert {"lens", "lenses", "battery", "batteries", "cards", "card", "bags", "cases", "ink", "toner", "printer"} <= types
+    assert not {"camera", "memory", "controls", "mounts", "tv"} & types  # not heads, or verbs of a reason
+
+
+def test_a_reason_about_a_type_neither_item_is_a_hallucinated_claim():
+    ink = "Epson T522 EcoFit Black Ink Bottle for Epson EcoTank ET-2800"
+    printer = "Epson EcoTank ET-2800 Wireless Cartridge-Free Supertank Printer"
+    types = type_words(DEMO_LEAVES)
+    sentence = f"The {ink} is useful with the {printer} for storage and a second lens."  # the distilled student
+    assert hallucinated_claims(sentence, ink, printer, types=types) == ["names a type neither item is: lens"]
+    assert hallucinated_claims(sentence, ink, printer) == []  # no vocabulary, no check
+    assert hallucinated_claims("The Wasabi batteries power the Canon T7 and its lenses.", CAM, BAT, types=types) == []
+    assert hallucinated_claims("The Wasabi battery goes with the Canon T7 and a spare card.", CAM, BAT, types=types) == \
+        ["names a type neither item is: card"]
+    remote = "Canon BR-E1 Wireless Remote Control"
+    assert hallucinated_claims("The Canon BR-E1 remote controls the Canon EOS Rebel T7.", CAM, remote, types=types) == []
+
+
 def test_names_masking_and_the_titles_only_reference():
     assert names_item("The Wasabi battery powers it.", BAT) and not names_item("The battery powers it.", CAM)
     assert masked("The Wasabi Power LP-E10 Battery powers the Canon EOS Rebel T7.", CAM, BAT) == \
@@ -100,7 +125,7 @@ def test_the_explanation_report_of_eccr_evaluate_has_the_faithfulness_table(tiny
     assert table["shown"] == table["template"] and table["shown"]["n"] == report["pairs"]
     assert table["template"]["masked_distinct"] > table["titles only"]["masked_distinct"]
     assert "| titles only |" in explanation_markdown(report)
-    assert len(report["sentences"]) == report["pairs"]
+    assert len(report["sentences"]) == report["pairs"] and isinstance(report["type_words"], list)
 
 
 def test_a_fit_to_a_model_only_one_title_names_is_hallucinated():
