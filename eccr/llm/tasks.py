@@ -131,17 +131,19 @@ class TaskBuilder:
     def flags(self, a: str, b: str, complementary: bool) -> PairFlags:
         return pair_flags(self.rows[a], self.rows[b], self.extractor, complementary=complementary)
 
-    def explanation(self, a: str, b: str, intent: str) -> tuple[str, str]:
+    def explanation(self, a: str, b: str) -> tuple[str, str]:
         """(target sentence, its source): the reason the two go together (what one does for the other, the fit
         evidence), never "shoppers bought them together" nor the crowd intent: the LM explains recommended pairs,
         which nobody has bought together yet and no shopper has described, and it cannot tell the two apart from
         its prompt (an LM taught to quote an intent it is not shown invents one: 'Together they serve "Kodak K200"').
-        A distilled sentence (checked against the intent its teacher saw) replaces the template."""
+        A distilled sentence replaces the template when it passes the grounding check on the pair alone: the
+        teacher saw the bundle's intent, the student does not, so a brand or type only the intent names ("for
+        Samsung TV owners" for a soundbar and a wall mount) would teach it to invent one."""
         flags = self.flags(a, b, complementary=True)
         distilled = self.distilled.get((a, b))
         # re-checked: the file may come from another catalogue
         if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
-                                   intent or "", flags=flags,
+                                   flags=flags,
                                    categories=(category_text(self.rows[a].get("category")),
                                                category_text(self.rows[b].get("category")))).grounded:
             return distilled, "distilled"
@@ -176,7 +178,7 @@ class TaskBuilder:
         histories = UserHistories(self.ds)
         bundle_session = dict(zip(self.ds.bundles.rows["bundle_id"], self.ds.bundles.rows["session_id"]))
         for row in self.bundle_pairs().itertuples(index=False):
-            q, p, intent = row.source, row.target, row.intent
+            q, p = row.source, row.target
             basket = tuple(histories.before(bundle_session.get(row.group_id, ""), int(row.timestamp),
                                             4 * self.cfg.max_basket_items))
             pool = [n for n in hard.get(q, []) if n != p]
@@ -188,7 +190,7 @@ class TaskBuilder:
             examples.append({"task": "recommend", "source": "bundle",
                              "prompt": self.render("recommend", q, basket=basket, candidates=tuple(candidates)),
                              "completion": " " + self.ids[p]})
-            text, source = self.explanation(q, p, intent)
+            text, source = self.explanation(q, p)
             examples.append({"task": "explain", "source": source, "prompt": self.render("explain", q, p),
                              "completion": " " + text})
             examples.append({"task": "coherence", "source": "bundle",

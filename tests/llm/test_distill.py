@@ -386,9 +386,12 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
     lines = [{"source": "c1", "target": "b1", "explanation": GOOD, "grounded": True},
              {"source": "b1", "target": "c1", "explanation": "Ungrounded but flagged.", "grounded": False},
              # flagged grounded, yet invents facts (a file from another catalogue): re-checked and refused
-             {"source": "c1", "target": "s1", "explanation": INVENTED, "grounded": True}]
+             {"source": "c1", "target": "s1", "explanation": INVENTED, "grounded": True},
+             # grounded by the bundle's intent the teacher saw ("Canon shooter spares"), which the student is not shown
+             {"source": "s1", "target": "c1", "explanation": "The SanDisk Extreme card keeps a Shooter going with the "
+                                                             "Canon EOS 60D.", "grounded": True}]
     path.write_text("".join(json.dumps(dict(r, teacher="t")) + "\n" for r in lines))
-    assert set(read_distilled(path)) == {("c1", "b1"), ("c1", "s1")}
+    assert set(read_distilled(path)) == {("c1", "b1"), ("c1", "s1"), ("s1", "c1")}
     ids = {i: f"<a_{n}><b_{n}><c_0>" for n, i in enumerate(ds.catalog.items["item_id"])}
     plain = TaskBuilder(ds, ids, TaskConfig(n_candidates=3))
     builder = TaskBuilder(ds, ids, TaskConfig(n_candidates=3, distilled_path=str(path)))
@@ -396,7 +399,7 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
     baseline = {e["prompt"]: e for e in plain.build() if e["task"] == "explain"}
     used = explain[builder.render("explain", "c1", "b1")]
     assert used["completion"] == " " + GOOD and used["source"] == "distilled"
-    for a, b in (("b1", "c1"), ("c1", "s1")):
+    for a, b in (("b1", "c1"), ("c1", "s1"), ("s1", "c1")):
         prompt = builder.render("explain", a, b)
         assert explain[prompt] == baseline[prompt] and explain[prompt]["source"] == "grounded"
     assert sum(e["source"] == "distilled" for e in explain.values()) == 1
