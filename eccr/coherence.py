@@ -917,33 +917,43 @@ _NOT_A_PRODUCT_TYPE = frozenset([
     "mount", "stand", "cover", "charge", "play", "hold", "store", "storage", "power", "protect", "connect", "clean",
     "cleaning", "cool", "cooling", "carry", "set", "kit", "pack", "unit", "system", "device", "service", "plan",
     "point", "up", "on", "out", "work", "show", "front", "material", "security", "studio", "travel", "gift", "tool",
-    "gear", "care", "more"])
+    "gear", "care", "more", "men", "women", "boy", "girl", "kid", "baby", "big", "novelty", "screen", "head", "tip",
+    "memory", "media", "box", "station", "drive", "casual", "wear", "top", "bottom", "size", "fashion", "down",
+    "available", "sport", "action", "religious", "arrival", "dream", "blend", "piece", "intimate", "background",
+    "component"])
+# a whole word (not part of "T-Shirt" or "4K"), and whether "of" follows it: "protects the lens of the Canon 7D"
+# names a part of the item after it, not another item
+_WHOLE_WORD = re.compile(r"(?<![\w-])([A-Za-z]+)(?![\w-])(\s+of\b)?")
 
 
 def leaf_types(leaves) -> frozenset[str]:
-    """The product types of a catalogue: the head noun (last word, singular) of each leaf category name and of each
-    of its "&"/","-joined parts ("Printer Ink & Toner" -> ink, toner; "Camera Batteries" -> battery)."""
+    """The product types of a catalogue: the head noun (last word) of each leaf category name and of each of its
+    "&"/","-joined parts, singular, when it is a plural as category names write types ("Camera Batteries" ->
+    battery, "Bags & Cases" -> bag, case); a singular head is a modifier or a word of a reason ("TV Ceiling & Wall
+    Mounts", "Walking", "Petite")."""
     out = set()
     for leaf in leaves:
         for part in re.split(r"&|,|\band\b", leaf or ""):
-            heads = re.findall(r"[A-Za-z]{3,}", part)
-            if heads:
-                out.add(_singular(heads[-1].lower()))
+            found = re.findall(r"[A-Za-z]{3,}", part)
+            if found and found[-1].lower().endswith("s") and not found[-1].lower().endswith("ss"):
+                out.add(_singular(found[-1].lower()))
     return frozenset(out - _NOT_A_PRODUCT_TYPE)
 
 
 def foreign_types(explanation: str, known: str, types: frozenset[str]) -> list[str]:
-    """Product types in `types` that `explanation` names (singular or plural) and `known` does not have."""
-    def forms(word: str) -> set[str]:  # "lens" is singular already: _singular would make it "len"
-        return {word.lower(), _singular(word.lower())}
+    """Product types in `types` that `explanation` names (singular or plural, not as a part: "the lens of") and
+    `known` does not have."""
+    def forms(word: str) -> set[str]:  # "lens" is singular already (_singular: "len"); "hoodies" -> hoodie, hoody
+        word = word.lower()
+        return {word, _singular(word)} | ({word[:-1]} if word.endswith("s") else set())
 
-    have = {f for w in words(known) for f in forms(w)}
+    have = {f for w in re.findall(r"[A-Za-z]+", known) for f in forms(w)}
     out = []
-    for w in dict.fromkeys(w.lower() for w in words(explanation) if w.isalpha()):
-        named = forms(w) & types
-        if named and not forms(w) & have:
+    for m in _WHOLE_WORD.finditer(explanation):
+        named = forms(m.group(1)) & types
+        if named and not m.group(2) and not forms(m.group(1)) & have:
             out.append(f"names a type neither item is: {min(named, key=len)}")
-    return out
+    return list(dict.fromkeys(out))
 
 
 def _singular(word: str) -> str:

@@ -58,7 +58,11 @@ GENERIC_CATEGORY_WORDS = frozenset([
     "charge", "charges", "play", "plays", "hold", "holds", "store", "stores", "storage", "power", "protect", "connect",
     "clean", "cleaning", "cool", "cooling", "carry", "set", "sets", "kit", "kits", "pack", "packs", "unit", "units",
     "system", "systems", "device", "devices", "service", "plan", "plans", "point", "up", "on", "out", "work", "show",
-    "big", "front", "material", "security", "studio", "travel", "gift", "gifts", "tools", "gear", "care"])
+    "big", "front", "material", "security", "studio", "travel", "gift", "gifts", "tools", "gear", "care",
+    "screen", "screens", "head", "heads", "tip", "tips", "memory", "media", "box", "boxes", "station", "stations",
+    "drive", "drives", "casual", "wear", "top", "tops", "bottom", "bottoms", "size", "sizes", "fashion", "down",
+    "available", "sport", "sports", "action", "religious", "arrivals", "dreams", "blends", "pieces", "intimates",
+    "backgrounds", "components"])
 
 
 def word_forms(word: str) -> set[str]:
@@ -76,15 +80,16 @@ def word_forms(word: str) -> set[str]:
 
 
 def type_words(category_names: Iterable[str]) -> frozenset[str]:
-    """The product-type vocabulary of a catalogue: the head noun (last word) of every category name and of each of
-    its "&"/","-joined parts ("Ink & Toner" -> ink, toner; "Memory Cards" -> cards), in every form, without generic
-    words ("Accessories", "Video")."""
+    """The product-type vocabulary of a catalogue from its leaf category names: the last word of each name and of
+    each "&"/","-joined part, in every form, when it is plural (category names name types in the plural: "Memory
+    Cards" -> cards, card; "Tripods & Monopods"; not "Walking" or the "Ceiling" of "TV Ceiling & Wall Mounts");
+    generic words and words of a reason ("Accessories", "Video", "Controls") are left out."""
     words: set[str] = set()
     for name in category_names:
         for part in re.split(r"&|,|\band\b", str(name or "")):
-            heads = re.findall(r"[A-Za-z]{3,}", part)
-            if heads and not word_forms(heads[-1]) & GENERIC_CATEGORY_WORDS:
-                words |= word_forms(heads[-1])
+            last = (re.findall(r"[A-Za-z]{3,}", part) or [""])[-1].lower()
+            if last.endswith("s") and not last.endswith("ss") and not word_forms(last) & GENERIC_CATEGORY_WORDS:
+                words |= word_forms(last)
     return frozenset(words)
 
 
@@ -153,10 +158,12 @@ def hallucinated_claims(sentence: str, title_a: str, title_b: str, categories: s
             claims.append(f"({label.strip()})" if in_parentheses else f'"{label.strip()}"')
     if types:
         pair_forms = {f for w in re.findall(r"[A-Za-z]+", source) for f in word_forms(w)}
-        for word in dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z]{3,}", sentence)):
+        # whole words only ("T-rex" is no "rex"); "the lens of the Canon 7D" names a part of the item, not an item
+        for word, part_of in re.findall(r"(?<![A-Za-z0-9-])([A-Za-z]{3,})(?![A-Za-z0-9-])(\s+of\b)?", sentence):
             forms = word_forms(word)
-            if forms & types and not forms & pair_forms:
-                claims.append(f"names a type neither item is: {word}")
+            claim = f"names a type neither item is: {word.lower()}"
+            if not part_of and forms & types and not forms & pair_forms and claim not in claims:
+                claims.append(claim)
     if incompatible and _FIT.search(sentence):
         claims.append("claims a fit the flags contradict")
     listed = _listed_elsewhere(title_a, title_b) | _listed_elsewhere(title_b, title_a)
