@@ -25,9 +25,10 @@ incompatible, no negation about fit ("does not fit"), no fit claim naming a mode
 phrase lists but the other title and the fit evidence do not ("it fits the iPhone 14" for a case "for iPhone 14 /
 iPhone 13" recommended with an iPhone 13), no claim that shoppers bought the pair together unless the caller says
 they did, no type that is not the named item's ("The Apple AirPods Pro (bags)", "The Smart TV is a wall
-mount"), no product type that neither item is (with an extractor: a head noun of the catalogue's leaf categories
-absent from both titles and category paths, "for storage and a second lens" for an ink bottle and a printer — a
-reason about other items, often the bundle's); and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
+mount"), no product type that neither item is (with an extractor: `leaf_types`, the plural head nouns of the
+catalogue's leaf category names, absent from both titles and category paths and not followed by "of": "for storage
+and a second lens" for an ink bottle and a printer is a reason about other items, often the bundle's); and it is not
+cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
 distillation to flag a teacher's sentence; the measurement of hallucinations (eccr/evaluate/faithfulness.py) is a
 separate, simpler check, so a metric is never the filter it scores.
 

@@ -18,17 +18,17 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from eccr.data.categories import leaf_category
+from eccr.data.lookup import read_catalog
 from eccr.evaluate.faithfulness import (
     PairContext,
+    catalog_type_words,
     faithfulness,
     faithfulness_markdown,
     titles_only,
-    type_words,
 )
 from eccr.jobs.evaluate import explanation_markdown, explanation_report
 from eccr.pipeline import Recommender
-from eccr.run import split_dataset
+from eccr.run import Run, split_dataset
 
 
 def main() -> int:
@@ -44,9 +44,7 @@ def main() -> int:
     if args.rescore:
         report = json.loads(Path(args.rescore).read_text())
         if args.run:
-            import pandas as pd
-            categories = pd.read_parquet(Path(args.run) / "catalog.parquet")["category"]
-            report["type_words"] = sorted(type_words(leaf_category(path) for path in categories))
+            report["type_words"] = sorted(catalog_type_words(read_catalog(Run(args.run).catalog)))
         elif "type_words" not in report:
             parser.error(f"{args.rescore} predates type_words: pass --run RUN to read its catalogue's categories")
         types = frozenset(report["type_words"])

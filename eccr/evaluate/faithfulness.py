@@ -11,9 +11,10 @@ Per sentence:
   lacks ("it fits the iPhone 14" for a case "for iPhone 14 / iPhone 13" and an iPhone 13); a negation about fit
   ("does not fit") when they do not; a claim that shoppers bought the pair together when the pair was not bought
   together; a type in parentheses ("(bags)") or a quoted phrase ('Together they serve "charging and cables"') with
-  a word found in neither title nor category; a product type (a word of the catalogue's category names, plural or
-  singular: "lens", "batteries") that neither item's title nor category has ("for storage and a second lens" for an
-  ink bottle and a printer: a reason about other items).
+  a word found in neither title nor category; a product type (`catalog_type_words`: the plural head noun of a leaf
+  category name of the catalogue, in either number: "lens", "batteries") that neither item's title nor category
+  has, unless "of" follows it ("for storage and a second lens" for an ink bottle and a printer: a reason about other
+  items; "protects the lens of the Canon 7D" names a part).
 - **names both items**: the sentence shares a head word (a word of 3+ letters among the first six words of the
   title) or a model number of the title with each title.
 - **masked distinctness**: the share of distinct sentences once every word of the two titles is masked; a
@@ -28,6 +29,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from eccr.data.categories import leaf_category
+from eccr.data.schema import Catalog
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-/+&']*[A-Za-z0-9]|[A-Za-z0-9]")
 FUNCTION_WORDS = frozenset([
@@ -91,6 +95,11 @@ def type_words(category_names: Iterable[str]) -> frozenset[str]:
             if last.endswith("s") and not last.endswith("ss") and not word_forms(last) & GENERIC_CATEGORY_WORDS:
                 words |= word_forms(last)
     return frozenset(words)
+
+
+def catalog_type_words(catalog: Catalog) -> frozenset[str]:
+    """`type_words` of the leaf category names of `catalog`'s items."""
+    return type_words(leaf_category(path) for path in catalog.items["category"])
 
 
 def _without_inch_marks(sentence: str) -> str:

@@ -12,7 +12,6 @@ import numpy as np
 from eccr.coherence import grounded_explanation, grounding, pair_flags
 from eccr.config import save_json
 from eccr.data.candidate_lists import CandidateListConfig
-from eccr.data.categories import leaf_category
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
 from eccr.evaluate.config import (
@@ -25,10 +24,10 @@ from eccr.evaluate.delay import write_delay_section
 from eccr.evaluate.explanations import explanation_metrics
 from eccr.evaluate.faithfulness import (
     PairContext,
+    catalog_type_words,
     faithfulness,
     faithfulness_markdown,
     titles_only,
-    type_words,
 )
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.report import write_report
@@ -179,7 +178,7 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     contexts = [PairContext(rec.item_row(q)["title"], rec.item_row(p)["title"], rec.category_text(q, p),
                             f.incompatible, b) for (q, p), f, b in zip(qp, flags, bought)]
     refs = [titles_only(c.title_a, c.title_b) for c in contexts]
-    types = type_words(leaf_category(row["category"]) for row in rec.items.rows.values())
+    types = catalog_type_words(rec.catalog)
 
     def grounded_share(sentences):
         checked = [grounding(s, rec.item_row(q)["title"], rec.item_row(p)["title"], rec.extractor, i,
