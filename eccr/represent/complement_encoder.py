@@ -69,7 +69,8 @@ def _layer_output(out):
 
 class TopLayerEncoder:
     """A sentence-transformers model whose lower transformer layers are run once per text and cached, so the
-    top `layers` (the tuned ones) and the pooling run per step. Needs a BERT-style encoder (`encoder.layer`)."""
+    top `layers` (the tuned ones) and the pooling run per step. Needs a BERT-style encoder (`encoder.layer`; MPNet's
+    relative position bias included)."""
 
     def __init__(self, model, texts: list[str], layers: int, max_tokens: int, batch_size: int = 256):
         self.model = model
@@ -108,8 +109,12 @@ class TopLayerEncoder:
         width = int(self.lengths[rows].max())
         hidden, attention = self.hidden[rows, :width], self.attention[rows, :width]
         mask = self._mask(hidden, attention)
+        extra = {}
+        position_bias = getattr(self.bert.encoder, "compute_position_bias", None)
+        if position_bias is not None:  # MPNet: every layer adds the encoder's relative position bias
+            extra["position_bias"] = position_bias(hidden)
         for block in self.top:
-            hidden = _layer_output(block(hidden, mask))
+            hidden = _layer_output(block(hidden, mask, **extra))
         features = {"token_embeddings": hidden, "attention_mask": attention, "input_ids": self.input_ids[rows, :width]}
         for module in list(self.model)[1:]:  # pooling (and Normalize, when the model has it)
             features = module(features)

@@ -36,6 +36,24 @@ def test_cached_lower_layers_give_the_encoders_own_vectors(layers):
         TopLayerEncoder(model, TEXTS, 7, max_tokens=32)
 
 
+
+def test_an_mpnet_encoder_keeps_its_relative_position_bias(tmp_path):
+    """MPNet (all-mpnet-base-v2's architecture) adds a relative position bias in every layer; the cached path must
+    pass it on, or the top layers read positionless tokens. A tiny MPNet with random weights, built here."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_dir()))
+    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                         intermediate_size=64, max_position_embeddings=80)
+    MPNetModel(config).save_pretrained(tmp_path / "mpnet")
+    tokenizer.save_pretrained(tmp_path / "mpnet")
+    word = models.Transformer(str(tmp_path / "mpnet"), max_seq_length=32)
+    model = SentenceTransformer(modules=[word, models.Pooling(32, "mean")], device="cpu")
+    encoder = TopLayerEncoder(model, TEXTS, 2, max_tokens=32)
+    ours = encoder.embed_all(np.arange(len(TEXTS))).numpy()
+    np.testing.assert_allclose(ours, model.encode(TEXTS, normalize_embeddings=True), atol=1e-5)
+
 def _copy_run(tiny_run, to):
     shutil.copytree(tiny_run, to, ignore=shutil.ignore_patterns("checkpoints", "lm", "report-*", "personal_metric"))
     return to
