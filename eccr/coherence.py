@@ -259,6 +259,16 @@ class AttributeExtractor:
     """
 
     def __init__(self, catalog: Catalog, min_brand_count: int = 2):
+        self.min_brand_count = min_brand_count
+        self._build(catalog)
+
+    def rebuild(self, catalog: Catalog) -> None:
+        """Re-read the vocabularies from `catalog` (the catalogue after items were added at run time), in place,
+        so the ranker, the LM and the grounding check that hold this extractor see the new items' brands and types."""
+        self._build(catalog)
+
+    def _build(self, catalog: Catalog) -> None:
+        min_brand_count = self.min_brand_count
         items = catalog.items
         given = {b.strip().lower() for b in items["brand"] if b and b.strip()}
         first = Counter(ws[0].lower() for ws in (words(t) for t in items["title"]) if ws)

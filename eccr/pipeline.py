@@ -478,6 +478,7 @@ class Recommender:
         """Items with their vectors into the lookup, the rank level, the ID table (`codes`: the IDs saved with
         them, else new ones from the quantizer) and the LM."""
         self.items.add(cat)
+        self.extractor.rebuild(self.catalog)
         self.candidates.add_items(vectors["text"], vectors["source"], vectors["target"], vectors["fused"],
                                   vectors.get("tuned_text"))
         if self.judge is not None:

@@ -51,6 +51,19 @@ def test_added_items_are_saved_with_the_model_and_come_back(tiny_run, tmp_path, 
     np.testing.assert_array_equal(third.text.lookup(["NEW1", "NEW2"]), again.text.lookup(["NEW1", "NEW2"]))
 
 
+
+def test_added_items_bring_their_brands_and_types_to_the_grounding_vocabulary(tiny_run):
+    """An item added at run time extends what the coherence checks know: its leaf's product type (a reason naming
+    a type neither item is) and its brand as a device maker (an accessory "for" that brand's device)."""
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    extractor = rec.extractor
+    assert "telescope" not in extractor.leaf_types and "zorbex" not in extractor.device_brands
+    rec.add_items(_new("NEW3", "Zorbex Z9 Mirrorless Camera Body", "Mirrorless Cameras"))
+    rec.add_items(_new("NEW4", "Zorbex 70mm travel telescope", "Telescopes"))
+    assert rec.extractor is extractor and rec.candidates.extractor is extractor  # one extractor, grown in place
+    assert "telescope" in extractor.leaf_types and "zorbex" in extractor.device_brands
+    assert extractor.is_device("NEW3") and extractor.brand("NEW4") == "zorbex"
+
 def test_saved_model_with_its_lm_explains_the_added_items(tiny_run, tmp_path):
     rec = Recommender.from_pretrained(tiny_run, use_lm=False)
     rec.add_items(BATTERY)
