@@ -954,7 +954,7 @@ def leaf_types(leaves) -> frozenset[str]:
 def foreign_types(explanation: str, known: str, types: frozenset[str]) -> list[str]:
     """Product types in `types` that `explanation` names (singular or plural, not as a part: "the lens of") and
     `known` does not have."""
-    def forms(word: str) -> set[str]:  # "lens" is singular already (_singular: "len"); "hoodies" -> hoodie, hoody
+    def forms(word: str) -> set[str]:  # "hoodies" -> hoodie (cut "s") and hoody (_singular)
         word = word.lower()
         return {word, _singular(word)} | ({word[:-1]} if word.endswith("s") else set())
 
@@ -967,8 +967,14 @@ def foreign_types(explanation: str, known: str, types: frozenset[str]) -> list[s
     return list(dict.fromkeys(out))
 
 
+_SINGULAR_ENDING_IN_S = frozenset(["lens", "series", "species", "chassis", "news", "canvas", "gas", "bias", "atlas",
+                                   "christmas"])
+
+
 def _singular(word: str) -> str:
-    """"batteries" -> "battery", "lenses" -> "lens", "mounts" -> "mount"; "glass" stays."""
+    """"batteries" -> "battery", "lenses" -> "lens", "mounts" -> "mount"; "glass", "lens" and "series" stay."""
+    if word in _SINGULAR_ENDING_IN_S:
+        return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if re.search(r"(?:ss|x|ch|sh|[^aeiou]s)es$", word):

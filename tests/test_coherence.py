@@ -395,6 +395,15 @@ def test_grounding_rejects_a_reason_about_a_type_neither_item_is(demo):
         ["names a type neither item is: sweatshirt"]
 
 
+
+@pytest.mark.parametrize("plural, singular", [("batteries", "battery"), ("lenses", "lens"), ("lens", "lens"),
+                                              ("series", "series"), ("glass", "glass"), ("mounts", "mount"),
+                                              ("boxes", "box"), ("hoodies", "hoody")])
+def test_singular_keeps_words_that_end_in_s_in_the_singular(plural, singular):
+    from eccr.coherence import _singular
+
+    assert _singular(plural) == singular
+
 def test_grounding_accepts_a_multi_word_brand_named_in_a_title():
     bat, cam = "Wasabi Power EN-EL25 Battery for Nikon Z50", "Nikon Z50 Mirrorless Camera"
     ex = AttributeExtractor(_catalog([("b", bat, [], "Wasabi Power"), ("c", cam, [], "Nikon"),
