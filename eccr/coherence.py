@@ -972,12 +972,13 @@ _SINGULAR_ENDING_IN_S = frozenset(["lens", "series", "species", "chassis", "news
 
 
 def _singular(word: str) -> str:
-    """"batteries" -> "battery", "lenses" -> "lens", "mounts" -> "mount"; "glass", "lens" and "series" stay."""
+    """"batteries" -> "battery", "lenses" -> "lens", "purses" -> "purse", "mounts" -> "mount"; "glass", "lens" and
+    "series" stay."""
     if word in _SINGULAR_ENDING_IN_S:
         return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
-    if re.search(r"(?:ss|x|ch|sh|[^aeiou]s)es$", word):
+    if word in ("lenses", "buses") or re.search(r"(?:ss|x|ch|sh)es$", word):
         return word[:-2]
     return word[:-1] if word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 

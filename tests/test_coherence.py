@@ -398,7 +398,8 @@ def test_grounding_rejects_a_reason_about_a_type_neither_item_is(demo):
 
 @pytest.mark.parametrize("plural, singular", [("batteries", "battery"), ("lenses", "lens"), ("lens", "lens"),
                                               ("series", "series"), ("glass", "glass"), ("mounts", "mount"),
-                                              ("boxes", "box"), ("hoodies", "hoody")])
+                                              ("boxes", "box"), ("hoodies", "hoody"),
+                                              ("purses", "purse"), ("horses", "horse"), ("sunglasses", "sunglass")])
 def test_singular_keeps_words_that_end_in_s_in_the_singular(plural, singular):
     from eccr.coherence import _singular
 
