@@ -82,6 +82,59 @@ class ListScores:
         return [p.positive, *p.negatives]
 
 
+ZERO_SHOT_QUESTION = ("Product A: {a}\nProduct B: {b}\nWould a shopper who buys A buy B to use together with it "
+                      "(a complement, not a replacement)? Answer yes or no.")
+
+
+class ZeroShotPairScorer:
+    """A local instruct model, not tuned on these data, asked ZERO_SHOT_QUESTION in its own chat template through
+    llama.cpp; score = log P(yes) - log P(no) at the answer's first token (either case). The prompt up to
+    product B is evaluated once per query and its KV cache reused for every candidate."""
+
+    def __init__(self, spec: str, rec, title_words: int = 16):
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        from eccr.llm.llamacpp import _quiet_llama_logs
+        from eccr.llm.teacher import LLAMACPP_PREFIX, gguf_teacher_path
+
+        _quiet_llama_logs(llama_cpp)
+        self.rec, self.title_words, self.name = rec, title_words, spec
+        self.llm = llama_cpp.Llama(str(gguf_teacher_path(spec.removeprefix(LLAMACPP_PREFIX))), n_ctx=512,
+                                   n_threads=int(os.environ.get("OMP_NUM_THREADS", "2")), seed=0, verbose=False)
+        meta = self.llm.metadata
+        self.format = Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token="", bos_token="")
+        vocab = {t: self.llm.tokenize(t.encode(), add_bos=False, special=False) for t in ("yes", "Yes", "no", "No")}
+        self.yes = [v[0] for k, v in vocab.items() if k.lower() == "yes" and len(v) == 1]
+        self.no = [v[0] for k, v in vocab.items() if k.lower() == "no" and len(v) == 1]
+        if not self.yes or not self.no:
+            raise ValueError(f"{spec}: 'yes'/'no' are not single tokens")
+        self.cached: list[int] = []
+
+    def _text(self, item: str) -> str:
+        leaf = self.rec.items.leaf(item)
+        title = " ".join(str(self.rec.items.row(item)["title"]).split()[:self.title_words])
+        return f"{title} [{leaf}]" if leaf else title
+
+    def _logits_after(self, tokens: list[int]) -> np.ndarray:
+        shared = 0
+        while shared < min(len(tokens) - 1, len(self.cached)) and tokens[shared] == self.cached[shared]:
+            shared += 1
+        self.llm.n_tokens = shared
+        self.llm.eval(tokens[shared:])
+        self.cached = list(tokens)
+        return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).copy()
+
+    def score(self, query: str, candidates: list[str]) -> np.ndarray:
+        out = []
+        for c in candidates:
+            messages = [{"role": "user", "content": ZERO_SHOT_QUESTION.format(a=self._text(query), b=self._text(c))}]
+            prompt = self.format(messages=messages).prompt
+            logits = self._logits_after(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
+            out.append(float(np.logaddexp.reduce(logits[self.yes]) - np.logaddexp.reduce(logits[self.no])))
+        return np.asarray(out)
+
+
 def score_baselines(rec, scores: ListScores) -> None:
     from eccr.evaluate.protocols.base import score_with
     from eccr.evaluate.systems import PipelineScorer
@@ -150,6 +203,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--out", default="runs/results/lm_ranking/electronic")
+    parser.add_argument("--zero-shot", metavar="llamacpp:MODEL",
+                        help="instead of the adapter: a local instruct GGUF asked zero-shot (ZeroShotPairScorer), "
+                             "e.g. llamacpp:qwen2.5-coder-1.5b")
     parser.add_argument("--lm-only", choices=("valid", "test"),
                         help="only fill the LM score cache of this part and stop (run the parts side by side)")
     args = parser.parse_args()
@@ -182,8 +238,12 @@ def main() -> None:
         score_baselines(rec, scores)
         print(f"{name}: {len(scores.pairs)} lists scored by eccr and the baselines "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
-    pair_scorer = load_pair_scorer(args.adapter, args.run, device="cpu")
-    meta = json.loads((Path(args.adapter) / "pair_scorer.json").read_text())
+    if args.zero_shot:
+        pair_scorer = ZeroShotPairScorer(args.zero_shot, rec)
+        meta = {"model": args.zero_shot, "global_step": 0, "seconds": 0, "question": ZERO_SHOT_QUESTION}
+    else:
+        pair_scorer = load_pair_scorer(args.adapter, args.run, device="cpu")
+        meta = json.loads((Path(args.adapter) / "pair_scorer.json").read_text())
     for name, scores in parts.items():
         score_lm(pair_scorer, scores, args.top, out / f"lm_scores_{name}.json")
         print(f"{name}: LM done ({time.perf_counter() - started:.0f} s)", flush=True)
@@ -212,7 +272,8 @@ def main() -> None:
         "eccr+lm vs text_cosine": paired_bootstrap(test["eccr+lm"], test["text_cosine"], args.resamples,
                                                    seed=args.seed).as_dict(),
     }
-    training = {k: meta.get(k) for k in ("model", "global_step", "train_loss", "seconds", "examples", "lists")}
+    training = {k: meta.get(k) for k in ("model", "global_step", "train_loss", "seconds", "examples", "lists",
+                                         "question")}
     training["batch_size"] = meta.get("sft", {}).get("per_device_batch_size")
     result = {"run": args.run, "adapter": args.adapter, "lm_training": training,
               "lists": {k: len(v.pairs) for k, v in parts.items()}, "top": args.top, "seed": args.seed,
@@ -228,8 +289,10 @@ def main() -> None:
 
 def markdown(result: dict) -> str:
     best, lm = result["chosen_on_valid"], result["lm_training"]
-    intro = (f"LM pair scorer ({lm['model']}, {lm['global_step']} LoRA steps of {lm['batch_size']} examples, "
-             f"{lm['seconds']} s), run {result['run']}; {result['lists']['valid']} valid / "
+    scorer = (f"zero-shot {lm['model']}, not tuned" if lm.get("question") else
+              f"LM pair scorer ({lm['model']}, {lm['global_step']} LoRA steps of {lm['batch_size']} examples, "
+              f"{lm['seconds']} s)")
+    intro = (f"{scorer}, run {result['run']}; {result['lists']['valid']} valid / "
              f"{result['lists']['test']} test lists (seeded subset); lm_rerank = eccr top {result['top']} ordered "
              f"by the LM; eccr+lm = eccr top {best['top']} reranked by z(eccr) + {best['weight']} z(LM), chosen "
              "on valid.")
