@@ -260,14 +260,11 @@ class AttributeExtractor:
 
     def __init__(self, catalog: Catalog, min_brand_count: int = 2):
         self.min_brand_count = min_brand_count
-        self._build(catalog)
+        self.rebuild(catalog)
 
     def rebuild(self, catalog: Catalog) -> None:
-        """Re-read the vocabularies from `catalog` (the catalogue after items were added at run time), in place,
-        so the ranker, the LM and the grounding check that hold this extractor see the new items' brands and types."""
-        self._build(catalog)
-
-    def _build(self, catalog: Catalog) -> None:
+        """(Re-)read the vocabularies from `catalog` in place: after items were added at run time, the ranker, the
+        LM and the grounding check that hold this extractor see the new items' brands and types."""
         min_brand_count = self.min_brand_count
         items = catalog.items
         given = {b.strip().lower() for b in items["brand"] if b and b.strip()}
@@ -967,18 +964,19 @@ def foreign_types(explanation: str, known: str, types: frozenset[str]) -> list[s
     return list(dict.fromkeys(out))
 
 
-_SINGULAR_ENDING_IN_S = frozenset(["lens", "series", "species", "chassis", "news", "canvas", "gas", "bias", "atlas",
-                                   "christmas"])
+# singulars that end in s, and the plurals of two of them that the -es rule below would get wrong
+_IRREGULAR_SINGULAR = {w: w for w in ("lens", "series", "species", "chassis", "news", "canvas", "gas", "bias", "atlas",
+                                      "christmas")} | {"lenses": "lens", "buses": "bus"}
 
 
 def _singular(word: str) -> str:
     """"batteries" -> "battery", "lenses" -> "lens", "purses" -> "purse", "mounts" -> "mount"; "glass", "lens" and
     "series" stay."""
-    if word in _SINGULAR_ENDING_IN_S:
-        return word
+    if word in _IRREGULAR_SINGULAR:
+        return _IRREGULAR_SINGULAR[word]
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
-    if word in ("lenses", "buses") or re.search(r"(?:ss|x|ch|sh)es$", word):
+    if re.search(r"(?:ss|x|ch|sh)es$", word):
         return word[:-2]
     return word[:-1] if word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 

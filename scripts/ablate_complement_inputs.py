@@ -50,9 +50,7 @@ from eccr.run import Run
 
 
 def list_rows(split, part: str, positions: dict, seed: int = 0):
-    lists = build_candidate_lists(split, part, replace(CandidateListConfig(), seed=seed))
-    pairs = [p for p in lists.pairs if len(p.negatives) == 20
-             and all(x in positions for x in (p.query, p.positive, *p.negatives))]
+    pairs = build_candidate_lists(split, part, replace(CandidateListConfig(), seed=seed)).complete(positions)
     return (torch.tensor([positions[p.query] for p in pairs]),
             torch.tensor([[positions[x] for x in (p.positive, *p.negatives)] for p in pairs]))
 

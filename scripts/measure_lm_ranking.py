@@ -104,9 +104,11 @@ class ZeroShotPairScorer:
                                    n_threads=int(os.environ.get("OMP_NUM_THREADS", "2")), seed=0, verbose=False)
         meta = self.llm.metadata
         self.format = Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token="", bos_token="")
-        vocab = {t: self.llm.tokenize(t.encode(), add_bos=False, special=False) for t in ("yes", "Yes", "no", "No")}
-        self.yes = [v[0] for k, v in vocab.items() if k.lower() == "yes" and len(v) == 1]
-        self.no = [v[0] for k, v in vocab.items() if k.lower() == "no" and len(v) == 1]
+        def single_tokens(*words: str) -> list[int]:
+            tokens = [self.llm.tokenize(w.encode(), add_bos=False, special=False) for w in words]
+            return [t[0] for t in tokens if len(t) == 1]
+
+        self.yes, self.no = single_tokens("yes", "Yes"), single_tokens("no", "No")
         if not self.yes or not self.no:
             raise ValueError(f"{spec}: 'yes'/'no' are not single tokens")
         self.cached: list[int] = []

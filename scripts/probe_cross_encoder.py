@@ -61,8 +61,7 @@ pos = {i: k for k, i in enumerate(ids)}
 
 
 def lists(part, seed=0):
-    built = build_candidate_lists(split, part, replace(CandidateListConfig(), seed=seed))
-    return [p for p in built.pairs if len(p.negatives) == 20 and all(x in pos for x in (p.query, p.positive, *p.negatives))]
+    return build_candidate_lists(split, part, replace(CandidateListConfig(), seed=seed)).complete(pos)
 
 
 train = [p for s in range(a.draws) for p in lists("train", s)]

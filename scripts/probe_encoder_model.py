@@ -46,13 +46,7 @@ ids, texts = catalog_texts(dataset.catalog, TextConfig())
 row_of = {item: r for r, item in enumerate(ids)}
 
 
-def lists(part):
-    built = build_candidate_lists(split, part, CandidateListConfig())
-    return [p for p in built.pairs
-            if len(p.negatives) == 20 and all(x in row_of for x in (p.query, p.positive, *p.negatives))]
-
-
-parts = {"valid": lists("valid"), "test": lists("test")}
+parts = {part: build_candidate_lists(split, part, CandidateListConfig()).complete(row_of) for part in ("valid", "test")}
 
 
 def hit_rates(vectors: np.ndarray) -> dict:

@@ -52,8 +52,7 @@ split = temporal_split(ds, 0.1, 0.2)
 ids, texts = catalog_texts(ds.catalog, TextConfig())
 pos = {i: k for k, i in enumerate(ids)}
 def lists(part, seed=0):
-    L = build_candidate_lists(split, part, replace(CandidateListConfig(), seed=seed))
-    return [p for p in L.pairs if len(p.negatives) == 20 and all(x in pos for x in (p.query, p.positive, *p.negatives))]
+    return build_candidate_lists(split, part, replace(CandidateListConfig(), seed=seed)).complete(pos)
 train = [p for s in range(a.draws) for p in lists("train", s)]
 valid, test = lists("valid"), lists("test")
 print(len(ids), "items", len(train), len(valid), len(test), "lists", vars(a), flush=True)

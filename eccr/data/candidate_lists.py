@@ -68,6 +68,13 @@ class CandidateLists:
     config: dict
     pairs: list[CandidateList]
 
+    def complete(self, known) -> list[CandidateList]:
+        """The lists with all `config["negatives"]` negatives drawn whose query and candidates are all in `known`
+        (e.g. the items with a text vector): the ones a model over fixed-width tensors can read."""
+        width = self.config["negatives"]
+        return [p for p in self.pairs
+                if len(p.negatives) == width and all(i in known for i in (p.query, p.positive, *p.negatives))]
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

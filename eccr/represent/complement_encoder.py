@@ -54,12 +54,9 @@ def list_rows(split: TemporalSplit, part: str, settings: list[CandidateListConfi
     width = 1 + settings[0].negatives
     queries, candidates = [], []
     for config in settings:
-        lists = build_candidate_lists(split, part, config, drawer)
-        for pair in lists.pairs:
-            items = [pair.positive, *pair.negatives]
-            if len(items) == width and all(i in row_of for i in (pair.query, *items)):
-                queries.append(row_of[pair.query])
-                candidates.append([row_of[i] for i in items])
+        for pair in build_candidate_lists(split, part, config, drawer).complete(row_of):
+            queries.append(row_of[pair.query])
+            candidates.append([row_of[i] for i in (pair.positive, *pair.negatives)])
     return ListRows(np.asarray(queries, dtype=np.int64), np.asarray(candidates, dtype=np.int64).reshape(-1, width))
 
 

@@ -112,3 +112,12 @@ def test_lists_are_seeded_saved_and_reloaded(tiny_split, lists, tmp_path):
 def test_history_is_the_users_earlier_items(lists):
     assert next(p for p in lists.pairs if p.query == "cam2").history == ["cam3", "bat3", "kbd1"]
     assert next(p for p in lists.pairs if p.query == "cam1").history == []
+
+
+def test_complete_keeps_full_lists_of_known_items(lists):
+    everyone = {i for p in lists.pairs for i in (p.query, p.positive, *p.negatives)}
+    full = [p for p in lists.pairs if len(p.negatives) == lists.config["negatives"]]
+    assert lists.complete(everyone) == full and full
+    dropped = full[0].negatives[0]
+    assert all(dropped not in (p.query, p.positive, *p.negatives) for p in lists.complete(everyone - {dropped}))
+    assert len(lists.complete(everyone - {dropped})) < len(full)
