@@ -285,7 +285,7 @@ class AttributeExtractor:
             if self._device[item_id]:
                 self.device_brands |= self.brands_of(item_id, title)
         self.device_brands -= self.generic_words | {""}
-        self.leaf_types = leaf_types(leaf_category(path) for path in items["category"])
+        self.leaf_types = leaf_types([leaf_category(path) for path in items["category"]], items["title"])
 
     def _first_brand(self, title: str) -> str:
         ws = words(title)
@@ -934,18 +934,32 @@ _NOT_A_PRODUCT_TYPE = frozenset([
 _WHOLE_WORD = re.compile(r"(?<![\w-])([A-Za-z]+)(?![\w-])(\s+of\b)?")
 
 
-def leaf_types(leaves) -> frozenset[str]:
+def leaf_types(leaves, titles=None) -> frozenset[str]:
     """The product types of a catalogue: the head noun (last word) of each leaf category name and of each of its
     "&"/","-joined parts, singular, when it is a plural as category names write types ("Camera Batteries" ->
     battery, "Bags & Cases" -> bag, case); a singular head is a modifier or a word of a reason ("TV Ceiling & Wall
-    Mounts", "Walking", "Petite")."""
+    Mounts", "Walking", "Petite"). With `titles` (one per leaf, the items'), a one-word leaf that more than half of
+    its items' titles start with is a brand's shelf ("Skechers", "adidas"), not a type."""
+    leaves = list(leaves)
     out = set()
-    for leaf in leaves:
+    for leaf in set(leaves) - _brand_shelves(leaves, titles):
         for part in re.split(r"&|,|\band\b", leaf or ""):
             found = re.findall(r"[A-Za-z]{3,}", part)
             if found and found[-1].lower().endswith("s") and not found[-1].lower().endswith("ss"):
                 out.add(_singular(found[-1].lower()))
     return frozenset(out - _NOT_A_PRODUCT_TYPE)
+
+
+def _brand_shelves(leaves: list, titles) -> set:
+    if titles is None:
+        return set()
+    starts, sizes = Counter(), Counter()
+    for leaf, title in zip(leaves, titles):
+        if leaf and len(words(leaf)) == 1:
+            sizes[leaf] += 1
+            head = words(title or "")[:1]
+            starts[leaf] += bool(head) and head[0].lower() == leaf.lower()
+    return {leaf for leaf, n in sizes.items() if starts[leaf] * 2 > n}
 
 
 def foreign_types(explanation: str, known: str, types: frozenset[str]) -> list[str]:
@@ -964,9 +978,9 @@ def foreign_types(explanation: str, known: str, types: frozenset[str]) -> list[s
     return list(dict.fromkeys(out))
 
 
-# singulars that end in s, and the plurals of two of them that the -es rule below would get wrong
+# singulars that end in s, and the plurals of three of them that the -es rule below would get wrong
 _IRREGULAR_SINGULAR = {w: w for w in ("lens", "series", "species", "chassis", "news", "canvas", "gas", "bias", "atlas",
-                                      "christmas")} | {"lenses": "lens", "buses": "bus"}
+                                      "christmas")} | {"lenses": "lens", "buses": "bus", "styluses": "stylus"}
 
 
 def _singular(word: str) -> str:

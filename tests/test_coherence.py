@@ -399,11 +399,21 @@ def test_grounding_rejects_a_reason_about_a_type_neither_item_is(demo):
 @pytest.mark.parametrize("plural, singular", [("batteries", "battery"), ("lenses", "lens"), ("lens", "lens"),
                                               ("series", "series"), ("glass", "glass"), ("mounts", "mount"),
                                               ("boxes", "box"), ("hoodies", "hoody"),
-                                              ("purses", "purse"), ("horses", "horse"), ("sunglasses", "sunglass")])
+                                              ("purses", "purse"), ("horses", "horse"), ("sunglasses", "sunglass"),
+                                              ("styluses", "stylus")])
 def test_singular_keeps_words_that_end_in_s_in_the_singular(plural, singular):
     from eccr.coherence import _singular
 
     assert _singular(plural) == singular
+
+
+def test_a_brand_shelf_is_not_a_product_type():
+    leaves = ["Skechers", "Skechers", "Shoelaces", "Shoelaces", "Girls", "Running Shoes"]
+    titles = ["Skechers Go Walk 5", "Skechers Flex Appeal", "Shoelaces Round 3 Pairs", "Flat Laces for Sneakers",
+              "Hanes Girls T-Shirt", "Brooks Ghost 15"]
+    assert leaf_types(leaves, titles) >= {"shoelace", "shoe"} and "skecher" not in leaf_types(leaves, titles)
+    assert "skecher" in leaf_types(leaves)  # without titles nothing tells a shelf from a type
+
 
 def test_grounding_accepts_a_multi_word_brand_named_in_a_title():
     bat, cam = "Wasabi Power EN-EL25 Battery for Nikon Z50", "Nikon Z50 Mirrorless Camera"
