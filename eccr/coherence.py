@@ -847,7 +847,7 @@ def _significant(text: str) -> set[str]:
 
 
 _TYPE_LABEL = re.compile(r"\(([^()]{1,40})\)")
-_IS_A = re.compile(r"\b(?:is|are) an? ([a-z][\w-]*(?:\s[a-z][\w-]*){0,3}?)(?=[.,;:!?]|$|\s(?:that|which|for|with|and|to|of)\b)")
+_IS_A = re.compile(r"\b(?:is|are) (?:an?|the) ([a-z][\w-]*(?:\s[a-z][\w-]*){0,3}?)(?=[.,;:!?]|$|\s(?:that|which|for|with|and|to|of)\b)")
 _CLAUSE_START = re.compile(r"[.:;!?]\s|,\s|\band\s|\bwhich\s|\bthat\s")
 # what follows "is a" without naming a type: praise and roles
 _NOT_A_TYPE = frozenset(["fit", "match", "choice", "pair", "companion", "addition", "must-have", "option", "pick",
@@ -893,9 +893,9 @@ def _named_items(explanation: str, start: int, query: tuple[str, str], target: t
 def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[str, str]) -> list[str]:
     """Types the item named just before them does not have: `query` and `target` are (title, category path
     text). A type in parentheses ("The Apple AirPods Pro (bags)") must occur in the named item's title or
-    category path (either item's when the name is unclear); "is a <type>" is wrong when the subject of its clause
-    names one item only and the type's last word (singular or plural) is in the other item's title or category
-    path and not in its own ("The Samsung 43-inch Smart TV is a wall mount": an LM swapping the two; "is a
+    category path (either item's when the name is unclear); "is a <type>" or "is the <type>" is wrong when the
+    subject of its clause names one item only and the type's last word (singular or plural) is in the other
+    item's title or category path and not in its own ("The Samsung 43-inch Smart TV is a wall mount": an LM swapping the two; "is a
     spare", "is a perfect fit" name no type)."""
     out = []
     quotes = quoted_spans(explanation)[0]

@@ -568,6 +568,13 @@ def test_calling_one_item_the_others_type_is_mislabelled():
     lens = ("Sony E 18-135mm F3.5-5.6 OSS", "Electronics Camera Lenses")
     a6700 = ("Sony A6700 Mirrorless Camera with 18-135mm Lens", "Electronics Mirrorless Cameras")
     assert mislabelled_types("The Sony E 18-135mm F3.5-5.6 OSS is a zoom lens for the Sony A6700.", a6700, lens) == []
+    # what the demo student wrote after 24 LoRA steps on teacher sentences: "is the <type>" of the other item
+    cable = ("Apple 240W USB-C Charge Cable (2 m)", "Electronics Computers Cables")
+    keyboard = ("Keychron K2 V2 Wireless Mechanical Keyboard", "Electronics Computers Keyboards")
+    assert mislabelled_types("The Apple 240W USB-C Charge Cable is the key mechanical keyboard for the Keychron K2 V2 "
+                             "Wireless Mechanical Keyboard.", cable, keyboard)
+    assert mislabelled_types("The Apple 240W USB-C Charge Cable is the ideal companion for the Keychron K2 V2.",
+                             cable, keyboard) == []
 
 
 def test_a_quoted_purpose_must_be_the_crowds():
