@@ -69,7 +69,7 @@ class RunConfig:
 
 def quick(config: RunConfig) -> RunConfig:
     """The demo preset: minutes on a 2-core CPU instead of an hour (short ranker and DAN runs, a 3-member coherence
-    ensemble of 2 epochs each, no tuned text encoder, 24 LoRA steps all spent on the explain task, the one the demo
+    ensemble of 2 epochs each, no tuned text encoder, 60 LoRA steps all spent on the explain task, the one the demo
     uses: `lm_weight` > 0 needs `--tasks.tasks` with "recommend"); the README's real-data commands use the full
     defaults."""
     r = dataclasses.replace
@@ -79,7 +79,7 @@ def quick(config: RunConfig) -> RunConfig:
              directed=r(config.directed, epochs=15, max_seconds=900.0),
              uncertainty=r(config.uncertainty, members=3, max_epochs=2),
              tasks=r(config.tasks, max_pairs=600, max_alignment_items=400, tasks=("explain",)),
-             sft=r(config.sft, max_steps=24, per_device_batch_size=4, max_length=192, save_steps=12,
+             sft=r(config.sft, max_steps=60, per_device_batch_size=4, max_length=192, save_steps=20,
                    learning_rate=5e-4))
 
 

@@ -109,8 +109,10 @@ class TaskConfig:
     seed: int = 0                   # seeds the pair sample (the pairs `eccr distill` explains) and negatives
     tasks: tuple[str, ...] = LM_TASKS  # the tasks fine-tuned on; serving uses "explain" (and "recommend" when
     #                                lm_weight > 0), so `--tasks.tasks explain` spends every step on explanations
-    distilled_path: str = ""        # `eccr distill` JSONL; when set, explain targets use its grounded sentence for
-                                    # a pair (source "distilled") and fall back to the grounded template otherwise
+    distilled_path: str = "auto"    # `eccr distill` JSONL: explain targets use its grounded sentence for a pair
+                                    # (source "distilled") and fall back to the grounded template otherwise; "auto":
+                                    # the teacher sentences shipped with the data (the demo catalogue has them:
+                                    # eccr/data/demo/explanations-*.jsonl), else none; "": templates only
 
 
 @dataclass

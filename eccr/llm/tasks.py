@@ -16,14 +16,23 @@ Benchmarks: `scripts/bench_generate.py`).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from eccr.coherence import AttributeExtractor, PairFlags, grounded_explanation, grounding, pair_flags
+from eccr.coherence import (
+    AttributeExtractor,
+    PairFlags,
+    grounded_explanation,
+    grounding,
+    pair_flags,
+    short_name,
+)
 from eccr.data.categories import category_text, leaf_category
+from eccr.data.demo import TEACHER_EXPLANATIONS_PATH
 from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import Dataset
 from eccr.data.splits import UserHistories
@@ -100,8 +109,10 @@ class TaskBuilder:
         self.rows = {r.item_id: r._asdict() for r in items.itertuples(index=False) if r.title and r.item_id in id_tokens}
         self.rng = np.random.default_rng(self.cfg.seed)
         self.distilled: dict[tuple[str, str], str] = {}
-        if self.cfg.distilled_path:
-            self.distilled = read_distilled(self.cfg.distilled_path)
+        distilled_path = shipped_teacher_sentences(dataset.name) if self.cfg.distilled_path == "auto" \
+            else self.cfg.distilled_path
+        if distilled_path:
+            self.distilled = read_distilled(distilled_path)
 
     def _title(self, item_id: str) -> str:
         return truncate_title(self.rows[item_id]["title"], self.cfg.max_title_words)
@@ -141,12 +152,13 @@ class TaskBuilder:
         Samsung TV owners" for a soundbar and a wall mount) would teach it to invent one."""
         flags = self.flags(a, b, complementary=True)
         distilled = self.distilled.get((a, b))
-        # re-checked: the file may come from another catalogue
-        if distilled and grounding(distilled, self.rows[a]["title"], self.rows[b]["title"], self.extractor,
-                                   flags=flags,
-                                   categories=(category_text(self.rows[a].get("category")),
-                                               category_text(self.rows[b].get("category")))).grounded:
-            return distilled, "distilled"
+        if distilled:
+            titles = (self.rows[a]["title"], self.rows[b]["title"])
+            categories = (category_text(self.rows[a].get("category")), category_text(self.rows[b].get("category")))
+            # re-checked: the file may come from another catalogue
+            for sentence in (with_short_names(distilled, titles), distilled):
+                if grounding(sentence, *titles, self.extractor, flags=flags, categories=categories).grounded:
+                    return sentence, "distilled"
         return grounded_explanation(self.rows[a], self.rows[b], flags, bought_together=False,
                                     extractor=self.extractor), "grounded"
 
@@ -209,6 +221,27 @@ class TaskBuilder:
                              "completion": " " + self._title(item)})
         order = self.rng.permutation(len(examples))
         return [examples[i] for i in order if examples[i]["task"] in self.cfg.tasks]
+
+
+def with_short_names(sentence: str, titles: Sequence[str]) -> str:
+    """`sentence` with the longest start of each title it repeats (at least one word more than the short name)
+    written as the templates write it, `short_name` ("The Canon EOS Rebel T7 24.1MP APS-C DSLR is ..." -> "The
+    Canon EOS Rebel T7 APS-C is ..."): a teacher copies the titles it was shown, and the student's sentences are
+    decoded token by token while the shopper waits."""
+    for title in titles:
+        title_words, short = title.split(), short_name(title)
+        for n in range(len(title_words), len(short.split()), -1):
+            found = re.search(re.escape(" ".join(title_words[:n])) + r"(?![\w-])", sentence, flags=re.IGNORECASE)
+            if found:
+                sentence = sentence[:found.start()] + short + sentence[found.end():]
+                break
+    return sentence
+
+
+def shipped_teacher_sentences(dataset_name: str) -> str:
+    """The `eccr distill` file that ships with a dataset or a part of it ("demo:train"); "" when none does: only
+    the embedded demo has one."""
+    return str(TEACHER_EXPLANATIONS_PATH) if dataset_name.partition(":")[0] == "demo" else ""
 
 
 def read_distilled(path: str | Path) -> dict[tuple[str, str], str]:

@@ -7,6 +7,8 @@ import json
 import socket
 import sys
 import threading
+from collections import Counter
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
@@ -16,7 +18,7 @@ import pytest
 from eccr.data.schema import Behaviour, Bundles, Catalog, DataError, Dataset
 from eccr.jobs.distill import distill_dataset
 from eccr.llm.config import TaskConfig
-from eccr.llm.tasks import TaskBuilder, read_distilled, select_pairs
+from eccr.llm.tasks import TaskBuilder, read_distilled, select_pairs, with_short_names
 from eccr.llm.teacher import (
     API_KEY_ENV,
     DistillConfig,
@@ -405,6 +407,33 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
     assert sum(e["source"] == "distilled" for e in explain.values()) == 1
     with pytest.raises(FileNotFoundError, match="eccr distill"):
         TaskBuilder(ds, ids, TaskConfig(distilled_path=str(tmp_path / "missing.jsonl")))
+
+
+def test_teacher_sentences_name_the_items_as_the_templates_do():
+    rebel, battery = ("Canon EOS Rebel T7 24.1MP APS-C DSLR (Body Only, Canon EF-S/EF Mount)",
+                      "Powerextra LP-E10 Battery (with USB Dual Charger) for Canon EOS Rebel T7, Canon EOS Rebel T6")
+    teacher = "The Powerextra LP-E10 Battery keeps the canon EOS Rebel T7 24.1MP APS-C DSLR shooting all day."
+    assert with_short_names(teacher, (battery, rebel)) == \
+        "The Powerextra LP-E10 Battery keeps the Canon EOS Rebel T7 APS-C shooting all day."
+    assert with_short_names("Not the Canon EOS Rebel T7 24.1MP-II.", (rebel,)) == "Not the Canon EOS Rebel T7 24.1MP-II."
+
+
+def test_demo_runs_train_on_the_teacher_sentences_shipped_with_the_demo():
+    from eccr.data.demo import TEACHER_EXPLANATIONS_PATH
+    from eccr.run import RunConfig, quick, split_dataset
+
+    config = quick(RunConfig())
+    _, split = split_dataset(config)
+    shipped = read_distilled(TEACHER_EXPLANATIONS_PATH)
+    catalogue = set(split.train.catalog.items["item_id"])
+    assert len(shipped) > 300 and {i for pair in shipped for i in pair} <= catalogue
+    ids = {i: f"<a_{n % 7}><b_{n % 5}><c_{n % 3}>" for n, i in enumerate(sorted(catalogue))}
+    sources = {cfg: Counter(e["source"] for e in TaskBuilder(split.train, ids, replace(config.tasks, distilled_path=cfg))
+                                .build() if e["task"] == "explain") for cfg in ("auto", "")}
+    assert config.tasks.distilled_path == "auto" and sources["auto"]["distilled"] > 200
+    assert sources[""] == Counter(grounded=sum(sources["auto"].values()))
+    other = TaskBuilder(_dataset(), {i: "<a_0>" for i in ["c1", "b1", "s1", "h1"]}, TaskConfig(tasks=("explain",)))
+    assert not other.distilled  # "auto" reads nothing for data that ships no teacher sentences
 
 
 # -------------------------------------------------------------------------------------------- on a real run

@@ -10,6 +10,7 @@ from __future__ import annotations
 from eccr.data.demo.catalog import (
     CATALOG_PATH,
     GRAPH_PATH,
+    TEACHER_EXPLANATIONS_PATH,
     ComplementGraph,
     DemoCatalog,
     read_complement_graph,
@@ -21,6 +22,7 @@ from eccr.data.schema import Behaviour, Bundles, Dataset
 __all__ = [
     "CATALOG_PATH",
     "GRAPH_PATH",
+    "TEACHER_EXPLANATIONS_PATH",
     "ComplementGraph",
     "DemoCatalog",
     "SessionConfig",

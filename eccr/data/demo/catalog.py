@@ -22,6 +22,9 @@ from eccr.data.schema import Catalog, DataError
 PACKAGE_DIR = Path(__file__).parent
 CATALOG_PATH = PACKAGE_DIR / "catalog.csv"
 GRAPH_PATH = PACKAGE_DIR / "complement_types.json"
+# what `eccr distill --teacher llamacpp:qwen2.5-coder-1.5b` wrote for the demo's 600 seeded train pairs (README,
+# "Faithful, specific explanations"): the explain targets of demo runs (TaskConfig.distilled_path "auto")
+TEACHER_EXPLANATIONS_PATH = PACKAGE_DIR / "explanations-qwen2.5-coder-1.5b.jsonl"
 DEMO_COLUMNS = ("item_id", "title", "category", "brand", "text", "product_type", "role", "model", "fits",
                 "release_month")
 ROLES = ("device", "accessory")
