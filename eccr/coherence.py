@@ -27,8 +27,9 @@ iPhone 13" recommended with an iPhone 13), no claim that shoppers bought the pai
 they did, no type that is not the named item's ("The Apple AirPods Pro (bags)", "The Smart TV is a wall
 mount"), no product type that neither item is (with an extractor: `leaf_types`, the plural head nouns of the
 catalogue's leaf category names, absent from both titles and category paths and not followed by "of": "for storage
-and a second lens" for an ink bottle and a printer is a reason about other items, often the bundle's); and it is not
-cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
+and a second lens" for an ink bottle and a printer is a reason about other items, often the bundle's), no function
+neither item can serve (storage, power or charging, protection without a card, bag, battery, charger, case … in
+either title or category path: `unsupported_functions`); and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
 distillation to flag a teacher's sentence; the measurement of hallucinations (eccr/evaluate/faithfulness.py) is a
 separate, simpler check, so a metric is never the filter it scores.
 
@@ -995,6 +996,31 @@ def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 
 
+# what a sentence may say one of the pair does for the other, and the words of a title or category path that
+# make an item able to do it: "for a convenient storage solution" needs a card, a drive or a bag in the pair
+_FUNCTION_CLAIMS = (
+    ("storage", re.compile(r"\b(?:storage|storing|stores?|stored)\b", re.IGNORECASE),
+     ("card", "memory", "storage", "drive", "ssd", "sdxc", "sdhc", "microsd", "cfexpress", "flash", "bag",
+      "backpack", "case", "sleeve", "pouch", "organizer", "box", "cabinet", "shelf", "rack")),
+    ("power or charging", re.compile(r"\b(?:power (?:source|supply)|backup power|battery life|recharg\w*|"
+                                     r"charg(?:e|es|ed|ing|er|ers))\b", re.IGNORECASE),
+     ("batter", "charg", "cable", "adapter", "power", "magsafe", "dock", "lightning", "solar")),
+    ("protection", re.compile(r"\bprotect\w*", re.IGNORECASE),
+     ("case", "cover", "protector", "sleeve", "bag", "film", "glass", "shell", "skin", "guard", "backpack",
+      "pouch", "filter", "bumper", "folio", "holster", "cap")),
+)
+
+
+def unsupported_functions(explanation: str, known: str) -> list[str]:
+    """What the sentence says an item of the pair does (stores, powers or charges, protects) when no word of
+    `known` (the two titles and category paths) names an item that can ("The Canon LP-E10 Battery is useful
+    with the Canon EOS Rebel T7 for a convenient and portable storage solution")."""
+    have = [w.lower() for w in re.findall(r"[A-Za-z]+", known)]
+    return [f"claims {function}, which neither item provides"
+            for function, claim, able in _FUNCTION_CLAIMS
+            if claim.search(explanation) and not any(w.startswith(able) for w in have)]
+
+
 def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,
               intent: str = "", context: str = "", flags: PairFlags | dict | None = None,
               bought_together: bool = False, categories: tuple[str, str] | None = None) -> Grounding:
@@ -1030,6 +1056,8 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
             contradicted.append(f'quotes "{quote.strip()}", which is not in the data')
     if categories is not None:
         contradicted += mislabelled_types(explanation, (query_title, categories[0]), (target_title, categories[1]))
+    pair_text = f"{query_title} {target_title} {' '.join(categories or ())}"
+    contradicted += unsupported_functions(explanation, pair_text)
     if extractor is not None:  # not the intent: it describes the whole bundle, not this pair
         contradicted += foreign_types(explanation, f"{query_title} {target_title} {context} {' '.join(categories or ())}",
                                       extractor.leaf_types)

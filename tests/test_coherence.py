@@ -26,6 +26,7 @@ from eccr.coherence import (
     sentence_case_dropped,
     short_name,
     unfinished,
+    unsupported_functions,
 )
 from eccr.data.schema import Catalog
 
@@ -373,7 +374,7 @@ def test_grounding_rejects_a_reason_about_a_type_neither_item_is(demo):
     # what the Qwen-distilled demo student wrote for this pair
     student = f"The {ink} is useful with the {printer} for storage and a second lens."
     check = grounding(student, ink, printer, ex, categories=categories)
-    assert check.contradicted == ["names a type neither item is: lens"] and not check.grounded
+    assert "names a type neither item is: lens" in check.contradicted and not check.grounded
     # the bundle's intent may name other items of the bundle; the pair's sentence may not
     assert not grounding(student, ink, printer, ex, intent="storage and a second lens", categories=categories).grounded
     assert grounding(f"The {ink} refills the {printer}.", ink, printer, ex, categories=categories).grounded
@@ -665,3 +666,20 @@ def test_grounding_rejects_a_cut_off_sentence():
     assert not grounding("The Sony E 18-", camera, lens).grounded
     assert grounding("The Sony E 18-", camera, lens).cut_off
     assert grounding("The Sony E 18-135mm lens goes with the Sony A6700 camera.", camera, lens).grounded
+
+
+def test_a_function_neither_item_can_serve_is_contradicted():
+    """What the demo student wrote after 60 steps on the teacher's sentences, and what the teacher wrote."""
+    battery, camera = "Canon LP-E10 Rechargeable Lithium-Ion Battery Pack", "Canon EOS Rebel T7 24.1MP APS-C DSLR"
+    categories = ("Electronics Camera & Photo Batteries", "Electronics Camera & Photo Digital Cameras")
+    wrong = ("The Canon LP-E10 Rechargeable Lithium-Ion Battery is useful with the Canon EOS Rebel T7 for a convenient "
+             "and portable storage solution.")
+    assert grounding(wrong, battery, camera, categories=categories).contradicted == [
+        "claims storage, which neither item provides"]
+    assert grounding("The Canon LP-E10 Battery keeps the Canon EOS Rebel T7 charged for a long shoot.", battery, camera,
+                     categories=categories).grounded
+    headphones, phone = "JBL Tune 510BT Wireless On-Ear Headphones", "Apple iPhone 14 6.1-inch Smartphone"
+    assert unsupported_functions("The JBL Tune 510BT is useful with the Apple iPhone 14 for screen protection.",
+                                 f"{headphones} {phone}") == ["claims protection, which neither item provides"]
+    card = "SanDisk 64GB Extreme SDXC UHS-I Memory Card"
+    assert unsupported_functions("The SanDisk card stores the photos of the Canon EOS Rebel T7.", f"{card} {camera}") == []
