@@ -29,9 +29,10 @@ mount"), no product type that neither item is (with an extractor: `leaf_types`, 
 catalogue's leaf category names, absent from both titles and category paths and not followed by "of": "for storage
 and a second lens" for an ink bottle and a printer is a reason about other items, often the bundle's), no function
 neither item can serve (storage, power or charging, protection without a card, bag, battery, charger, case … in
-either title or category path: `unsupported_functions`); and it is not cut off at a token budget ("The Sony E 18-"). Serving uses it to reject an LM sentence and
-distillation to flag a teacher's sentence; the measurement of hallucinations (eccr/evaluate/faithfulness.py) is a
-separate, simpler check, so a metric is never the filter it scores.
+either title or category path: `unsupported_functions`); and it is not cut off at a token budget ("The Sony E
+18-"). Serving uses it to reject an LM sentence and distillation to flag a teacher's sentence; the measurement of
+hallucinations (eccr/evaluate/faithfulness.py) is a separate, simpler check, so a metric is never the filter it
+scores.
 
 Explanations composed from the data (`grounded_explanation`) give the reason the two go together when the evidence
 has one: what the accessory does for the device ("the LP-E10 battery powers the Rebel T7") and the fit evidence
@@ -896,8 +897,8 @@ def mislabelled_types(explanation: str, query: tuple[str, str], target: tuple[st
     text). A type in parentheses ("The Apple AirPods Pro (bags)") must occur in the named item's title or
     category path (either item's when the name is unclear); "is a <type>" or "is the <type>" is wrong when the
     subject of its clause names one item only and the type's last word (singular or plural) is in the other
-    item's title or category path and not in its own ("The Samsung 43-inch Smart TV is a wall mount": an LM swapping the two; "is a
-    spare", "is a perfect fit" name no type)."""
+    item's title or category path and not in its own ("The Samsung 43-inch Smart TV is a wall mount": an LM
+    swapping the two; "is a spare", "is a perfect fit" name no type)."""
     out = []
     quotes = quoted_spans(explanation)[0]
     for m in _TYPE_LABEL.finditer(explanation):
