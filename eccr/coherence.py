@@ -1014,12 +1014,13 @@ _FUNCTION_CLAIMS = (
 
 def unsupported_functions(explanation: str, known: str) -> list[str]:
     """What the sentence says an item of the pair does (stores, powers or charges, protects) when no word of
-    `known` (the two titles and category paths) names an item that can ("The Canon LP-E10 Battery is useful
-    with the Canon EOS Rebel T7 for a convenient and portable storage solution")."""
+    `known` (the two titles and category paths) names an item that can, or says it itself ("Accident
+    Protection Plan"): "The Canon LP-E10 Battery is useful with the Canon EOS Rebel T7 for a convenient and
+    portable storage solution"."""
     have = [w.lower() for w in re.findall(r"[A-Za-z]+", known)]
     return [f"claims {function}, which neither item provides"
             for function, claim, able in _FUNCTION_CLAIMS
-            if claim.search(explanation) and not any(w.startswith(able) for w in have)]
+            if claim.search(explanation) and not claim.search(known) and not any(w.startswith(able) for w in have)]
 
 
 def grounding(explanation: str, query_title: str, target_title: str, extractor: AttributeExtractor | None = None,

@@ -683,3 +683,7 @@ def test_a_function_neither_item_can_serve_is_contradicted():
                                  f"{headphones} {phone}") == ["claims protection, which neither item provides"]
     card = "SanDisk 64GB Extreme SDXC UHS-I Memory Card"
     assert unsupported_functions("The SanDisk card stores the photos of the Canon EOS Rebel T7.", f"{card} {camera}") == []
+    # a template repeats what a title says of itself (electronic's "…Accident Protection Plan")
+    plan = "4-Year Camera/Camcorder Accident Protection Plan"
+    assert unsupported_functions(f"The Nikon WU-1a Wireless Mobile Adapter goes with the {plan}.",
+                                 f"Nikon WU-1a Wireless Mobile Adapter {plan}") == []
