@@ -239,7 +239,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not (run / "config.json").exists() or not (run / "train_summary.json").exists():
         from eccr.jobs.train import train_run
 
-        print(f"no trained run in {run}: training the quick demo run first (about 15 minutes on a 2-core CPU, "
+        print(f"no trained run in {run}: training the quick demo run first (about 12 minutes on a 2-core CPU, "
               "most of it the LoRA stage)")
         cfg = quick(RunConfig())
         if args.no_lm:
@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dataset: 'demo', a folder/file, or a generic spec (= --data.source)")
     train.add_argument("--out", required=True, metavar="DIR",
                        help="run directory (created; reused stages are skipped)")
-    train.add_argument("--quick", action="store_true", help="demo preset: about 15 minutes on a 2-core CPU")
+    train.add_argument("--quick", action="store_true", help="demo preset: about 12 minutes on a 2-core CPU")
     train.add_argument("--no-lm", action="store_true", help="skip the LM stage (ranker-only run)")
     train.add_argument("--force", action="store_true", help="redo every stage even if its output exists")
     train.add_run_config_flags()

@@ -1058,11 +1058,10 @@ def grounding(explanation: str, query_title: str, target_title: str, extractor: 
             contradicted.append(f'quotes "{quote.strip()}", which is not in the data')
     if categories is not None:
         contradicted += mislabelled_types(explanation, (query_title, categories[0]), (target_title, categories[1]))
-    pair_text = f"{query_title} {target_title} {' '.join(categories or ())}"
+    pair_text = f"{query_title} {target_title} {' '.join(categories or ())}"  # not the intent: it is the bundle's
     contradicted += unsupported_functions(explanation, pair_text)
-    if extractor is not None:  # not the intent: it describes the whole bundle, not this pair
-        contradicted += foreign_types(explanation, f"{query_title} {target_title} {context} {' '.join(categories or ())}",
-                                      extractor.leaf_types)
+    if extractor is not None:
+        contradicted += foreign_types(explanation, f"{pair_text} {context}", extractor.leaf_types)
     return Grounding(names(query_title), names(target_title), unsupported_facts(explanation, known, extractor),
                      contradicted, unfinished(explanation))
 

@@ -32,6 +32,11 @@ def _session_times(ds: Dataset) -> pd.Series:
     return times
 
 
+def whole_name(name: str) -> str:
+    """The name of the dataset a part was cut from: "demo" for "demo:train" (`_subset` names the parts)."""
+    return name.partition(":")[0]
+
+
 def _subset(ds: Dataset, sessions: set[str], tag: str) -> Dataset:
     ev = ds.behaviour.events
     b = ds.bundles.rows

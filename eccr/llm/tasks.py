@@ -35,7 +35,7 @@ from eccr.data.categories import category_text, leaf_category
 from eccr.data.demo import TEACHER_EXPLANATIONS_PATH
 from eccr.data.io import read_resumable_jsonl
 from eccr.data.schema import Dataset
-from eccr.data.splits import UserHistories
+from eccr.data.splits import UserHistories, whole_name
 from eccr.llm.config import LM_TASKS, TaskConfig
 from eccr.quantize.history import BasketWeigher, ordered_history
 
@@ -241,7 +241,7 @@ def with_short_names(sentence: str, titles: Sequence[str]) -> str:
 def shipped_teacher_sentences(dataset_name: str) -> str:
     """The `eccr distill` file that ships with a dataset or a part of it ("demo:train"); "" when none does: only
     the embedded demo has one."""
-    return str(TEACHER_EXPLANATIONS_PATH) if dataset_name.partition(":")[0] == "demo" else ""
+    return str(TEACHER_EXPLANATIONS_PATH) if whole_name(dataset_name) == "demo" else ""
 
 
 def read_distilled(path: str | Path) -> dict[tuple[str, str], str]:
