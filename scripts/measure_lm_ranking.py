@@ -14,11 +14,14 @@ shipped ranking's top `--top` (it is a reranker: 21 LM forward passes per list d
 - lm_rerank: the eccr top N reordered by the LM log-odds alone, the rest below in eccr order
 - eccr+lm: the eccr top N reordered by z(eccr) + w z(LM) (z within the N), the rest below in eccr order; N and w
   chosen on the VALID lists (best HR@5, then the smaller w), never on test
+- text_cosine+lm: the same over text cosine's top N (N and w chosen on valid apart): what an out-of-domain query,
+  which eccr ranks by text cosine, would get from the LM
 
 HR@5 (ties against the system) with 95% bootstrap intervals, paired bootstraps (eccr/evaluate/metrics.py) of
 eccr+lm and lm_rerank against eccr and of eccr against text cosine. LM scores are cached in --out
-(lm_scores_<part>.json), so a stopped run resumes where it was; `--lm-only valid` and `--lm-only test` fill the
-two caches in parallel processes, then the plain command reads them. Writes lm_ranking.json, lm_ranking.md and
+(lm_scores_<part>*.json), so a stopped run resumes where it was; `--lm-only valid` and `--lm-only test` fill the
+two caches in parallel processes (`--shard I/N` splits one part over N processes), then the plain command merges
+and reads them. Writes lm_ranking.json, lm_ranking.md and
 lm_ranking.png to --out.
 """
 from __future__ import annotations
@@ -74,8 +77,10 @@ class ListScores:
         self.pairs = [lists.pairs[i] for i in subset]
         self.subset = subset
         self.systems: dict[str, list[np.ndarray]] = {}
-        self.lm: list[np.ndarray] = []     # LM log-odds of the eccr top `top`, in that order
-        self.top: list[np.ndarray] = []    # indices of the eccr top `top`, best first
+        # per base ranking the LM reranks ("eccr", "text_cosine"): indices of its top `top`, best first, and the
+        # LM log-odds of those candidates in that order
+        self.top: dict[str, list[np.ndarray]] = {}
+        self.lm: dict[str, list[np.ndarray]] = {}
 
     def candidates(self, k: int) -> list[str]:
         p = self.pairs[k]
@@ -149,32 +154,80 @@ def score_baselines(rec, scores: ListScores) -> None:
                                 for k, p in enumerate(scores.pairs)]
 
 
-def score_lm(pair_scorer, scores: ListScores, top: int, cache_path: Path, log_every: int = 20) -> None:
-    """LM log-odds of each list's eccr top `top`, cached by list number in `cache_path` (resumable)."""
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    started = time.perf_counter()
+BASES = ("eccr", "text_cosine")  # the rankings whose top N the LM reranks (text cosine: out-of-domain queries)
+
+
+def top_order(scores: np.ndarray, top: int) -> np.ndarray:
+    """Indices of the best `top` candidates, best first; ties put the positive (index 0) last."""
+    return np.lexsort((np.arange(len(scores)) == 0, -scores))[:top]
+
+
+def cache_files(out: Path, part: str) -> list[Path]:
+    return sorted(out.glob(f"lm_scores_{part}*.json"))
+
+
+def fill_lm_cache(pair_scorer, scores: ListScores, top: int, cache_path: Path, shard: tuple[int, int] = (0, 1),
+                  caches: list[Path] = (), log_every: int = 20) -> None:
+    """LM log-odds of every candidate in the top `top` of any base ranking, for the lists k with k % n == i
+    (shard (i, n)), cached by list number in `cache_path` (resumable; `caches` are read too)."""
+    cache = read_caches([*caches, cache_path])
+    mine = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    started, done = time.perf_counter(), 0
+    index, count = shard
     for k, pair in enumerate(scores.pairs):
-        eccr = scores.systems["eccr"][k]
-        order = np.lexsort((np.arange(len(eccr)) == 0, -eccr))[:top]  # best first; ties: the positive last
-        key = str(scores.subset[k])
+        if k % count != index:
+            continue
         cands = scores.candidates(k)
-        if key not in cache or cache[key]["items"] != [cands[i] for i in order]:
-            lm = pair_scorer.score(pair.query, [cands[i] for i in order])
-            cache[key] = {"items": [cands[i] for i in order], "lm": np.nan_to_num(lm, nan=-50.0).tolist()}
-            if (k + 1) % log_every == 0:
-                cache_path.write_text(json.dumps(cache))
-                print(f"  LM scored {k + 1}/{len(scores.pairs)} lists, {time.perf_counter() - started:.0f} s",
-                      flush=True)
-        scores.top.append(order)
-        scores.lm.append(np.asarray(cache[key]["lm"]))
-    cache_path.write_text(json.dumps(cache))
+        needed = list(dict.fromkeys(cands[i] for base in BASES for i in top_order(scores.systems[base][k], top)))
+        key = str(scores.subset[k])
+        known = dict(zip(cache.get(key, {}).get("items", []), cache.get(key, {}).get("lm", [])))
+        missing = [c for c in needed if c not in known]
+        if missing:
+            lm = np.nan_to_num(pair_scorer.score(pair.query, missing), nan=-50.0)
+            known.update(zip(missing, lm.tolist()))
+            cache[key] = mine[key] = {"items": list(known), "lm": list(known.values())}
+            done += 1
+            if done % log_every == 0:
+                cache_path.write_text(json.dumps(mine))
+                print(f"  LM scored {done} lists (list {k + 1}/{len(scores.pairs)}), "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
+    cache_path.write_text(json.dumps(mine))
 
 
-def lm_auc(scores: ListScores) -> tuple[float, int]:
-    """(share of the eccr-top negatives the LM scores below the positive, ties half, lists with the positive in
-    that top): 0.5 is a coin."""
+def read_caches(paths: list[Path]) -> dict:
+    """Merge LM score caches: per list number, every item scored in any of them."""
+    merged: dict[str, dict] = {}
+    for path in paths:
+        if not path.exists():
+            continue
+        for key, value in json.loads(path.read_text()).items():
+            known = dict(zip(merged.get(key, {}).get("items", []), merged.get(key, {}).get("lm", [])))
+            known.update(zip(value["items"], value["lm"]))
+            merged[key] = {"items": list(known), "lm": list(known.values())}
+    return merged
+
+
+def attach_lm(scores: ListScores, top: int, cache: dict) -> None:
+    """Fill scores.top / scores.lm for every base from the merged cache (every needed item must be there)."""
+    for base in BASES:
+        scores.top[base], scores.lm[base] = [], []
+        for k in range(len(scores.pairs)):
+            order = top_order(scores.systems[base][k], top)
+            entry = cache.get(str(scores.subset[k]), {})
+            known = dict(zip(entry.get("items", []), entry.get("lm", [])))
+            cands = scores.candidates(k)
+            missing = [cands[i] for i in order if cands[i] not in known]
+            if missing:
+                raise SystemExit(f"list {scores.subset[k]}: no LM score for {missing[:3]}; fill the caches first")
+            scores.top[base].append(order)
+            scores.lm[base].append(np.asarray([known[cands[i]] for i in order]))
+
+
+def lm_auc(scores: ListScores, base: str = "eccr") -> tuple[float, int]:
+    """(share of the base ranking's top negatives the LM scores below the positive, ties half, lists with the
+    positive in that top): 0.5 is a coin."""
     shares = []
-    for lm, top in zip(scores.lm, scores.top):
+    for lm, top in zip(scores.lm[base], scores.top[base]):
         where = np.flatnonzero(top == 0)
         if len(where):
             others = np.delete(lm, where[0])
@@ -182,15 +235,18 @@ def lm_auc(scores: ListScores) -> tuple[float, int]:
     return (float(np.mean(shares)) if shares else float("nan")), len(shares)
 
 
-def blended(scores: ListScores, n: int, weight: float | None) -> list[np.ndarray]:
-    return [rerank(e, lm, top, n, weight) for e, lm, top in zip(scores.systems["eccr"], scores.lm, scores.top)]
+def blended(scores: ListScores, n: int, weight: float | None, base: str = "eccr") -> list[np.ndarray]:
+    return [rerank(e, lm, top, n, weight)
+            for e, lm, top in zip(scores.systems[base], scores.lm[base], scores.top[base])]
 
 
-def choose_on_valid(valid: ListScores, tops: list[int], weights: list[float]) -> tuple[dict, list[dict]]:
+def choose_on_valid(valid: ListScores, tops: list[int], weights: list[float],
+                    base: str = "eccr") -> tuple[dict, list[dict]]:
     grid = []
     for n in tops:
         for w in weights:
-            grid.append({"top": n, "weight": w, "valid_hr@5": float(hits_at_5(blended(valid, n, w)).mean())})
+            grid.append({"top": n, "weight": w,
+                         "valid_hr@5": float(hits_at_5(blended(valid, n, w, base)).mean())})
     best = max(grid, key=lambda g: (round(g["valid_hr@5"], 10), -g["weight"]))
     return best, grid
 
@@ -210,7 +266,13 @@ def main() -> None:
                              "e.g. llamacpp:qwen2.5-coder-1.5b")
     parser.add_argument("--lm-only", choices=("valid", "test"),
                         help="only fill the LM score cache of this part and stop (run the parts side by side)")
+    parser.add_argument("--shard", default="0/1", metavar="I/N",
+                        help="with --lm-only: score only the lists k with k %% N == I, into a cache file of its own "
+                             "(N processes fill one part side by side; the plain command merges the files)")
     args = parser.parse_args()
+    shard = tuple(int(x) for x in args.shard.split("/"))
+    if len(shard) != 2 or not 0 <= shard[0] < shard[1]:
+        parser.error(f"--shard {args.shard}: expected I/N with 0 <= I < N")
 
     import torch
 
@@ -247,19 +309,25 @@ def main() -> None:
         pair_scorer = load_pair_scorer(args.adapter, args.run, device="cpu")
         meta = json.loads((Path(args.adapter) / "pair_scorer.json").read_text())
     for name, scores in parts.items():
-        score_lm(pair_scorer, scores, args.top, out / f"lm_scores_{name}.json")
+        suffix = "" if shard == (0, 1) else f".shard{shard[0]}of{shard[1]}"
+        fill_lm_cache(pair_scorer, scores, args.top, out / f"lm_scores_{name}{suffix}.json", shard,
+                      caches=cache_files(out, name))
         print(f"{name}: LM done ({time.perf_counter() - started:.0f} s)", flush=True)
     if args.lm_only:
         return
+    for name, scores in parts.items():
+        attach_lm(scores, args.top, read_caches(cache_files(out, name)))
 
     tops = [n for n in (6, 8, 10, 15, 21) if n <= args.top]
     weights = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0]
     best, grid = choose_on_valid(parts["valid"], tops, weights)
+    best_cosine, _ = choose_on_valid(parts["valid"], tops, weights, base="text_cosine")
     systems = {}
     for name, scores in parts.items():
         rows = {k: hits_at_5(v) for k, v in scores.systems.items()}
         rows["lm_rerank"] = hits_at_5(blended(scores, args.top, None))
         rows["eccr+lm"] = hits_at_5(blended(scores, best["top"], best["weight"]))
+        rows["text_cosine+lm"] = hits_at_5(blended(scores, best_cosine["top"], best_cosine["weight"], "text_cosine"))
         systems[name] = rows
     test = systems["test"]
     table = {name: {"valid": bootstrap_ci(systems["valid"][name], args.resamples, seed=args.seed).as_dict(),
@@ -273,6 +341,8 @@ def main() -> None:
                                                 seed=args.seed).as_dict(),
         "eccr+lm vs text_cosine": paired_bootstrap(test["eccr+lm"], test["text_cosine"], args.resamples,
                                                    seed=args.seed).as_dict(),
+        "text_cosine+lm vs text_cosine": paired_bootstrap(test["text_cosine+lm"], test["text_cosine"],
+                                                          args.resamples, seed=args.seed).as_dict(),
     }
     training = {k: meta.get(k) for k in ("model", "global_step", "train_loss", "seconds", "examples", "lists",
                                          "question")}
@@ -280,7 +350,9 @@ def main() -> None:
     result = {"run": args.run, "adapter": args.adapter, "lm_training": training,
               "lists": {k: len(v.pairs) for k, v in parts.items()}, "top": args.top, "seed": args.seed,
               "lm_auc_in_top": {k: dict(zip(("auc", "lists"), lm_auc(v))) for k, v in parts.items()},
-              "chosen_on_valid": best, "valid_grid": grid, "hr@5": table, "paired": comparisons,
+              "lm_auc_in_text_cosine_top": {k: dict(zip(("auc", "lists"), lm_auc(v, "text_cosine")))
+                                            for k, v in parts.items()},
+              "chosen_on_valid": best, "chosen_on_valid_text_cosine": best_cosine, "valid_grid": grid, "hr@5": table, "paired": comparisons,
               "seconds": round(time.perf_counter() - started, 1)}
     (out / "lm_ranking.json").write_text(json.dumps(result, indent=1))
     md = markdown(result)
@@ -298,6 +370,10 @@ def markdown(result: dict) -> str:
              f"{result['lists']['test']} test lists (seeded subset); lm_rerank = eccr top {result['top']} ordered "
              f"by the LM; eccr+lm = eccr top {best['top']} reranked by z(eccr) + {best['weight']} z(LM), chosen "
              "on valid.")
+    if "chosen_on_valid_text_cosine" in result:
+        cos = result["chosen_on_valid_text_cosine"]
+        intro += (f" text_cosine+lm = the text cosine top {cos['top']} reranked by z(cosine) + {cos['weight']} z(LM), "
+                  "chosen on valid (how an out-of-domain query, ranked by text cosine, would use the LM).")
     lines = [intro, "", "| system | valid HR@5 | test HR@5 [95% CI] |", "|---|---|---|"]
     for name, cell in result["hr@5"].items():
         t = cell["test"]

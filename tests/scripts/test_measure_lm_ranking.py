@@ -1,0 +1,77 @@
+"""scripts/measure_lm_ranking.py: LM score caches filled by shards merge into what one process fills."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "measure_lm_ranking.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("measure_lm_ranking", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class CountingScorer:
+    """Log-odds from the item id; counts how many candidates it was asked about."""
+
+    def __init__(self):
+        self.asked = 0
+
+    def score(self, query: str, candidates: list[str]) -> np.ndarray:
+        self.asked += len(candidates)
+        return np.asarray([float(int(c[1:]) % 7) - 0.5 * len(query) for c in candidates])
+
+
+def _lists(m, n_lists: int = 7, n_cands: int = 9):
+    rng = np.random.default_rng(0)
+    pairs = [SimpleNamespace(query=f"q{k}", positive=f"i{k * 100}",
+                             negatives=[f"i{k * 100 + j}" for j in range(1, n_cands)], history=())
+             for k in range(n_lists)]
+    scores = m.ListScores(SimpleNamespace(pairs=pairs), list(range(n_lists)))
+    scores.systems = {base: [rng.normal(size=n_cands) for _ in pairs] for base in m.BASES}
+    return scores
+
+
+def test_sharded_caches_merge_into_the_single_process_scores(tmp_path):
+    m = _script()
+    top = 4
+    single, sharded = _lists(m), _lists(m)
+    one = CountingScorer()
+    (tmp_path / "one").mkdir()
+    m.fill_lm_cache(one, single, top, tmp_path / "one" / "lm_scores_test.json")
+    m.attach_lm(single, top, m.read_caches(m.cache_files(tmp_path / "one", "test")))
+
+    out = tmp_path / "sharded"
+    out.mkdir()
+    shards = [CountingScorer(), CountingScorer()]
+    for i, scorer in enumerate(shards):
+        m.fill_lm_cache(scorer, sharded, top, out / f"lm_scores_test.shard{i}of2.json", (i, 2),
+                        caches=m.cache_files(out, "test"))
+    assert sum(s.asked for s in shards) == one.asked > 0
+    assert all(s.asked > 0 for s in shards)
+    m.attach_lm(sharded, top, m.read_caches(m.cache_files(out, "test")))
+    for base in m.BASES:
+        for a, b in zip(single.lm[base], sharded.lm[base]):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(single.top[base], sharded.top[base]):
+            np.testing.assert_array_equal(a, b)
+
+    again = CountingScorer()  # a rerun over full caches asks the LM nothing
+    m.fill_lm_cache(again, sharded, top, out / "lm_scores_test.json", caches=m.cache_files(out, "test"))
+    assert again.asked == 0
+
+
+def test_each_needed_candidate_is_scored_once_per_list_across_bases(tmp_path):
+    m = _script()
+    scores = _lists(m)
+    for base in m.BASES:  # both rankings agree: the LM must not be asked twice for the same items
+        scores.systems[base] = [np.arange(9, 0, -1, dtype=float) for _ in scores.pairs]
+    scorer = CountingScorer()
+    m.fill_lm_cache(scorer, scores, 3, tmp_path / "lm_scores_valid.json")
+    assert scorer.asked == 3 * len(scores.pairs)
