@@ -87,8 +87,10 @@ class ListScores:
         return [p.positive, *p.negatives]
 
 
-ZERO_SHOT_QUESTION = ("Product A: {a}\nProduct B: {b}\nWould a shopper who buys A buy B to use together with it "
-                      "(a complement, not a replacement)? Answer yes or no.")
+# The question comes first and product B last, so the prompt up to "Product B:" is evaluated once per query and each
+# candidate costs only its own title's tokens.
+ZERO_SHOT_QUESTION = ("Would a shopper who buys product A buy product B to use together with it (a complement, not a "
+                      "replacement)? Answer yes or no.\nProduct A: {a}\nProduct B: {b}")
 
 
 class ZeroShotPairScorer:

@@ -286,6 +286,9 @@ def test_round_trip_recovers_known_coherent_rates(systems, tmp_path):
     diff = next(d for d in summary["differences"] if {d["a"], d["b"]} == {GOOD, BAD})
     sign = 1 if diff["a"] == GOOD else -1
     assert sign * diff["ci_low"] > 0.5 or sign * diff["ci_high"] < -0.5  # CI far from 0, right direction
+    score_gap = sign * np.array([diff["explanation_score_difference"], diff["explanation_ci_low"],
+                                 diff["explanation_ci_high"]])
+    assert score_gap[0] > 1.5 and min(score_gap[1:]) > 1.0  # paired interval of the score gap, right direction
     ag = summary["agreement"]
     assert ag["coherent_alpha_nominal"] > 0.7 and ag["explanation_score_alpha_interval"] > 0.8
     report = tmp_path / "report"

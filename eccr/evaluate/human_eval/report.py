@@ -29,10 +29,13 @@ def summary_markdown(summary: dict) -> str:
         lines.append(f"| {system} | {s['n_pairs']} | {_fmt(s['coherent_rate'])} | {_fmt(s['compatible_rate'])} "
                      f"| {_fmt(s['relevant_rate'])} | {_fmt(s['explanation_score'], 2)} |")
     if summary["differences"]:
-        lines += ["", "| coherent-rate difference | value [95% CI] |", "| --- | --- |"]
+        lines += ["", "| paired difference | coherent rate [95% CI] | explanation score [95% CI] |",
+                  "| --- | --- | --- |"]
         for d in summary["differences"]:
+            score = (f"{d['explanation_score_difference']:+.2f} [{d['explanation_ci_low']:+.2f}, "
+                     f"{d['explanation_ci_high']:+.2f}]" if "explanation_score_difference" in d else "–")
             lines.append(f"| {d['a']} - {d['b']} | {d['coherent_rate_difference']:+.3f} "
-                         f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] |")
+                         f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] | {score} |")
     ag = summary["agreement"]
     lines += ["", "Inter-rater agreement (Krippendorff's alpha; 1 = perfect, 0 = chance):", "",
               "| answer | level | alpha |", "| --- | --- | --- |",

@@ -76,22 +76,28 @@ def _system_stats(per_row: pd.DataFrame, queries: list[str], resamples: int, see
 
 def _paired_differences(per_row: pd.DataFrame, systems: list[str], queries: list[str], resamples: int,
                         seed: int) -> list[dict]:
-    """Coherent-rate difference for every pair of systems; both rates are resampled with the same queries (the
-    same seed also gives the per-system intervals their queries), so the interval is paired."""
-    per_system = {s: _per_query(per_row[per_row["system"] == s], "coherent_majority", queries) for s in systems}
+    """Coherent-rate and mean explanation-score differences for every pair of systems; both systems' values are
+    resampled with the same queries (the same seed also gives the per-system intervals their queries), so the
+    intervals are paired."""
+    columns = (("coherent_majority", "coherent_rate_difference", ""), ("explanation_score",
+                                                                       "explanation_score_difference", "explanation_"))
+    per_system = {(s, column): _per_query(per_row[per_row["system"] == s], column, queries)
+                  for s in systems for column, _, _ in columns}
     out = []
     for i, a in enumerate(systems):
         for b in systems[i + 1:]:
-            (sums_a, counts_a), (sums_b, counts_b) = per_system[a], per_system[b]
-            if counts_a.sum() == 0 or counts_b.sum() == 0:
-                continue
-            rates = bootstrap_ratios(np.stack([sums_a, sums_b], axis=1), np.stack([counts_a, counts_b], axis=1),
-                                     resamples, seed)
-            low, high = percentile_interval(rates[:, 0] - rates[:, 1], 0.95)
-            out.append({"a": a, "b": b,
-                        "coherent_rate_difference": float(sums_a.sum() / counts_a.sum()
-                                                          - sums_b.sum() / counts_b.sum()),
-                        "ci_low": float(low), "ci_high": float(high)})
+            entry = {"a": a, "b": b}
+            for column, name, prefix in columns:
+                (sums_a, counts_a), (sums_b, counts_b) = per_system[a, column], per_system[b, column]
+                if counts_a.sum() == 0 or counts_b.sum() == 0:
+                    continue
+                rates = bootstrap_ratios(np.stack([sums_a, sums_b], axis=1), np.stack([counts_a, counts_b], axis=1),
+                                         resamples, seed)
+                low, high = percentile_interval(rates[:, 0] - rates[:, 1], 0.95)
+                entry.update({name: float(sums_a.sum() / counts_a.sum() - sums_b.sum() / counts_b.sum()),
+                              f"{prefix}ci_low": float(low), f"{prefix}ci_high": float(high)})
+            if "coherent_rate_difference" in entry:
+                out.append(entry)
     return out
 
 
