@@ -676,25 +676,7 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
     the titles and categories is given as the purpose; "Shoppers bought them together" only when
     `bought_together` (a recommended pair is not a bought pair). With `extractor`, an intent naming a catalogue
     brand the pair is not of is left out even when the brand is written in lower case."""
-    name_a, name_b = short_name(a.get("title", "")), short_name(b.get("title", ""))
-    leaf_b = leaf_category(b.get("category"))
-    # evidence against the pair ("made for Nikon, not Canon") is never a reason it goes with the other item
-    reasons = [] if flags.incompatible else [e for e in flags.evidence
-                                             if e.startswith(("fits", "made for")) and ", not " not in e]
-    shared = [e for e in flags.evidence if e.startswith("both")]
-    use_b, use_a = joint_use(b), joint_use(a)
-    if use_b and not flags.incompatible and _serves(b, a, reasons):
-        first = f"The {name_b} {use_b} the {name_a}"
-    elif use_a and not flags.incompatible and _serves(a, b, reasons):
-        first = f"The {name_a} {use_a} the {name_b}"
-    else:
-        first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
-    if reasons and _both_fit(a, b, reasons[0]):  # two accessories of one device: a case and a screen protector
-        first += f"; both fit the {reasons[0].removeprefix('fits ')}"
-    elif reasons:
-        first += f": it {reasons[0].replace('fits', 'fits the').replace('made for', 'is made for')}"
-    elif shared:
-        first += f"; {shared[0]}"
+    first, _ = _template_reason(a, b, flags)
     sentence = first + "."
     intent = (intent or "").strip().rstrip(".")
     if bought_together:
@@ -709,6 +691,38 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
 
 
 MAX_PURPOSE_WORDS = 12  # a longer crowd intent is a shopping list, not a purpose
+
+
+def _template_reason(a: dict, b: dict, flags: PairFlags) -> tuple[str, bool]:
+    """(the template's first clause, whether it states a reason): what one item does for the other
+    (`joint_use`) or the fit evidence; "B goes with A", alone or with a shared brand, states none."""
+    name_a, name_b = short_name(a.get("title", "")), short_name(b.get("title", ""))
+    leaf_b = leaf_category(b.get("category"))
+    # evidence against the pair ("made for Nikon, not Canon") is never a reason it goes with the other item
+    reasons = [] if flags.incompatible else [e for e in flags.evidence
+                                             if e.startswith(("fits", "made for")) and ", not " not in e]
+    shared = [e for e in flags.evidence if e.startswith("both")]
+    use_b, use_a = joint_use(b), joint_use(a)
+    stated = bool(reasons)
+    if use_b and not flags.incompatible and _serves(b, a, reasons):
+        first, stated = f"The {name_b} {use_b} the {name_a}", True
+    elif use_a and not flags.incompatible and _serves(a, b, reasons):
+        first, stated = f"The {name_a} {use_a} the {name_b}", True
+    else:
+        first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
+    if reasons and _both_fit(a, b, reasons[0]):  # two accessories of one device: a case and a screen protector
+        first += f"; both fit the {reasons[0].removeprefix('fits ')}"
+    elif reasons:
+        first += f": it {reasons[0].replace('fits', 'fits the').replace('made for', 'is made for')}"
+    elif shared:
+        first += f"; {shared[0]}"
+    return first, stated
+
+
+def template_states_reason(a: dict, b: dict, flags: PairFlags) -> bool:
+    """Whether `grounded_explanation` of the pair says why the two go together (what one does for the other, or
+    the fit evidence) rather than only "B goes with A"."""
+    return _template_reason(a, b, flags)[1]
 
 
 def sentence_case_dropped(text: str, known: str = "") -> str:

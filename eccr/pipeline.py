@@ -44,6 +44,7 @@ from eccr.coherence import (
     grounding,
     pair_flags,
     repeats_itself,
+    template_states_reason,
 )
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
@@ -69,6 +70,9 @@ _ADDED_VECTORS = ("text", "source", "target", "fused")
 _OPTIONAL_ADDED_VECTORS = ("tuned_text",)  # runs with a tuned text encoder (blend feature "tuned_cosine")
 
 
+LM_EXPLAIN_MODES = ("reason_first", "lm")  # RecommenderConfig.explain values that ask the LM
+
+
 @dataclass
 class RecommenderConfig:
     retrieve_k: int = PoolSize.k   # candidates fetched from the directed FAISS index before ranking
@@ -88,7 +92,10 @@ class RecommenderConfig:
     #                                down), "bought_together" (what shoppers bundle, similar items included) or
     #                                "personal_metric" (the shopper's personalised item-to-item metric alone, Hoang
     #                                et al.; weights from the basket/history, population weights for thin shoppers)
-    explain: str = "lm"            # "lm" (LM sentence, template fallback), "grounded" (template only), "none"
+    explain: str = "reason_first"  # "reason_first": the grounded template where it states a reason (what one item
+    #                                does for the other, fit evidence), else the LM's sentence when it passes the
+    #                                grounding check, else the template; "lm" (the LM's sentence first, template
+    #                                fallback), "grounded" (template only), "none"
     max_new_tokens: int = 48       # explanation length cap
     use_lm: bool = True            # load the LoRA LM when the run has one
     device: str = "auto"           # LM device
@@ -299,7 +306,7 @@ class Recommender:
     @property
     def explains_with_lm(self) -> bool:
         """Whether explanations come from the LM (with the template as fallback) rather than templates only."""
-        return self.config.explain == "lm" and self.item_lm is not None
+        return self.config.explain in LM_EXPLAIN_MODES and self.item_lm is not None
 
     def explain_with_lm(self, results: list[Recommendation]) -> list[Recommendation]:
         """Replace the explanations of `results` (e.g. from `recommend(..., explain="template")`, shown at once)
@@ -428,12 +435,15 @@ class Recommender:
         return (a, b) in self._bought
 
     def explain_pairs(self, pairs: Sequence[tuple[str, str]], flags: Sequence[dict] | None = None,
-                      intents: Sequence[str] | None = None, use_lm: bool = True) -> list[tuple[str, str, str]]:
-        """(explanation, source, raw LM sentence) per (query, item) pair: the LM sentence ("lm") when it passes
-        the grounding check against the pair's flags and whether the run saw the pair bought together and does
-        not repeat itself, else the grounded template ("template"); raw is "" when no LM (or `use_lm` False)."""
+                      intents: Sequence[str] | None = None, use_lm: bool = True,
+                      raw_for_all: bool = False) -> list[tuple[str, str, str]]:
+        """(explanation, source, raw LM sentence) per (query, item) pair, by `config.explain`: the LM sentence
+        ("lm") when it passes the grounding check against the pair's flags and whether the run saw the pair bought
+        together and does not repeat itself, else the grounded template ("template"); with "reason_first" a
+        template that states a reason is shown without asking the LM. raw is "" when the LM was not asked (no LM,
+        `use_lm` False, or a reasoned template; `raw_for_all` asks it about every pair, for reports)."""
         rows = self.items.rows
-        templates, pair_evidence, bought = [], [], []
+        templates, pair_evidence, bought, reasoned = [], [], [], []
         for n, (q, c) in enumerate(pairs):
             pf = PairFlags.from_dict(flags[n]) if flags is not None else pair_flags(
                 rows[q], rows[c], self.extractor, complementary=True)
@@ -441,12 +451,17 @@ class Recommender:
             pair_evidence.append(pf)
             templates.append(grounded_explanation(rows[q], rows[c], pf, intents[n] if intents is not None else "",
                                                   bought_together=bought[-1], extractor=self.extractor))
+            reasoned.append(self.config.explain == "reason_first" and template_states_reason(rows[q], rows[c], pf))
         raw = [""] * len(pairs)
         if use_lm and self.explains_with_lm:
-            raw = self.item_lm.explain(pairs, self.config.max_new_tokens)
+            asked = [n for n in range(len(pairs)) if raw_for_all or not reasoned[n]]
+            for n, text in zip(asked, self.item_lm.explain([pairs[n] for n in asked], self.config.max_new_tokens)
+                               if asked else []):
+                raw[n] = text
         out = []
-        for (q, c), text, template, pf, together in zip(pairs, raw, templates, pair_evidence, bought):
-            if text and not repeats_itself(text) and grounding(
+        for (q, c), text, template, pf, together, keep_template in zip(pairs, raw, templates, pair_evidence, bought,
+                                                                      reasoned):
+            if not keep_template and text and not repeats_itself(text) and grounding(
                     text, rows[q]["title"], rows[c]["title"], self.extractor, flags=pf, bought_together=together,
                     categories=(self.category_text(q), self.category_text(c))).grounded:
                 out.append((text, "lm", text))

@@ -29,12 +29,19 @@ from eccr.evaluate.human_eval import export_human_eval
 SOURCES = {"shown": "shown", "raw_lm": "raw_lm", "template": "template"}
 
 
-def answer_files(report: dict, n_pairs: int, seed: int, out: Path) -> dict[str, Path]:
-    """One `eccr explain`-style JSON-lines file per source, over a seeded sample of the report's pairs."""
+def _pair_id(i: int) -> str:
+    return f"pair{i:03d}"
+
+
+def answer_files(report: dict, n_pairs: int, seed: int, out: Path, exclude: frozenset[str] = frozenset()
+                 ) -> dict[str, Path]:
+    """One `eccr explain`-style JSON-lines file per source, over a seeded sample of the report's pairs (pairs whose
+    id is in `exclude`, e.g. those of an earlier export, are not drawn)."""
     sentences = report["sentences"]
-    if n_pairs > len(sentences):
-        raise SystemExit(f"--pairs {n_pairs}: the report has {len(sentences)} pairs")
-    picked = sorted(np.random.default_rng([seed, 7]).choice(len(sentences), n_pairs, replace=False).tolist())
+    eligible = [i for i in range(len(sentences)) if _pair_id(i) not in exclude]
+    if n_pairs > len(eligible):
+        raise SystemExit(f"--pairs {n_pairs}: the report has {len(eligible)} pairs to draw from")
+    picked = sorted(np.random.default_rng([seed, 7]).choice(eligible, n_pairs, replace=False).tolist())
     sources = dict(SOURCES)
     if not any(sentences[i]["raw_lm"] for i in picked):
         sources.pop("raw_lm")
@@ -46,8 +53,8 @@ def answer_files(report: dict, n_pairs: int, seed: int, out: Path) -> dict[str, 
             for i in picked:
                 row = sentences[i]
                 text = titles_only(row["title_a"], row["title_b"]) if key is None else (row[key] or "")
-                f.write(json.dumps({"query_id": f"pair{i:03d}", "query": {"title": row["title_a"]},
-                                    "recommendations": [{"item_id": f"pair{i:03d}-partner", "title": row["title_b"],
+                f.write(json.dumps({"query_id": _pair_id(i), "query": {"title": row["title_a"]},
+                                    "recommendations": [{"item_id": f"{_pair_id(i)}-partner", "title": row["title_b"],
                                                          "explanation": text}]}, ensure_ascii=False) + "\n")
         files[system] = path
     return files
@@ -58,11 +65,14 @@ def main() -> int:
     parser.add_argument("--report", required=True, help="explanations.json of scripts/measure_explanations.py")
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exclude", nargs="*", default=[], metavar="KEY",
+                        help="key.json of earlier exports: their pairs are not drawn again (a fresh set to check on)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     report = json.loads(Path(args.report).read_text())
     out = Path(args.out)
-    files = answer_files(report, args.pairs, args.seed, out / "answers")
+    exclude = frozenset(q for key in args.exclude for q in json.loads(Path(key).read_text())["queries"])
+    files = answer_files(report, args.pairs, args.seed, out / "answers", exclude)
     paths = export_human_eval({name: str(path) for name, path in files.items()}, out, n_queries=args.pairs,
                               top_k=1, seed=args.seed)
     print(f"{args.pairs} pairs x {len(files)} sources ({', '.join(files)}): raters fill {paths.ratings_csv} "

@@ -154,6 +154,36 @@ def test_templates_first_then_the_lm_replaces_them(tiny_run):
     assert not rec.explains_with_lm and rec.explain_with_lm([first]) == [first]
 
 
+def test_reason_first_shows_a_template_that_states_a_reason_and_asks_the_lm_only_about_the_rest(tiny_run):
+    """The default `explain="reason_first"`: the template of a battery for its camera says what it does and that
+    it fits, so it is shown and the LM is not asked; a bag with a battery has no such template, so the LM's
+    grounded sentence is shown. `raw_for_all` (reports) asks the LM about every pair; "lm" shows it first."""
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    assert rec.config.explain == "reason_first"
+    rows = rec.items.rows
+    reasoned, silent = ("D0001", "D0034"), ("D0115", "D0055")  # Rebel T7 / LP-E10; camera bag / NP-FZ100
+
+    class AskedLM(_WritingLM):
+        asked: list = []
+
+        def explain(self, pairs, max_new_tokens=48):
+            AskedLM.asked += list(pairs)
+            return [f"The {short_name(rows[c]['title'])} is a spare battery to carry in the "
+                    f"{short_name(rows[q]['title'])}." for q, c in pairs]
+
+    rec.item_lm = AskedLM("")
+    shown = rec.explain_pairs([reasoned, silent])
+    assert AskedLM.asked == [silent]
+    assert [source for _, source, _ in shown] == ["template", "lm"]
+    assert "powers" in shown[0][0] and shown[0][2] == "" and "spare battery" in shown[1][0]
+    AskedLM.asked = []
+    report = rec.explain_pairs([reasoned, silent], raw_for_all=True)
+    assert AskedLM.asked == [reasoned, silent] and [s for _, s, _ in report] == ["template", "lm"]
+    assert "spare battery" in report[0][2]  # the raw LM sentence is kept for the report
+    rec.config.explain = "lm"
+    assert [source for _, source, _ in rec.explain_pairs([reasoned, silent])] == ["lm", "lm"]
+
+
 def test_recommendations_carry_the_coherence_judges_verdict(tiny_run):
     rec = Recommender.from_pretrained(tiny_run, use_lm=False)
     assert rec.judge is not None and len(rec.judge.ensemble.members) == 2  # the fixture's small ensemble

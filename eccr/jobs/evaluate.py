@@ -162,7 +162,7 @@ def explanation_report(rec, split, n_pairs: int = 200, seed: int = 0) -> dict:
     pairs = pairs.sample(min(n_pairs, len(pairs)), random_state=seed) if len(pairs) else pairs
     qp = list(zip(pairs["source"], pairs["target"]))
     intents = list(pairs["intent"])
-    shown = rec.explain_pairs(qp)
+    shown = rec.explain_pairs(qp, raw_for_all=True)
     references = []
     for (q, p), intent in zip(qp, intents):
         flags = pair_flags(rec.item_row(q), rec.item_row(p), rec.extractor, complementary=True)

@@ -51,3 +51,15 @@ def test_runs_without_an_lm_leave_the_raw_lm_source_out(tmp_path):
     files = m.answer_files(_report(6, with_lm=False), 4, 0, tmp_path)
     assert sorted(files) == ["shown", "template", "titles_only"]
     assert all(len(path.read_text().splitlines()) == 4 for path in files.values())
+
+
+def test_pairs_of_an_earlier_export_are_not_drawn_again(tmp_path, monkeypatch):
+    m = _script()
+    report = tmp_path / "explanations.json"
+    report.write_text(json.dumps(_report(10, with_lm=False)))
+    for name, extra in (("first", []), ("second", ["--exclude", str(tmp_path / "first" / "key.json")])):
+        monkeypatch.setattr("sys.argv", ["x", "--report", str(report), "--pairs", "5", "--out", str(tmp_path / name),
+                                         *extra])
+        assert m.main() == 0
+    first, second = (set(json.loads((tmp_path / n / "key.json").read_text())["queries"]) for n in ("first", "second"))
+    assert len(first) == len(second) == 5 and not first & second
