@@ -164,21 +164,23 @@ def test_reason_first_shows_a_template_that_states_a_reason_and_asks_the_lm_only
     reasoned, silent = ("D0001", "D0034"), ("D0115", "D0055")  # Rebel T7 / LP-E10; camera bag / NP-FZ100
 
     class AskedLM(_WritingLM):
-        asked: list = []
+        def __init__(self):
+            super().__init__("")
+            self.asked = []
 
         def explain(self, pairs, max_new_tokens=48):
-            AskedLM.asked += list(pairs)
+            self.asked += list(pairs)
             return [f"The {short_name(rows[c]['title'])} is a spare battery to carry in the "
                     f"{short_name(rows[q]['title'])}." for q, c in pairs]
 
-    rec.item_lm = AskedLM("")
+    rec.item_lm = lm = AskedLM()
     shown = rec.explain_pairs([reasoned, silent])
-    assert AskedLM.asked == [silent]
+    assert lm.asked == [silent]
     assert [source for _, source, _ in shown] == ["template", "lm"]
     assert "powers" in shown[0][0] and shown[0][2] == "" and "spare battery" in shown[1][0]
-    AskedLM.asked = []
+    lm.asked = []
     report = rec.explain_pairs([reasoned, silent], raw_for_all=True)
-    assert AskedLM.asked == [reasoned, silent] and [s for _, s, _ in report] == ["template", "lm"]
+    assert lm.asked == [reasoned, silent] and [s for _, s, _ in report] == ["template", "lm"]
     assert "spare battery" in report[0][2]  # the raw LM sentence is kept for the report
     rec.config.explain = "lm"
     assert [source for _, source, _ in rec.explain_pairs([reasoned, silent])] == ["lm", "lm"]
