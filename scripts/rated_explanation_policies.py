@@ -1,0 +1,74 @@
+"""Score other explanation policies with ratings already collected: for each rated pair, a policy that shows one of
+the sentences the raters scored (the LM's or the template) gets that sentence's mean score.
+
+    .venv/bin/python scripts/rated_explanation_policies.py --rating ratings/demo-explanations/check \
+        --policy lm_first=runs/demo-quick-teacher/report-explanations/explanations.json \
+        --policy reason_first=runs/demo-quick-teacher/report-explanations-reason-first/explanations.json
+
+`--rating` is a folder of scripts/export_explanation_rating.py (key.json) with the raters' filled CSVs in
+`filled/`; each `--policy NAME=explanations.json` is a scripts/measure_explanations.py report of the same run and
+pairs (the "shown" sentence per pair, e.g. served with another `RecommenderConfig.explain`). A pair whose shown
+sentence no rater saw is reported, not guessed. Prints each policy's mean score with a bootstrap 95% interval over
+pairs and its paired difference to the template.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from eccr.evaluate.metrics import percentile_interval
+
+
+def rated_sentences(folder: Path) -> dict[tuple[str, str], float]:
+    """(pair id, sentence) -> mean explanation score over the raters' answers."""
+    scores: dict[tuple[str, str], list[int]] = {}
+    for path in sorted((folder / "filled").glob("*.csv")):
+        with path.open(encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["explanation_score"].strip():
+                    scores.setdefault((row["query_id"], row["explanation"]), []).append(int(row["explanation_score"]))
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rating", required=True)
+    parser.add_argument("--policy", action="append", default=[], metavar="NAME=EXPLANATIONS_JSON")
+    parser.add_argument("--resamples", type=int, default=2000)
+    args = parser.parse_args()
+    folder = Path(args.rating)
+    pairs = json.loads((folder / "key.json").read_text())["queries"]
+    rated = rated_sentences(folder)
+    policies: dict[str, list[str]] = {}
+    for spec in args.policy:
+        name, _, path = spec.partition("=")
+        sentences = json.loads(Path(path).read_text())["sentences"]
+        policies[name] = [sentences[int(p.removeprefix("pair"))]["shown"] for p in pairs]
+        policies.setdefault("template", [sentences[int(p.removeprefix("pair"))]["template"] for p in pairs])
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(pairs), size=(args.resamples, len(pairs)))
+    values = {}
+    for name, shown in policies.items():
+        missing = [p for p, s in zip(pairs, shown) if (p, s) not in rated]
+        if missing:
+            print(f"{name}: {len(missing)} pairs show a sentence no rater saw ({missing[:3]}); left out")
+        values[name] = np.array([rated.get((p, s), np.nan) for p, s in zip(pairs, shown)])
+    base = values["template"]
+    print(f"{len(pairs)} rated pairs ({folder}); explanation score 1-5, bootstrap 95% over pairs")
+    for name, v in values.items():
+        low, high = percentile_interval(np.nanmean(v[draws], axis=1), 0.95)
+        line = f"{name:>14}: {np.nanmean(v):.2f} [{low:.2f}, {high:.2f}]"
+        if name != "template":
+            diff = v - base
+            d_low, d_high = percentile_interval(np.nanmean(diff[draws], axis=1), 0.95)
+            line += f"   - template {np.nanmean(diff):+.2f} [{d_low:+.2f}, {d_high:+.2f}]"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

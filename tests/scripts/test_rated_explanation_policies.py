@@ -1,0 +1,43 @@
+"""scripts/rated_explanation_policies.py: a policy is scored by the ratings of the sentences it would show."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rated_explanation_policies.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("rated_explanation_policies", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_policies_get_the_mean_rating_of_the_sentences_they_show(tmp_path, monkeypatch, capsys):
+    m = _script()
+    (tmp_path / "filled").mkdir()
+    (tmp_path / "key.json").write_text(json.dumps({"queries": ["pair000", "pair001"]}))
+    rated = {("pair000", "LM zero"): (2, 2), ("pair000", "T zero"): (4, 4), ("pair001", "LM one"): (3, 5),
+             ("pair001", "T one"): (2, 2)}
+    for rater in (0, 1):
+        with (tmp_path / "filled" / f"ratings_r{rater}.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, ["query_id", "explanation", "explanation_score"])
+            w.writeheader()
+            for (pair, text), scores in rated.items():
+                w.writerow({"query_id": pair, "explanation": text, "explanation_score": scores[rater]})
+    reports = {}
+    for name, shown in (("lm_first", ["LM zero", "LM one"]), ("mixed", ["T zero", "LM one"])):
+        reports[name] = tmp_path / f"{name}.json"
+        reports[name].write_text(json.dumps({"sentences": [{"shown": s, "template": t} for s, t in
+                                                           zip(shown, ["T zero", "T one"])]}))
+    monkeypatch.setattr("sys.argv", ["x", "--rating", str(tmp_path), "--resamples", "200",
+                                     *[a for n, p in reports.items() for a in ("--policy", f"{n}={p}")]])
+    assert m.main() == 0
+    out = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines() if ":" in line}
+    assert out["lm_first"].split(":")[1].split()[0] == "3.00"   # (2 + 4) / 2 over the two pairs
+    assert out["template"].split(":")[1].split()[0] == "3.00"   # (4 + 2) / 2
+    assert out["mixed"].split(":")[1].split()[0] == "4.00"      # (4 + 4) / 2
+    assert "- template +1.00" in out["mixed"]
