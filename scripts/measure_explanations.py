@@ -4,6 +4,7 @@ what is shown, the raw LM, the template and the titles-only reference "B goes wi
 held-out (test part) bundle pairs with an intent.
 
     .venv/bin/python scripts/measure_explanations.py --run runs/demo --pairs 60
+    .venv/bin/python scripts/measure_explanations.py --run runs/demo --pairs 200 --explain lm --out OUT  # LM first
     .venv/bin/python scripts/measure_explanations.py --run runs/electronic --pairs 200 --no-lm
 
 Writes explanations.json and explanations.md to --out (default RUN/report-explanations).
@@ -36,6 +37,8 @@ def main() -> int:
     parser.add_argument("--run", help="the trained run (not needed with --rescore)")
     parser.add_argument("--pairs", type=int, default=200, help="held-out bundle pairs to explain")
     parser.add_argument("--no-lm", action="store_true", help="template only (runs without an adapter are so anyway)")
+    parser.add_argument("--explain", default=None, choices=("reason_first", "lm", "grounded"),
+                        help="what is shown (RecommenderConfig.explain; default: its default, reason_first)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--rescore", default=None, metavar="JSON",
                         help="re-score the sentences of an earlier explanations.json (no model is loaded; "
@@ -61,11 +64,13 @@ def main() -> int:
     if not args.run:
         parser.error("--run is required (or --rescore JSON)")
     t = time.perf_counter()
-    rec = Recommender.from_pretrained(args.run, use_lm=not args.no_lm)
+    rec = Recommender.from_pretrained(args.run, use_lm=not args.no_lm,
+                                      **({"explain": args.explain} if args.explain else {}))
     _, split = split_dataset(rec.run_config)
     report = explanation_report(rec, split, args.pairs, seed=rec.run_config.data.seed)
     report["seconds"] = round(time.perf_counter() - t, 1)
     report["lm"] = rec.lm is not None
+    report["explain"] = rec.config.explain
     out = Path(args.out) if args.out else Path(args.run) / "report-explanations"
     out.mkdir(parents=True, exist_ok=True)
     (out / "explanations.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
