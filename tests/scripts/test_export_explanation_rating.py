@@ -2,18 +2,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "export_explanation_rating.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("export_explanation_rating", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _report(n: int, with_lm: bool) -> dict:
@@ -23,8 +12,8 @@ def _report(n: int, with_lm: bool) -> dict:
                            "template": f"Battery {i} powers Camera {i}."} for i in range(n)]}
 
 
-def test_every_pair_is_one_row_per_source_under_shuffled_letters(tmp_path, monkeypatch):
-    m = _script()
+def test_every_pair_is_one_row_per_source_under_shuffled_letters(tmp_path, monkeypatch, load_script):
+    m = load_script("export_explanation_rating")
     report = tmp_path / "explanations.json"
     report.write_text(json.dumps(_report(12, with_lm=True)))
     monkeypatch.setattr("sys.argv", ["x", "--report", str(report), "--pairs", "5", "--out", str(tmp_path / "out")])
@@ -46,15 +35,15 @@ def test_every_pair_is_one_row_per_source_under_shuffled_letters(tmp_path, monke
     assert len(letters) > 1  # the systems' letters change from pair to pair
 
 
-def test_runs_without_an_lm_leave_the_raw_lm_source_out(tmp_path):
-    m = _script()
+def test_runs_without_an_lm_leave_the_raw_lm_source_out(tmp_path, load_script):
+    m = load_script("export_explanation_rating")
     files = m.answer_files(_report(6, with_lm=False), 4, 0, tmp_path)
     assert sorted(files) == ["shown", "template", "titles_only"]
     assert all(len(path.read_text().splitlines()) == 4 for path in files.values())
 
 
-def test_pairs_of_an_earlier_export_are_not_drawn_again(tmp_path, monkeypatch):
-    m = _script()
+def test_pairs_of_an_earlier_export_are_not_drawn_again(tmp_path, monkeypatch, load_script):
+    m = load_script("export_explanation_rating")
     report = tmp_path / "explanations.json"
     report.write_text(json.dumps(_report(10, with_lm=False)))
     for name, extra in (("first", []), ("second", ["--exclude", str(tmp_path / "first" / "key.json")])):

@@ -1,20 +1,9 @@
 """scripts/measure_lm_ranking.py: LM score caches filled by shards merge into what one process fills."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "measure_lm_ranking.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("measure_lm_ranking", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class CountingScorer:
@@ -38,8 +27,8 @@ def _lists(m, n_lists: int = 7, n_cands: int = 9):
     return scores
 
 
-def test_sharded_caches_merge_into_the_single_process_scores(tmp_path):
-    m = _script()
+def test_sharded_caches_merge_into_the_single_process_scores(tmp_path, load_script):
+    m = load_script("measure_lm_ranking")
     top = 4
     single, sharded = _lists(m), _lists(m)
     one = CountingScorer()
@@ -67,8 +56,8 @@ def test_sharded_caches_merge_into_the_single_process_scores(tmp_path):
     assert again.asked == 0
 
 
-def test_each_needed_candidate_is_scored_once_per_list_across_bases(tmp_path):
-    m = _script()
+def test_each_needed_candidate_is_scored_once_per_list_across_bases(tmp_path, load_script):
+    m = load_script("measure_lm_ranking")
     scores = _lists(m)
     for base in m.BASES:  # both rankings agree: the LM must not be asked twice for the same items
         scores.systems[base] = [np.arange(9, 0, -1, dtype=float) for _ in scores.pairs]

@@ -2,22 +2,11 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rated_explanation_policies.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("rated_explanation_policies", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_policies_get_the_mean_rating_of_the_sentences_they_show(tmp_path, monkeypatch, capsys):
-    m = _script()
+def test_policies_get_the_mean_rating_of_the_sentences_they_show(tmp_path, monkeypatch, capsys, load_script):
+    m = load_script("rated_explanation_policies")
     (tmp_path / "filled").mkdir()
     (tmp_path / "key.json").write_text(json.dumps({"queries": ["pair000", "pair001"]}))
     rated = {("pair000", "LM zero"): (2, 2), ("pair000", "T zero"): (4, 4), ("pair001", "LM one"): (3, 5),
