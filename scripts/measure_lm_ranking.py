@@ -168,11 +168,16 @@ def cache_files(out: Path, part: str) -> list[Path]:
     return sorted(out.glob(f"lm_scores_{part}*.json"))
 
 
+def _scored(entry: dict) -> dict[str, float]:
+    """{item: LM log-odds} of one list's cache entry ({"items": [...], "lm": [...]}; {} when absent)."""
+    return dict(zip(entry.get("items", []), entry.get("lm", [])))
+
+
 def fill_lm_cache(pair_scorer, scores: ListScores, top: int, cache_path: Path, shard: tuple[int, int] = (0, 1),
                   caches: list[Path] = (), log_every: int = 20) -> None:
     """LM log-odds of every candidate in the top `top` of any base ranking, for the lists k with k % n == i
     (shard (i, n)), cached by list number in `cache_path` (resumable; `caches` are read too)."""
-    cache = read_caches([*caches, cache_path])
+    cache = read_caches(list(dict.fromkeys([*caches, cache_path])))  # `caches` may hold cache_path
     mine = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     started, done = time.perf_counter(), 0
     index, count = shard
@@ -182,7 +187,7 @@ def fill_lm_cache(pair_scorer, scores: ListScores, top: int, cache_path: Path, s
         cands = scores.candidates(k)
         needed = list(dict.fromkeys(cands[i] for base in BASES for i in top_order(scores.systems[base][k], top)))
         key = str(scores.subset[k])
-        known = dict(zip(cache.get(key, {}).get("items", []), cache.get(key, {}).get("lm", [])))
+        known = _scored(cache.get(key, {}))
         missing = [c for c in needed if c not in known]
         if missing:
             lm = np.nan_to_num(pair_scorer.score(pair.query, missing), nan=-50.0)
@@ -203,8 +208,7 @@ def read_caches(paths: list[Path]) -> dict:
         if not path.exists():
             continue
         for key, value in json.loads(path.read_text()).items():
-            known = dict(zip(merged.get(key, {}).get("items", []), merged.get(key, {}).get("lm", [])))
-            known.update(zip(value["items"], value["lm"]))
+            known = _scored(merged.get(key, {})) | _scored(value)
             merged[key] = {"items": list(known), "lm": list(known.values())}
     return merged
 
@@ -215,8 +219,7 @@ def attach_lm(scores: ListScores, top: int, cache: dict) -> None:
         scores.top[base], scores.lm[base] = [], []
         for k in range(len(scores.pairs)):
             order = top_order(scores.systems[base][k], top)
-            entry = cache.get(str(scores.subset[k]), {})
-            known = dict(zip(entry.get("items", []), entry.get("lm", [])))
+            known = _scored(cache.get(str(scores.subset[k]), {}))
             cands = scores.candidates(k)
             missing = [cands[i] for i in order if cands[i] not in known]
             if missing:
@@ -354,7 +357,8 @@ def main() -> None:
               "lm_auc_in_top": {k: dict(zip(("auc", "lists"), lm_auc(v))) for k, v in parts.items()},
               "lm_auc_in_text_cosine_top": {k: dict(zip(("auc", "lists"), lm_auc(v, "text_cosine")))
                                             for k, v in parts.items()},
-              "chosen_on_valid": best, "chosen_on_valid_text_cosine": best_cosine, "valid_grid": grid, "hr@5": table, "paired": comparisons,
+              "chosen_on_valid": best, "chosen_on_valid_text_cosine": best_cosine, "valid_grid": grid,
+              "hr@5": table, "paired": comparisons,
               "seconds": round(time.perf_counter() - started, 1)}
     (out / "lm_ranking.json").write_text(json.dumps(result, indent=1))
     md = markdown(result)
