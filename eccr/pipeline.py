@@ -455,9 +455,9 @@ class Recommender:
         raw = [""] * len(pairs)
         if use_lm and self.explains_with_lm:
             asked = [n for n in range(len(pairs)) if raw_for_all or not reasoned[n]]
-            for n, text in zip(asked, self.item_lm.explain([pairs[n] for n in asked], self.config.max_new_tokens)
-                               if asked else []):
-                raw[n] = text
+            if asked:
+                for n, text in zip(asked, self.item_lm.explain([pairs[n] for n in asked], self.config.max_new_tokens)):
+                    raw[n] = text
         out = []
         for (q, c), text, template, pf, together, keep_template in zip(pairs, raw, templates, pair_evidence, bought,
                                                                       reasoned):

@@ -26,7 +26,7 @@ import numpy as np
 from eccr.evaluate.faithfulness import titles_only
 from eccr.evaluate.human_eval import export_human_eval
 
-SOURCES = {"shown": "shown", "raw_lm": "raw_lm", "template": "template"}
+SOURCES = ("shown", "raw_lm", "template")  # fields of the report's sentences; "titles_only" is made here
 
 
 def _pair_id(i: int) -> str:
@@ -42,17 +42,16 @@ def answer_files(report: dict, n_pairs: int, seed: int, out: Path, exclude: froz
     if n_pairs > len(eligible):
         raise SystemExit(f"--pairs {n_pairs}: the report has {len(eligible)} pairs to draw from")
     picked = sorted(np.random.default_rng([seed, 7]).choice(eligible, n_pairs, replace=False).tolist())
-    sources = dict(SOURCES)
-    if not any(sentences[i]["raw_lm"] for i in picked):
-        sources.pop("raw_lm")
+    with_lm = any(sentences[i]["raw_lm"] for i in picked)
+    sources = [s for s in SOURCES if with_lm or s != "raw_lm"] + ["titles_only"]
     out.mkdir(parents=True, exist_ok=True)
     files = {}
-    for system, key in [*sources.items(), ("titles_only", None)]:
+    for system in sources:
         path = out / f"answers_{system}.jsonl"
         with path.open("w", encoding="utf-8") as f:
             for i in picked:
                 row = sentences[i]
-                text = titles_only(row["title_a"], row["title_b"]) if key is None else (row[key] or "")
+                text = titles_only(row["title_a"], row["title_b"]) if system == "titles_only" else (row[system] or "")
                 f.write(json.dumps({"query_id": _pair_id(i), "query": {"title": row["title_a"]},
                                     "recommendations": [{"item_id": f"{_pair_id(i)}-partner", "title": row["title_b"],
                                                          "explanation": text}]}, ensure_ascii=False) + "\n")
