@@ -5,8 +5,8 @@ the sentences the raters scored (the LM's or the template) gets that sentence's 
         --policy lm_first=runs/demo-quick-teacher/report-explanations/explanations.json \
         --policy reason_first=runs/demo-quick-teacher/report-explanations-reason-first/explanations.json
 
-`--rating` is a folder of scripts/export_explanation_rating.py (key.json) with the raters' filled CSVs in
-`filled/`; each `--policy NAME=explanations.json` is a scripts/measure_explanations.py report of the same run and
+`--rating` is a folder of scripts/export_explanation_rating.py (key.json, for_raters/) with the raters' filled
+CSVs in `filled/`; each `--policy NAME=explanations.json` is a scripts/measure_explanations.py report of the same run and
 pairs (the "shown" sentence per pair, e.g. served with another `RecommenderConfig.explain`). A pair whose shown
 sentence no rater saw is reported, not guessed. Prints each policy's mean score with a bootstrap 95% interval over
 pairs and its paired difference to the template.
@@ -20,17 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
+from eccr.evaluate.human_eval import load_key, read_answers
 from eccr.evaluate.metrics import percentile_interval
 
 
 def rated_sentences(folder: Path) -> dict[tuple[str, str], float]:
-    """(pair id, sentence) -> mean explanation score over the raters' answers."""
+    """(pair id, sentence) -> mean explanation score over the raters' answers, read and checked against the key by
+    `eccr human-eval`'s reader; the sentence of each blinded row is the one in the export's rater template."""
+    key = load_key(folder / "key.json")
+    answers = read_answers(sorted((folder / "filled").glob("*.csv")), key)
+    with (folder / "for_raters" / "ratings_template.csv").open(encoding="utf-8") as f:
+        shown = {row["row_id"]: (row["query_id"], row["explanation"]) for row in csv.DictReader(f)}
     scores: dict[tuple[str, str], list[int]] = {}
-    for path in sorted((folder / "filled").glob("*.csv")):
-        with path.open(encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                if row["explanation_score"].strip():
-                    scores.setdefault((row["query_id"], row["explanation"]), []).append(int(row["explanation_score"]))
+    for answer in answers:
+        if answer.explanation_score is not None:
+            scores.setdefault(shown[answer.row_id], []).append(answer.explanation_score)
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
@@ -41,7 +45,7 @@ def main() -> int:
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args()
     folder = Path(args.rating)
-    pairs = json.loads((folder / "key.json").read_text())["queries"]
+    pairs = load_key(folder / "key.json")["queries"]
     rated = rated_sentences(folder)
     policies: dict[str, list[str]] = {}
     for spec in args.policy:

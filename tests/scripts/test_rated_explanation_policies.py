@@ -4,19 +4,31 @@ from __future__ import annotations
 import csv
 import json
 
+from eccr.evaluate.human_eval import export_human_eval
+
 
 def test_policies_get_the_mean_rating_of_the_sentences_they_show(tmp_path, monkeypatch, capsys, load_script):
     m = load_script("rated_explanation_policies")
-    (tmp_path / "filled").mkdir()
-    (tmp_path / "key.json").write_text(json.dumps({"queries": ["pair000", "pair001"]}))
     rated = {("pair000", "LM zero"): (2, 2), ("pair000", "T zero"): (4, 4), ("pair001", "LM one"): (3, 5),
              ("pair001", "T one"): (2, 2)}
+    answers = {}  # the two rated sources as `eccr explain` answer files, exported blinded as the script expects
+    for system, texts in (("lm", ["LM zero", "LM one"]), ("template", ["T zero", "T one"])):
+        answers[system] = tmp_path / f"answers_{system}.jsonl"
+        answers[system].write_text("".join(json.dumps({"query_id": f"pair00{i}", "query": {"title": f"Camera {i}"},
+                                                       "recommendations": [{"item_id": f"b{i}", "title": f"Bag {i}",
+                                                                            "explanation": text}]}) + "\n"
+                                           for i, text in enumerate(texts)))
+    export_human_eval(answers, tmp_path, n_queries=None)
+    (tmp_path / "filled").mkdir()
+    with (tmp_path / "for_raters" / "ratings_template.csv").open() as f:
+        rows = list(csv.DictReader(f))
     for rater in (0, 1):
         with (tmp_path / "filled" / f"ratings_r{rater}.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, ["query_id", "explanation", "explanation_score"])
+            w = csv.DictWriter(f, list(rows[0]))
             w.writeheader()
-            for (pair, text), scores in rated.items():
-                w.writerow({"query_id": pair, "explanation": text, "explanation_score": scores[rater]})
+            for row in rows:
+                w.writerow({**row, "coherent": "yes", "compatible": "yes", "relevant": "yes",
+                            "explanation_score": rated[row["query_id"], row["explanation"]][rater]})
     reports = {}
     for name, shown in (("lm_first", ["LM zero", "LM one"]), ("mixed", ["T zero", "LM one"])):
         reports[name] = tmp_path / f"{name}.json"
