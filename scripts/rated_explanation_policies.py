@@ -9,7 +9,8 @@ the sentences the raters scored (the LM's or the template) gets that sentence's 
 CSVs in `filled/`; each `--policy NAME=explanations.json` is a scripts/measure_explanations.py report of the same run and
 pairs (the "shown" sentence per pair, e.g. served with another `RecommenderConfig.explain`). A pair whose shown
 sentence no rater saw is reported, not guessed. Prints each policy's mean score with a bootstrap 95% interval over
-pairs and its paired difference to the template.
+pairs, its paired difference to the template, and its scores on the pairs where it shows the LM's sentence and
+where it shows the template.
 """
 from __future__ import annotations
 
@@ -48,11 +49,14 @@ def main() -> int:
     pairs = load_key(folder / "key.json")["queries"]
     rated = rated_sentences(folder)
     policies: dict[str, list[str]] = {}
+    sources: dict[str, list[str]] = {}  # per policy and pair: "lm" or "template", as the report says
     for spec in args.policy:
         name, _, path = spec.partition("=")
         sentences = json.loads(Path(path).read_text())["sentences"]
-        policies[name] = [sentences[int(p.removeprefix("pair"))]["shown"] for p in pairs]
-        policies.setdefault("template", [sentences[int(p.removeprefix("pair"))]["template"] for p in pairs])
+        chosen = [sentences[int(p.removeprefix("pair"))] for p in pairs]
+        policies[name] = [row["shown"] for row in chosen]
+        sources[name] = [row.get("source", "") for row in chosen]
+        policies.setdefault("template", [row["template"] for row in chosen])
     rng = np.random.default_rng(0)
     draws = rng.integers(0, len(pairs), size=(args.resamples, len(pairs)))
     values = {}
@@ -71,6 +75,10 @@ def main() -> int:
             d_low, d_high = percentile_interval(np.nanmean(diff[draws], axis=1), 0.95)
             line += f"   - template {np.nanmean(diff):+.2f} [{d_low:+.2f}, {d_high:+.2f}]"
         print(line)
+        lm = np.array([source == "lm" for source in sources.get(name, [])], dtype=bool)
+        if lm.any():
+            print(f"{'':>16}{lm.sum()} pairs show the LM's sentence: {np.nanmean(v[lm]):.2f} (the template there "
+                  f"{np.nanmean(base[lm]):.2f}); {(~lm).sum()} show the template: {np.nanmean(v[~lm]):.2f}")
     return 0
 
 
