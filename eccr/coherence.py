@@ -376,7 +376,8 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         flags.relevant = True
         flags.evidence.append(f"both are {brand_a.title()} products")
     models_a, models_b = model_tokens(ta), model_tokens(tb)
-    for src_title, dst_title, dst_brand in ((ta, tb, brand_b), (tb, ta, brand_a)):
+    for src_title, dst, dst_brand in ((ta, b, brand_b), (tb, a, brand_a)):
+        dst_title = dst.get("title", "")
         phrase = compatibility_phrase(src_title)
         if not phrase:
             continue
@@ -387,10 +388,10 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
             flags.evidence.append(f"fits {', '.join(fits[:3])}")
         dst_brand = canonical_brand(dst_brand)
         if dst_brand and dst_brand in extractor.makers_named(phrase):
-            made_for = f"made for {_brand_name(dst_brand, phrase, dst_title)}"
-            if made_for not in flags.evidence:
+            relation = _brand_relation(phrase, dst_brand, _brand_name(dst_brand, phrase, dst_title), dst, extractor)
+            if relation not in flags.evidence:
                 flags.relevant = True
-                flags.evidence.append(made_for)
+                flags.evidence.append(relation)
     _mark_mounts(flags, a, b, extractor)
     _mark_card_slots(flags, a, b, extractor)
     if not flags.compatible:
@@ -404,6 +405,27 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     if leaf_a and leaf_a == leaf_b and _jaccard(content_words(ta), content_words(tb)) >= substitute_jaccard:
         flags.substitute = True
     return flags
+
+
+def _brand_relation(phrase: str, brand: str, brand_name: str, dst: dict, extractor: AttributeExtractor) -> str:
+    """The evidence for an accessory whose compatibility phrase names the brand of `dst`, the other item:
+    - "lists Apple among others" when the phrase names three or more makers ("for iPhone 15, Galaxy S24, Pixel 8
+      and other Qi phones": a Qi charger is not made for Apple), or hedges ("and USB-C devices", "universal")
+      without naming the product line of `dst`, a device ("for iPhone 15, MacBook and USB-C devices" next to a
+      MacBook Air: "made for MacBook");
+    - "both go with Canon devices" when `dst` is not a device (a battery "for Canon EOS 90D" and a Canon lens
+      are two accessories of Canon cameras: the battery is not made for the lens);
+    - else "made for Canon"."""
+    dst_is_device = _is_device(dst, extractor)
+    if len(extractor.makers_named(phrase) - {brand}) >= 2:
+        return f"lists {brand_name} among others"
+    if _HEDGE.search(phrase):
+        head = _TITLE_HEAD_END.split(dst.get("title", "") or "", maxsplit=1)[0]
+        lines = [w for k, w in _product_lines(phrase).items() if k in _product_lines(head)]
+        return f"made for {lines[0]}" if dst_is_device and lines else f"lists {brand_name} among others"
+    if not dst_is_device:
+        return f"both go with {brand_name} devices"
+    return f"made for {brand_name}"
 
 
 def _model_parts(models) -> set[str]:
@@ -699,8 +721,10 @@ def _template_reason(a: dict, b: dict, flags: PairFlags) -> tuple[str, bool]:
     name_a, name_b = short_name(a.get("title", "")), short_name(b.get("title", ""))
     leaf_b = leaf_category(b.get("category"))
     # evidence against the pair ("made for Nikon, not Canon") is never a reason it goes with the other item
-    reasons = [] if flags.incompatible else [e for e in flags.evidence
-                                             if e.startswith(("fits", "made for")) and ", not " not in e]
+    # the most specific first: "fits E mount" says more than "made for Sony"
+    reasons = [] if flags.incompatible else sorted(
+        (e for e in flags.evidence if e.startswith(("fits", "made for")) and ", not " not in e),
+        key=lambda e: not e.startswith("fits"))
     shared = [e for e in flags.evidence if e.startswith("both")]
     use_b, use_a = joint_use(b), joint_use(a)
     stated = bool(reasons)

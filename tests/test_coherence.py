@@ -25,6 +25,7 @@ from eccr.coherence import (
     repeats_itself,
     sentence_case_dropped,
     short_name,
+    template_states_reason,
     unfinished,
     unsupported_functions,
 )
@@ -629,6 +630,51 @@ def test_two_accessories_of_one_device_both_fit_it():
     sentence = grounded_explanation(case, guard, flags)
     assert sentence.endswith("; both fit the iPhone 13.") and ": it fits" not in sentence
     assert grounding(sentence, case["title"], guard["title"], extractor, flags=flags).grounded
+
+
+def test_a_brand_in_a_compatibility_phrase_is_a_fit_only_for_that_brands_device():
+    """Raters of the demo's explanations flagged "The Neewer LP-E6NH Battery goes with the Canon RF 100-400mm: it is
+    made for Canon" (the battery is made for Canon cameras, not for the lens) and "The Anker 313 Wireless Charger
+    charges the Apple iPhone 14: it is made for Apple" (a Qi charger listing three makers' phones). The brand stays
+    a relevance (the ranking feature is unchanged); the fit wording is kept for the brand's devices."""
+    rows = {
+        "battery": ("Neewer LP-E6NH Battery (2-Pack) for Canon EOS 90D, Canon EOS R6 Mark II", ["Camera", "Batteries"],
+                    "Neewer"),
+        "lens": ("Canon RF 100-400mm f/5.6-8 IS USM Telephoto Lens for Canon RF Mount", ["Camera", "Lenses"], "Canon"),
+        "camera": ("Canon EOS R6 Mark II 24.2MP Full-Frame Mirrorless Camera (Body Only, Canon RF/RF-S Mount)",
+                   ["Camera", "Mirrorless Cameras"], "Canon"),
+        "tamron": ("Tamron 28-75mm f/2.8 Di III VXD G2 Zoom Lens for Sony E Mount", ["Camera", "Lenses"], "Tamron"),
+        "a7": ("Sony Alpha a7 IV 33MP Full-Frame Mirrorless Camera (Body Only, Sony E Mount)",
+               ["Camera", "Mirrorless Cameras"], "Sony"),
+        "qi": (("Anker 313 Wireless Charger (Pad), Qi-Certified 10W for iPhone 15, Galaxy S24, Pixel 8 and other "
+                "Qi phones"), ["Phone", "Chargers"], "Anker"),
+        "phone": ("Apple iPhone 14 6.1-inch Smartphone, Unlocked", ["Phone", "Cell Phones"], "Apple"),
+        "cable": ("Apple 240W USB-C Charge Cable (2 m) for iPhone 15, MacBook and USB-C devices",
+                  ["Computers", "Chargers & Cables"], "Apple"),
+        "macbook": ("Apple MacBook Air 13-inch (M3) Laptop, 13.6-inch macOS", ["Computers", "Laptops"], "Apple"),
+    }
+    extractor = AttributeExtractor(_catalog([(k, *v) for k, v in rows.items()]))
+    row = {k: {"item_id": k, "title": t, "category": c, "brand": b} for k, (t, c, b) in rows.items()}
+
+    def explained(a, b):
+        flags = pair_flags(row[a], row[b], extractor, complementary=True)
+        sentence = grounded_explanation(row[a], row[b], flags)
+        assert grounding(sentence, row[a]["title"], row[b]["title"], extractor, flags=flags).grounded, sentence
+        return flags, sentence
+
+    flags, sentence = explained("lens", "battery")
+    assert flags.relevant and flags.evidence == ["both go with Canon devices"]
+    assert "made for" not in sentence and sentence.endswith("; both go with Canon devices.")
+    assert not template_states_reason(row["lens"], row["battery"], flags)
+    flags, sentence = explained("camera", "battery")  # the battery's own camera: a fit
+    assert flags.evidence == ["fits R6", "made for Canon"] and "powers the Canon EOS R6 Mark II" in sentence
+    flags, sentence = explained("qi", "phone")
+    assert flags.relevant and flags.evidence == ["lists Apple among others"]
+    assert sentence == "The Anker 313 Wireless Charger charges the Apple iPhone 14 Smartphone."
+    flags, sentence = explained("cable", "macbook")  # the phrase names the MacBook line, and hedges on the rest
+    assert "made for MacBook" in flags.evidence and sentence.endswith(": it is made for MacBook.")
+    flags, sentence = explained("a7", "tamron")  # the mount says more than the brand
+    assert {"made for Sony", "fits E mount"} <= set(flags.evidence) and sentence.endswith(": it fits the E mount.")
 
 
 def test_a_cut_off_sentence_is_unfinished():
