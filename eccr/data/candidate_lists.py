@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -283,7 +283,13 @@ def build_candidate_lists(split: TemporalSplit, part: str = "test", config: Cand
         raise ValueError(f"a ListDrawer of the {drawer.part} part cannot draw {part} lists")
     queries = heldout_queries(drawer.dataset, seed=config.seed)
     pairs = shuffled_pairs(queries.explode("positives").rename(columns={"positives": "positive"}), config)
-    return CandidateLists(drawer.dataset.name, part, asdict(config), drawer.draw(pairs, config))
+    return CandidateLists(drawer.dataset.name, part, list_settings(config), drawer.draw(pairs, config))
+
+
+def list_settings(config: CandidateListConfig) -> dict:
+    """The settings that decide the lists: CandidateListConfig's fields, not those a subclass adds for scoring them
+    (EccrProtocolConfig's `cutoff`), so lists saved by `eccr evaluate` and by a script match."""
+    return {f.name: getattr(config, f.name) for f in fields(CandidateListConfig)}
 
 
 def load_or_build_candidate_lists(split: TemporalSplit, part: str, config: CandidateListConfig,
@@ -291,7 +297,8 @@ def load_or_build_candidate_lists(split: TemporalSplit, part: str, config: Candi
     """Reuse saved lists when their settings match, else build (and save when a path is given)."""
     if path is not None and Path(path).exists():
         lists = CandidateLists.load(path)
-        if lists.config != asdict(config) or lists.part != part:
+        wanted = list_settings(config)
+        if {k: lists.config.get(k) for k in wanted} != wanted or lists.part != part:
             raise ValueError(f"{path} was built with other settings ({lists.part}, {lists.config}); "
                              f"delete it or choose another candidates path")
         return lists

@@ -104,6 +104,16 @@ def test_lists_are_seeded_saved_and_reloaded(tiny_split, lists, tmp_path):
     assert load_or_build_candidate_lists(tiny_split, "test", CandidateListConfig(seed=3), path).pairs == lists.pairs
     with pytest.raises(ValueError, match="other settings"):
         load_or_build_candidate_lists(tiny_split, "test", CandidateListConfig(seed=9), path)
+    # `eccr evaluate` asks with EccrProtocolConfig, whose `cutoff` scores the lists and does not build them: lists a
+    # script saved with CandidateListConfig are the same lists (they used to be refused as "other settings")
+    from eccr.evaluate.config import EccrProtocolConfig
+
+    assert load_or_build_candidate_lists(tiny_split, "test", EccrProtocolConfig(seed=3), path).pairs == lists.pairs
+    saved_by_evaluate = load_or_build_candidate_lists(tiny_split, "test", EccrProtocolConfig(seed=3, cutoff=10),
+                                                      tmp_path / "evaluate.json")
+    assert "cutoff" not in saved_by_evaluate.config
+    assert load_or_build_candidate_lists(tiny_split, "test", CandidateListConfig(seed=3),
+                                         tmp_path / "evaluate.json").pairs == lists.pairs
     (tmp_path / "bad.json").write_text('{"format": "eccr-candidates/1"}')
     with pytest.raises(ValueError, match="not a candidate-list file of this version"):
         CandidateLists.load(tmp_path / "bad.json")
