@@ -52,6 +52,7 @@ from eccr.llm.item_lm import ItemLM, load_serving_lm  # transformers/peft/llama.
 from eccr.quantize.history import attention_weigher
 from eccr.quantize.rq import load_quantizer
 from eccr.quantize.semantic_ids import SemanticIDTable
+from eccr.rank.blend import FIT_VERSION
 from eccr.rank.candidates import CandidateRanker, PoolSize, diversify_by_type
 from eccr.rank.uncertainty import CoherenceJudge
 from eccr.recommendation import Recommendation, RecommendedItem
@@ -135,6 +136,11 @@ class Recommender:
                                                    train_sequences=train["sequences"],
                                                    personal_ranking=self.config.ranking == "personal_metric")
         self.items: ItemLookup = self.candidates.items
+        for name, blend in self.blends.items():
+            if blend.info and blend.info.get("version") != FIT_VERSION:
+                log.warning("%s: the %s blend was fitted by an older eccr (fit version %s, now %s), whose features "
+                            "differ; refit it: `eccr train --config %s --out %s --stages blend`", run_dir, name,
+                            blend.info.get("version"), FIT_VERSION, run_dir, run_dir)
         if self.config.ranking not in self.blends:
             raise ValueError(f"ranking {self.config.ranking!r} is not available in {run_dir}; choose from "
                              f"{sorted(self.blends)} (rerun `eccr train` to fit the bought_together blend)")

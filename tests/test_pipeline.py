@@ -236,6 +236,24 @@ def test_a_run_without_the_judge_says_so_and_keeps_the_ranker_badge(tiny_run, tm
     assert not Run(old).coherence.exists()
 
 
+def test_a_blend_fitted_by_an_older_eccr_is_served_with_a_warning_naming_the_refit(tiny_run, tmp_path, caplog):
+    """Fit version 3 changed a feature (the fused cosine over shared blocks); a blend fitted before it still ranks,
+    and the log says how to refit it."""
+    import json
+    import shutil
+
+    old = tmp_path / "v2_run"
+    shutil.copytree(tiny_run, old, ignore=shutil.ignore_patterns("checkpoints"))
+    blend = json.loads((old / "blend.json").read_text())
+    blend["info"]["version"] = 2
+    (old / "blend.json").write_text(json.dumps(blend))
+    with caplog.at_level("WARNING", logger="eccr.pipeline"):
+        rec = Recommender.from_pretrained(old, use_lm=False)
+    assert "--stages blend" in caplog.text and "the coherent blend was fitted by an older eccr" in caplog.text
+    assert "bought_together blend" not in caplog.text
+    assert rec.recommend("D0001", k=3, explain=False).items
+
+
 def test_a_run_is_served_with_the_prompts_its_adapter_was_trained_on(tiny_run, tmp_path):
     """`eccr train` keeps the task templates beside the adapter (lm/prompts/), and serving reads them there: a
     later change to the package's prompts/ does not change what an older adapter is asked."""

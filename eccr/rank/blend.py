@@ -41,8 +41,9 @@ RANKINGS = ("coherent", "bought_together", "personal_metric")
 
 # Used before a blend is fitted (and as the documented prior): the two learned models, equally.
 DEFAULT_WEIGHTS = {"ranker": 1.0, "directed": 1.0}
-# Bumped when the fit changes, so `eccr train` refits blends saved by an older one (2: listwise, calibrated per group).
-FIT_VERSION = 2
+# Bumped when the fit changes, so `eccr train` refits blends saved by an older one (2: listwise, calibrated per group;
+# 3: fused_cosine over the blocks both items have).
+FIT_VERSION = 3
 GROUPS = ("warm", "cold")
 
 

@@ -41,6 +41,7 @@ from eccr.rank.blend import Blend
 from eccr.rank.complement import ComplementScorer
 from eccr.rank.personal_metric import PersonalMetric, PersonalMetricScorer, load_run_metric
 from eccr.rank.retrieval import ItemIndex
+from eccr.represent.fuse import shared_block_cosine
 from eccr.represent.vectors import ItemVectors
 
 INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion, not a weight
@@ -90,7 +91,6 @@ class CandidateRanker:
         self.tuned_text = tuned_text.normalized() if tuned_text is not None else None
         self.tuned_index = tuned_index  # with it, in-domain text neighbours are the tuned encoder's
         self.text, self.source, self.target, self.fused = text, source, target, fused
-        self.fused_unit = fused.normalized()
         self.index, self.near_index, self.text_index = index, near_index, text_index
         self.ranker, self.complement = ranker, complement
         # the "personal_metric" feature; None (runs whose blends do not weigh it): the feature is not computed
@@ -254,7 +254,8 @@ class CandidateRanker:
         return self._dot(self.source, self.target, query, candidates, missing=-np.inf)
 
     def fused_cosine(self, query: str, candidates: Sequence[str]) -> np.ndarray:
-        return self._dot(self.fused_unit, self.fused_unit, query, candidates, missing=0.0)
+        """Over the blocks both items have (`shared_block_cosine`): not a cold query's preference for cold items."""
+        return shared_block_cosine(self.fused, query, list(candidates), missing=0.0)
 
     # ------------------------------------------------------------------ 3. final score
     def final_scores(self, feats: dict[str, np.ndarray], ranking: str = "coherent",
@@ -289,7 +290,6 @@ class CandidateRanker:
         self.text = concat_vectors(self.text, text)
         self.source, self.target = concat_vectors(self.source, source), concat_vectors(self.target, target)
         self.fused = concat_vectors(self.fused, fused)
-        self.fused_unit = self.fused.normalized()
         self.index.add(target)
         if self.near_index is not None:
             self.near_index.add(fused)

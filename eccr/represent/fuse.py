@@ -70,3 +70,26 @@ def fuse(text: ItemVectors, behaviour: ItemVectors | None = None, directed: Dire
         add("behaviour_missing", (~has_behaviour).astype(np.float32)[:, None])
     meta = {"kind": "fused", "blocks": layout, "behaviour_coverage": round(float(has_behaviour.mean()), 4)}
     return ItemVectors(ids, np.concatenate(blocks, axis=1), meta)
+
+
+def shared_block_cosine(fused: ItemVectors, query: str, candidates: list[str], missing: float = 0.0) -> np.ndarray:
+    """Cosine of `query`'s fused vector with each candidate's over the blocks both have, the missing flag left out.
+
+    The plain cosine of two fused vectors counts the missing flag (two cold items share it) and the behaviour block
+    only one of them has (its weight enlarges one norm): both depend on whether the items were bought in the train
+    part, not on what they are, so a cold query's plain fused cosine prefers every cold candidate. `missing` for
+    candidates without a fused vector."""
+    blocks = [(start, end) for name, start, end in fused.meta.get("blocks", []) if name != "behaviour_missing"] \
+        or [(0, fused.dim)]
+    q = fused.lookup([query])[0]
+    pos = fused.position(candidates)
+    out = np.full(len(candidates), missing, dtype=np.float64)
+    ok = pos >= 0
+    rows = fused.vectors[pos[ok]]
+    dots = np.stack([rows[:, s:e] @ q[s:e] for s, e in blocks], axis=1)
+    q_norm2 = np.array([q[s:e] @ q[s:e] for s, e in blocks])
+    c_norm2 = np.stack([np.einsum("nd,nd->n", rows[:, s:e], rows[:, s:e]) for s, e in blocks], axis=1)
+    shared = (q_norm2 > 0)[None, :] & (c_norm2 > 0)
+    denominator = np.sqrt((q_norm2[None, :] * shared).sum(1) * (c_norm2 * shared).sum(1))
+    out[ok] = np.where(denominator > 0, (dots * shared).sum(1) / np.maximum(denominator, 1e-12), 0.0)
+    return out

@@ -7,7 +7,7 @@ import pytest
 from eccr.data.schema import Behaviour
 from eccr.represent.behaviour import behaviour_vectors, skipgram_sentences
 from eccr.represent.config import BehaviourConfig, FusionConfig, TextConfig
-from eccr.represent.fuse import DirectedVectors, fuse
+from eccr.represent.fuse import DirectedVectors, fuse, shared_block_cosine
 from eccr.represent.text import text_vectors
 from eccr.represent.vectors import ItemVectors
 
@@ -69,3 +69,23 @@ def test_fuse_refuses_partial_directed_vectors(toy, encoder):
     partial = ItemVectors(text.ids[:3], np.ones((3, 2)))
     with pytest.raises(ValueError, match="missing for item"):
         fuse(text, None, DirectedVectors(partial, partial))
+
+
+def test_shared_block_cosine_does_not_see_whether_items_were_bought():
+    """Two candidates with the same text and directed vectors, one bought in the train part (a behaviour vector)
+    and one cold: the plain cosine of fused vectors prefers the cold one for a cold query (the shared missing flag,
+    the other's larger norm); the shared-block cosine scores them alike, and two bought items also compare their
+    behaviour."""
+    ids = ["query", "cold", "bought", "bought2"]
+    text = ItemVectors(ids, np.array([[1.0, 0.0], [0.6, 0.8], [0.6, 0.8], [0.6, 0.8]]))
+    direction = ItemVectors(ids, np.array([[1.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]))
+    behaviour = ItemVectors(["bought", "bought2"], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    fused = fuse(text, behaviour, DirectedVectors(direction, direction))
+    plain = fused.normalized()
+    cold, bought = (plain.lookup([c])[0] @ plain.lookup(["query"])[0] for c in ("cold", "bought"))
+    assert cold > bought + 0.1
+    shared = shared_block_cosine(fused, "query", ["cold", "bought", "unknown"], missing=-1.0)
+    np.testing.assert_allclose(shared, [shared[0], shared[0], -1.0])
+    np.testing.assert_allclose(shared[0], (0.6 + 2 / np.sqrt(2)) / 3, rtol=1e-5)  # text, source, target blocks
+    with_behaviour = shared_block_cosine(fused, "bought", ["bought2"])[0]
+    np.testing.assert_allclose(with_behaviour, (1.0 + 0.0 + 1.0 + 1.0) / 3.5, rtol=1e-5)  # behaviour weight 0.5
