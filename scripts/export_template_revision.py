@@ -37,7 +37,11 @@ def changed_pairs(rated_templates: list[Path], report: dict) -> list[tuple[str, 
         for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             answer = json.loads(line)
             pair_id = answer["query_id"]
-            row = sentences[int(pair_id.removeprefix("pair"))]
+            index = int(pair_id.removeprefix("pair"))
+            if index >= len(sentences):
+                raise SystemExit(f"{path}:{line_no}: {pair_id} is beyond the report's {len(sentences)} pairs: "
+                                 "not the same run or pairs")
+            row = sentences[index]
             rec = answer["recommendations"][0]
             if (row["title_a"], row["title_b"]) != (answer["query"]["title"], rec["title"]):
                 raise SystemExit(f"{path}:{line_no}: {pair_id} is another pair in the report "

@@ -53,3 +53,5 @@ def test_a_report_of_other_pairs_is_refused(tmp_path, load_script):
     report["sentences"][1]["title_b"] = "Tripod 1"
     with pytest.raises(SystemExit, match=r"answers_template.jsonl:1: pair001 is another pair"):
         m.changed_pairs([dev / "answers" / "answers_template.jsonl"], report)
+    with pytest.raises(SystemExit, match=r"pair005 is beyond the report's 2 pairs"):
+        m.changed_pairs([_rated(tmp_path, "far", {5: "x."}) / "answers" / "answers_template.jsonl"], report)
