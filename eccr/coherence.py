@@ -90,6 +90,11 @@ _ACCESSORY_WORD = re.compile(r"\b(?:accessor(?:y|ies)|cases?|covers?|bags?|backp
                              r"brackets?|films?|decals?|stylus|keyboards?|mice|mouse|housings?|parts?|warranty|"
                              r"plan)\b", re.IGNORECASE)
 _TITLE_HEAD_END = re.compile(r"\s(?:for|with|fits|compatible)\s|\s[-–|]\s|\(|\[|,", re.IGNORECASE)
+
+
+def _title_head(title: str) -> str:
+    """A title up to its first " for ", " with ", " - ", "(", "," ...: what the item is, not what it is for."""
+    return _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
 # Phrases that do not restrict what the accessory fits: "for Kindle, Tablet or Smartphone", "for iPhone and
 # Android phones", "and other Qi phones", "Sony, etc.".
 _HEDGE = re.compile(r"\b(?:other|others|most|all|any|universal|android|etc)\b|(?:\bor\b|\band\b|&|,)\s+"
@@ -243,7 +248,7 @@ def looks_like_device(title: str, category: tuple[str, ...] = ()) -> bool:
     leaf = leaf_category(category)
     if len(category) > 2 or (leaf and _DEVICE_LEAF.search(leaf)):
         return bool(_DEVICE_LEAF.search(leaf)) and not _ACCESSORY_WORD.search(leaf)
-    head = _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
+    head = _title_head(title)
     if _ACCESSORY_WORD.search(head):
         return False
     return bool(_DEVICE_WORD.search(head)) or any(
@@ -316,7 +321,7 @@ class AttributeExtractor:
     def brands_of(self, item_id: str, title: str = "") -> set[str]:
         """An item's canonical brand plus the makers of product lines its title starts with ("iPad mini" -> apple)."""
         out = {canonical_brand(self.brand(item_id, title))}
-        head = _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
+        head = _title_head(title)
         out.update(PRODUCT_LINE_BRANDS[w.lower()] for w in words(head) if w.lower() in PRODUCT_LINE_BRANDS)
         out.discard("")
         return out
@@ -386,9 +391,10 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         if fits and f"fits {', '.join(fits[:3])}" not in flags.evidence:
             flags.compatible = True
             flags.evidence.append(f"fits {', '.join(fits[:3])}")
-        dst_brand = canonical_brand(dst_brand)
-        if dst_brand and dst_brand in extractor.makers_named(phrase):
-            relation = _brand_relation(phrase, dst_brand, _brand_name(dst_brand, phrase, dst_title), dst, extractor)
+        dst_brand, makers = canonical_brand(dst_brand), extractor.makers_named(phrase)
+        if dst_brand and dst_brand in makers:
+            relation = _brand_relation(phrase, makers - {dst_brand}, _brand_name(dst_brand, phrase, dst_title), dst,
+                                       extractor)
             if relation not in flags.evidence:
                 flags.relevant = True
                 flags.evidence.append(relation)
@@ -407,8 +413,10 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     return flags
 
 
-def _brand_relation(phrase: str, brand: str, brand_name: str, dst: dict, extractor: AttributeExtractor) -> str:
-    """The evidence for an accessory whose compatibility phrase names the brand of `dst`, the other item:
+def _brand_relation(phrase: str, other_makers: set[str], brand_name: str, dst: dict,
+                    extractor: AttributeExtractor) -> str:
+    """The evidence for an accessory whose compatibility phrase names the brand of `dst`, the other item, and
+    `other_makers` besides it:
     - "lists Apple among others" when the phrase names three or more makers ("for iPhone 15, Galaxy S24, Pixel 8
       and other Qi phones": a Qi charger is not made for Apple), or hedges ("and USB-C devices", "universal")
       without naming the product line of `dst`, a device ("for iPhone 15, MacBook and USB-C devices" next to a
@@ -416,16 +424,13 @@ def _brand_relation(phrase: str, brand: str, brand_name: str, dst: dict, extract
     - "both go with Canon devices" when `dst` is not a device (a battery "for Canon EOS 90D" and a Canon lens
       are two accessories of Canon cameras: the battery is not made for the lens);
     - else "made for Canon"."""
-    dst_is_device = _is_device(dst, extractor)
-    if len(extractor.makers_named(phrase) - {brand}) >= 2:
+    if len(other_makers) >= 2:
         return f"lists {brand_name} among others"
+    dst_is_device = _is_device(dst, extractor)
     if _HEDGE.search(phrase):
-        head = _TITLE_HEAD_END.split(dst.get("title", "") or "", maxsplit=1)[0]
-        lines = [w for k, w in _product_lines(phrase).items() if k in _product_lines(head)]
+        lines = [w for k, w in _product_lines(phrase).items() if k in _product_lines(_title_head(dst.get("title", "")))]
         return f"made for {lines[0]}" if dst_is_device and lines else f"lists {brand_name} among others"
-    if not dst_is_device:
-        return f"both go with {brand_name} devices"
-    return f"made for {brand_name}"
+    return f"made for {brand_name}" if dst_is_device else f"both go with {brand_name} devices"
 
 
 def _model_parts(models) -> set[str]:
@@ -574,7 +579,7 @@ def _mark_incompatible(flags: PairFlags, src: dict, dst: dict, extractor: Attrib
         return
     # no model names to compare: another product line of the same maker ("for iPhone 15" next to AirPods)
     named_lines = {k: v for k, v in _product_lines(phrase).items() if PRODUCT_LINE_BRANDS[k] in dst_brands}
-    dst_lines = {k: v for k, v in _product_lines(_TITLE_HEAD_END.split(dst_title, maxsplit=1)[0]).items()
+    dst_lines = {k: v for k, v in _product_lines(_title_head(dst_title)).items()
                  if PRODUCT_LINE_BRANDS[k] in dst_brands}
     if named_lines and dst_lines and not named_lines.keys() & dst_lines.keys():
         flags.incompatible = True
@@ -698,18 +703,24 @@ def grounded_explanation(a: dict, b: dict, flags: PairFlags, intent: str = "",
     the titles and categories is given as the purpose; "Shoppers bought them together" only when
     `bought_together` (a recommended pair is not a bought pair). With `extractor`, an intent naming a catalogue
     brand the pair is not of is left out even when the brand is written in lower case."""
-    first, _ = _template_reason(a, b, flags)
+    return grounded_explanation_stating(a, b, flags, intent, bought_together, extractor)[0]
+
+
+def grounded_explanation_stating(a: dict, b: dict, flags: PairFlags, intent: str = "", bought_together: bool = False,
+                                 extractor: AttributeExtractor | None = None) -> tuple[str, bool]:
+    """(`grounded_explanation`, whether it states a reason: `template_states_reason`), composed once."""
+    first, stated = _template_reason(a, b, flags)
     sentence = first + "."
     intent = (intent or "").strip().rstrip(".")
     if bought_together:
         sentence += f" Shoppers bought them together for \"{intent}\"." if intent else " Shoppers bought them together."
-        return sentence
+        return sentence, stated
     known = (f"{a.get('title', '')} {b.get('title', '')} "
              f"{' '.join(a.get('category', ()) or ())} {' '.join(b.get('category', ()) or ())}")
     purpose = sentence_case_dropped(intent, known)
     if purpose and len(purpose.split()) <= MAX_PURPOSE_WORDS and not unsupported_facts(purpose, known, extractor):
         sentence += f" Together they serve \"{purpose}\"."
-    return sentence
+    return sentence, stated
 
 
 MAX_PURPOSE_WORDS = 12  # a longer crowd intent is a shopping list, not a purpose

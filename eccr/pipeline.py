@@ -40,11 +40,10 @@ import pandas as pd
 from eccr.coherence import (
     AttributeExtractor,
     PairFlags,
-    grounded_explanation,
+    grounded_explanation_stating,
     grounding,
     pair_flags,
     repeats_itself,
-    template_states_reason,
 )
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
@@ -455,9 +454,11 @@ class Recommender:
                 rows[q], rows[c], self.extractor, complementary=True)
             bought.append(self.bought_together(q, c))
             pair_evidence.append(pf)
-            templates.append(grounded_explanation(rows[q], rows[c], pf, intents[n] if intents is not None else "",
-                                                  bought_together=bought[-1], extractor=self.extractor))
-            reasoned.append(self.config.explain == "reason_first" and template_states_reason(rows[q], rows[c], pf))
+            template, states_reason = grounded_explanation_stating(
+                rows[q], rows[c], pf, intents[n] if intents is not None else "", bought_together=bought[-1],
+                extractor=self.extractor)
+            templates.append(template)
+            reasoned.append(self.config.explain == "reason_first" and states_reason)
         raw = [""] * len(pairs)
         if use_lm and self.explains_with_lm:
             asked = [n for n in range(len(pairs)) if raw_for_all or not reasoned[n]]
