@@ -72,8 +72,7 @@ def main() -> int:
     out = Path(args.out)
     exclude = frozenset(q for key in args.exclude for q in json.loads(Path(key).read_text())["queries"])
     files = answer_files(report, args.pairs, args.seed, out / "answers", exclude)
-    paths = export_human_eval({name: str(path) for name, path in files.items()}, out, n_queries=args.pairs,
-                              top_k=1, seed=args.seed)
+    paths = export_human_eval(files, out, n_queries=args.pairs, top_k=1, seed=args.seed)
     print(f"{args.pairs} pairs x {len(files)} sources ({', '.join(files)}): raters fill {paths.ratings_csv} "
           f"(instructions: {paths.instructions}); the key is {paths.key}")
     return 0

@@ -79,8 +79,7 @@ def main() -> int:
         return 0
     out = Path(args.out)
     files = answer_files(changed, out / "answers")
-    paths = export_human_eval({name: str(path) for name, path in files.items()}, out, n_queries=len(changed),
-                              top_k=1, seed=args.seed)
+    paths = export_human_eval(files, out, n_queries=len(changed), top_k=1, seed=args.seed)
     print(f"{len(changed)} changed templates ({', '.join(p for p, _, _ in changed)}): raters fill "
           f"{paths.ratings_csv}; the key is {paths.key}")
     return 0
