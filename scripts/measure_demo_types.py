@@ -16,8 +16,9 @@ scored by:
 - same type: a substitute (another camera for a camera).
 
 Queries are split by whether the query item was bought in the run's train part ("seen") or not ("cold": the later
-months' new items, the common case), beside `k` random items per query (seeded). Prints a table and writes
-demo_types.json.
+months' new items, the common case), beside `k` random items per query (seeded). Also counts the queries by how
+many of eccr's top k the demo's default `explain="reason_first"` asks the LM about (the cards whose grounded
+template states no reason). Prints a table and writes demo_types.json.
 """
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ import argparse
 import json
 import os
 import random
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from eccr.coherence import PairFlags, template_states_reason
 from eccr.data.demo import read_complement_graph, read_demo_catalog
 from eccr.pipeline import Recommender
 
@@ -63,12 +66,15 @@ def main() -> int:
     queries = sorted(rng.sample(ids, args.queries)) if 0 < args.queries < len(ids) else ids
     seen = {item for basket in rec.train_sequences for item in basket}
     rows: dict[tuple[str, str], list[dict[str, float]]] = {}
+    lm_asked: Counter[int] = Counter()  # queries by how many of eccr's top k the LM writes for (explain="reason_first")
     for query in queries:
         q = demo.position_of[query]
         group = "seen" if query in seen else "cold"
-        picks = {system: [demo.position_of[r.item_id] for r in
-                          rec.recommend(query, k=args.k, system=system, explain=False, judge=False).items]
-                 for system in SYSTEMS}
+        ranked = {system: rec.recommend(query, k=args.k, system=system, explain=False, judge=False).items
+                  for system in SYSTEMS}
+        picks = {system: [demo.position_of[r.item_id] for r in items] for system, items in ranked.items()}
+        lm_asked[sum(not template_states_reason(rec.items.rows[query], rec.items.rows[r.item_id],
+                                                PairFlags.from_dict(r.flags)) for r in ranked["eccr"])] += 1
         picks["random"] = [demo.position_of[i] for i in rng.sample([i for i in ids if i != query], args.k)]
         for system, items in picks.items():
             if items:
@@ -85,9 +91,13 @@ def main() -> int:
             if cell:
                 print(f"{system + ' ' + group:14} {cell['queries']:8d} {cell['typed']:7.3f} {cell['typed_fits']:11.3f} "
                       f"{cell['same_type']:10.3f}")
+    print("queries by how many of eccr's top k the LM is asked about (explain='reason_first': the templates that "
+          "state no reason): " + ", ".join(f"{n}: {lm_asked[n]}" for n in range(args.k + 1)))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "demo_types.json").write_text(json.dumps({"run": args.run, "k": args.k, "max_per_type": args.max_per_type,
-                                                          "queries": len(queries), "table": table}, indent=1))
+                                                          "queries": len(queries), "table": table,
+                                                          "lm_asked": {n: lm_asked[n] for n in range(args.k + 1)}},
+                                                         indent=1))
     print(f"wrote {args.out / 'demo_types.json'}")
     return 0
 
