@@ -116,6 +116,9 @@ _MOUNT_ALIASES = {"EF": "EF", "EF-S": "EF-S", "EFS": "EF-S", "EF-M": "EF-M", "RF
                   "M4/3": "Micro Four Thirds"}
 _MOUNT_BRANDS = frozenset(["canon", "nikon", "sony", "fujifilm", "fuji", "pentax", "leica", "panasonic", "olympus"])
 _MOUNT_WORD = re.compile(r"\bmount\b", re.IGNORECASE)
+# Games name their platform after a dash, as stores title them ("Halo Infinite - Xbox Series X", "Mario Kart 8
+# Deluxe - Nintendo Switch", "FIFA 23 - PlayStation 5"): the edition works on that platform only.
+_PLATFORM_EDITION = re.compile(r"\s[-–]\s((?:xbox|playstation|ps[1-5]|nintendo|wii)\b[^-–(|]*?)\s*(?:\([^()]*\)\s*)?$", re.IGNORECASE)
 _MFT = re.compile(r"\bmicro\s+(?:four\s+thirds|4/3)\b", re.IGNORECASE)
 # "iPhone 14", "Galaxy Tab 2", "Pixel 7a", "OnePlus 11", "iPad 2/3/4": a product-line word and a number form a
 # model name; "Pro"/"Max"/"Plus"/"Mini"/"Ultra"/"Lite" after it belong to the name ("iPhone 14 Pro").
@@ -200,10 +203,12 @@ def model_names(text: str) -> dict[str, str]:
 
 @lru_cache(maxsize=200_000)
 def compatibility_phrase(title: str) -> str:
-    """The text after "for"/"fits"/"compatible with" up to the next " - ", "(" or " with " ("" if none)."""
+    """The text after "for"/"fits"/"compatible with" up to the next " - ", "(" or " with "; else a game's platform
+    after its last dash ("Starfield - Xbox Series X" -> "Xbox Series X"); "" if none."""
     match = _COMPAT_PHRASE.search(title or "")
     if not match:
-        return ""
+        platform = _PLATFORM_EDITION.search(title or "")
+        return platform.group(1) if platform else ""
     rest = match.group(1)
     end = _PHRASE_END.search(rest)
     return rest[: end.start()] if end else rest
@@ -403,6 +408,7 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     if not flags.compatible:
         _mark_incompatible(flags, a, b, extractor)
         _mark_incompatible(flags, b, a, extractor)
+        _mark_rival_accessories(flags, a, b, extractor)
     shared_models = sorted((models_a & models_b) - set(" ".join(flags.evidence).upper().split()))
     if shared_models and not flags.compatible:
         flags.relevant = True
@@ -584,6 +590,43 @@ def _mark_incompatible(flags: PairFlags, src: dict, dst: dict, extractor: Attrib
     if named_lines and dst_lines and not named_lines.keys() & dst_lines.keys():
         flags.incompatible = True
         flags.evidence.append(f"made for {', '.join(named_lines.values())}, not {', '.join(dst_lines.values())}")
+
+
+def _restricted_makers(row: dict, extractor: AttributeExtractor) -> tuple[set[str], str]:
+    """(device makers, phrase) of an accessory whose compatibility phrase restricts it to one or two makers'
+    devices (no hedge, no marketing "Licensed for"); an empty set otherwise."""
+    title = row.get("title", "")
+    phrase = compatibility_phrase(title)
+    if not phrase or _HEDGE.search(phrase) or _MARKETING_FOR.search(title) or _is_device(row, extractor):
+        return set(), phrase
+    named = extractor.makers_named(phrase)
+    makers = named & extractor.device_brands
+    return (makers if makers and len(named) < 3 else set()), phrase
+
+
+def _mark_rival_accessories(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
+    """Two accessories made for rival makers' devices ("Joy-Con … for Nintendo Switch" and "Starfield - Xbox
+    Series X", a "Battery for Canon PowerShot" and a "Mount for GoPro Hero"): no device takes both, so the pair is
+    `incompatible` ("made for Nintendo, not Xbox": `b`'s makers, then `a`'s)."""
+    if flags.incompatible:
+        return
+    (makers_a, phrase_a), (makers_b, phrase_b) = _restricted_makers(a, extractor), _restricted_makers(b, extractor)
+    if not makers_a or not makers_b or makers_a & makers_b:
+        return
+    if makers_a & extractor.brands_of(b["item_id"], b.get("title", "")) or \
+            makers_b & extractor.brands_of(a["item_id"], a.get("title", "")):
+        return  # a Canon battery "for Nikon": its maker's name says nothing about what it fits
+    flags.incompatible = True
+    flags.evidence.append(f"made for {_makers_as_named(makers_b, phrase_b)}, not {_makers_as_named(makers_a, phrase_a)}")
+
+
+def _makers_as_named(makers: set[str], phrase: str) -> str:
+    """Makers as a phrase names them: the brand where it is written ("Canon EOS Rebel T7" -> "Canon"), else the
+    product line ("Xbox Series X" -> "Xbox")."""
+    lines, written = _product_lines(phrase), {w.lower() for w in words(phrase)}
+    return " and ".join(_brand_name(m, phrase) if m in written else
+                        next((w for k, w in lines.items() if PRODUCT_LINE_BRANDS[k] == m), _brand_name(m, phrase))
+                        for m in sorted(makers))
 
 
 def _product_lines(text: str) -> dict[str, str]:

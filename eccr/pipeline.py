@@ -76,7 +76,7 @@ LM_EXPLAIN_MODES = ("reason_first", "lm")  # RecommenderConfig.explain values th
 @dataclass
 class RecommenderConfig:
     retrieve_k: int = PoolSize.k   # candidates fetched from the directed FAISS index before ranking
-    retrieve_near_k: int = PoolSize.near_k  # + nearest items in the fused (text+behaviour+directed) space
+    retrieve_near_k: int = PoolSize.near_k  # + nearest items by content (fused text + directed blocks)
     retrieve_text_k: int = PoolSize.text_k  # + nearest items by text (the complement scorer re-ranks them)
     lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
     lm_weight: float = 0.0         # weight of the z-scored LM log-probability of the candidate's ID. Off by default:

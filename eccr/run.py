@@ -116,7 +116,7 @@ class Run:
     dan_checkpoints = property(lambda self: self.root / "checkpoints" / "dan")
     weighted_sum = property(lambda self: self.root / "baselines" / "weighted_sum.json")
     index = property(lambda self: self.root / "index" / "targets.faiss")
-    fused_index = property(lambda self: self.root / "index" / "fused.faiss")
+    content_index = property(lambda self: self.root / "index" / "fused_content.faiss")  # over fuse.content_vectors
     text_index = property(lambda self: self.root / "index" / "text.faiss")
     tuned_index = property(lambda self: self.root / "index" / "tuned.faiss")  # over tuned_text
     semantic_ids = property(lambda self: self.root / "semantic_ids.json")

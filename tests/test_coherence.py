@@ -211,6 +211,33 @@ def test_demo_accessories_for_another_brand_model_or_mount_are_incompatible(demo
     assert not pair_flags(t7, row("Neewer LP-E17 Battery"), ex).incompatible
 
 
+def test_demo_accessories_of_rival_makers_and_games_of_another_platform_are_incompatible(demo):
+    """A game names its platform after a dash ("Starfield - Xbox Series X"): another maker's console is not for it.
+    Two accessories restricted to rival makers' devices (a Joy-Con "for Nintendo Switch" and an Xbox game, a
+    Canon battery "for Canon EOS Rebel T7" and a Nikon one) fit no one device, so neither goes with the other."""
+    _, ex, row = demo
+    starfield = row("Starfield - Xbox Series X")
+    assert compatibility_phrase(starfield["title"]) == "Xbox Series X"
+    assert compatibility_phrase("Call of Duty - PS4 (Standard Edition)") == "PS4"
+    assert compatibility_phrase("Canon EOS Rebel T7 - Black") == ""
+    assert not looks_like_device(starfield["title"], tuple(starfield["category"]))
+    for console, maker in (("Nintendo Switch Lite", "Nintendo"), ("Sony PlayStation 5 Console", "Sony")):
+        flags = pair_flags(starfield, row(console), ex)
+        assert flags.incompatible and f"made for Microsoft, not {maker}" in flags.evidence, console
+    assert not pair_flags(starfield, row("Microsoft Xbox Series X"), ex).incompatible
+    joycon = pair_flags(starfield, row("Nintendo Joy-Con (L)/(R)"), ex)
+    assert joycon.incompatible and joycon.evidence == ["made for Nintendo, not Xbox"]
+    assert "made for PlayStation, not Xbox" in pair_flags(
+        starfield, row("Sony DualSense Wireless Controller for PlayStation 5"), ex).evidence
+    xbox_pad = pair_flags(starfield, row("Microsoft Xbox Wireless Controller - Carbon Black"), ex)
+    assert not xbox_pad.incompatible and xbox_pad.relevant
+    batteries = pair_flags(row("Canon LP-E10 Rechargeable"), row("Nikon EN-EL14a Rechargeable"), ex)
+    assert batteries.incompatible and batteries.evidence == ["made for Nikon, not Canon"]
+    # marketing ("Licensed for Nintendo Switch") and hedged phrases restrict nothing
+    assert not pair_flags(starfield, row("SanDisk 256GB microSDXC Card Licensed for Nintendo"), ex).incompatible
+    assert not pair_flags(row("Nikon EN-EL14a Rechargeable"), row("Anker 313 Wireless Charger"), ex).incompatible
+
+
 def test_demo_memory_cards_fit_the_slots_the_device_describes(demo):
     _, ex, row = demo
     t7, z6 = row("Canon EOS Rebel T7 "), row("Nikon Z6 II ")
@@ -249,8 +276,8 @@ def test_demo_fitting_generic_and_hedged_accessories_are_not_incompatible(demo):
     assert not pair_flags(row("Samsung Galaxy A54 5G "), row("SanDisk 256GB microSDXC Card Licensed for Nintendo"),
                           ex).incompatible
     assert not pair_flags(row("OnePlus 11 5G "), row("Anker 313 Wireless Charger"), ex).incompatible
-    # an accessory is only incompatible with devices: two accessories for different cameras are not claimed
-    assert not pair_flags(row("Canon LP-E10 Rechargeable"), row("Nikon EN-EL14a Rechargeable"), ex).incompatible
+    # a bag with no "for" phrase is not made for anyone: a Nikon battery is not incompatible with it
+    assert not pair_flags(row("Lowepro Nova Sport 7L"), row("Nikon EN-EL14a Rechargeable"), ex).incompatible
 
 
 def test_demo_incompatible_flags_agree_with_the_catalogue_facts(demo):

@@ -59,7 +59,7 @@ from eccr.represent.behaviour import behaviour_vectors
 from eccr.represent.complement_encoder import INFO_FILE as COMPLEMENT_ENCODER_INFO
 from eccr.represent.complement_encoder import fit_complement_encoder, tuned_text_vectors
 from eccr.represent.directed import DirectedModel, directed_vectors, fit_directed
-from eccr.represent.fuse import DirectedVectors, fuse
+from eccr.represent.fuse import DirectedVectors, content_vectors, fuse
 from eccr.represent.text import text_vectors
 from eccr.represent.vectors import ItemVectors
 from eccr.run import STAGES, Run, RunConfig, split_dataset
@@ -276,8 +276,8 @@ def stage_baselines(run: Run, config: RunConfig, split: TemporalSplit, force: bo
 def stage_index(run: Run, config: RunConfig, force: bool) -> dict:
     if force or not run.index.exists():
         ItemIndex.build(ItemVectors.load(run.target), config.retrieval).save(run.index)
-    if force or not run.fused_index.exists():  # a second candidate source: nearest items in the fused space
-        ItemIndex.build(ItemVectors.load(run.fused), config.retrieval).save(run.fused_index)
+    if force or not run.content_index.exists():  # a second candidate source: nearest items by content
+        ItemIndex.build(content_vectors(ItemVectors.load(run.fused)), config.retrieval).save(run.content_index)
     if force or not run.text_index.exists():  # a third: nearest titles, re-ranked by the complement scorer
         ItemIndex.build(ItemVectors.load(run.text), config.retrieval).save(run.text_index)
     return {"index_items": len(ItemVectors.load(run.target))}

@@ -25,6 +25,7 @@ domain and carry no evidence about another (README, "The shipped ranking against
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,9 +42,10 @@ from eccr.rank.blend import Blend
 from eccr.rank.complement import ComplementScorer
 from eccr.rank.personal_metric import PersonalMetric, PersonalMetricScorer, load_run_metric
 from eccr.rank.retrieval import ItemIndex
-from eccr.represent.fuse import shared_block_cosine
+from eccr.represent.fuse import content_columns, content_vectors, shared_block_cosine
 from eccr.represent.vectors import ItemVectors
 
+logger = logging.getLogger(__name__)
 INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion, not a weight
 # entries of `CandidateRanker.features` that no blend weighs: the query's domain (out-of-domain backoff) and the
 # candidate's warm/cold group (the blend's calibration, eccr/rank/blend.py)
@@ -55,8 +57,8 @@ class PoolSize:
     """How many candidates each source adds to the pool (the Recommender's retrieve_* settings)."""
 
     k: int = 100          # from the directed FAISS index
-    near_k: int = 50      # + nearest items in the fused (text+behaviour+directed) space
-    text_k: int = 100     # + nearest items by text (the complement scorer re-ranks them)
+    near_k: int = 50      # + nearest items by content (the fused text + directed blocks: fuse.content_vectors)
+    text_k: int = 200     # + nearest items by text (the complement scorer re-ranks them)
 
 
 def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: int) -> np.ndarray:
@@ -161,7 +163,7 @@ class CandidateRanker:
                    ItemVectors.load(run.target), fused, ItemIndex.load(run.index),
                    load_ranker_scorer(run.ranker, fused, max_memory=max_memory),
                    train_sequences, blends, complement,
-                   ItemIndex.load(run.fused_index) if run.fused_index.exists() else None,
+                   _content_index(run, fused),
                    ItemIndex.load(run.text_index) if run.text_index.exists() else None, personal_metric, tuned,
                    tuned_index)
 
@@ -190,7 +192,7 @@ class CandidateRanker:
             take(self.text_index.search(by_text, size.k + size.text_k + len(query))[0][0], limit=size.k + size.text_k)
         take(ids[0], limit=len(found) + size.k)
         if self.near_index is not None and size.near_k > 0:
-            t = self.fused.lookup(list(query)).mean(0, keepdims=True)
+            t = self.fused.lookup(list(query))[:, content_columns(self.fused)].mean(0, keepdims=True)
             take(self.near_index.search(t, size.near_k + len(query))[0][0])
         if self.tuned_index is not None and size.text_k > 0 and self.in_domain(query[-1]):
             by_tuned = self.tuned_text.lookup(list(query)).mean(0, keepdims=True)
@@ -292,10 +294,20 @@ class CandidateRanker:
         self.fused = concat_vectors(self.fused, fused)
         self.index.add(target)
         if self.near_index is not None:
-            self.near_index.add(fused)
+            self.near_index.add(content_vectors(fused))
         if self.text_index is not None:
             self.text_index.add(text)
         self.ranker = type(self.ranker)(self.ranker.model, self.fused, max_memory=self.ranker.max_memory)
         self.baselines["text-cosine"] = TextCosine(self.text)
         if self.complement is not None:
             self.complement = self.complement.with_items(self.text, self.items.catalog)
+
+
+def _content_index(run, fused: ItemVectors) -> ItemIndex:
+    """The fused neighbour index (over eccr.represent.fuse.content_vectors); runs trained before it existed had one
+    over the full fused vectors, whose neighbours lean to the query's seen status: it is built here instead."""
+    if run.content_index.exists():
+        return ItemIndex.load(run.content_index)
+    logger.info("%s has no %s; building it in memory (save it with `eccr train --config %s --out %s --stages index`)",
+                run.root, run.content_index.name, run.root, run.root)
+    return ItemIndex.build(content_vectors(fused))

@@ -6,8 +6,8 @@ vectors is Σ_blocks weight · cosine(block):
 Rows are the items with text (every item the directed towers can describe); the missing flag is 1 where the
 item has no behaviour vector (cold), so a downstream model can tell "unknown" from "orthogonal".
 
-Retrieval does not use the fused vector: the index is built over `DirectedVectors.target` and queried with
-`DirectedVectors.source` (score(A→B) = s(A)·t(B)).
+The main retrieval index is built over `DirectedVectors.target` and queried with `DirectedVectors.source`
+(score(A→B) = s(A)·t(B)); the fused neighbour index holds `content_vectors`, the blocks every item has.
 """
 from __future__ import annotations
 
@@ -93,3 +93,19 @@ def shared_block_cosine(fused: ItemVectors, query: str, candidates: list[str], m
     denominator = np.sqrt((q_norm2[None, :] * shared).sum(1) * (c_norm2 * shared).sum(1))
     out[ok] = np.where(denominator > 0, (dots * shared).sum(1) / np.maximum(denominator, 1e-12), 0.0)
     return out
+
+
+def content_columns(fused: ItemVectors) -> np.ndarray:
+    """Columns of the blocks every item has (text, directed): all but the behaviour block and the missing flag."""
+    blocks = [(start, end) for name, start, end in fused.meta.get("blocks") or []
+              if name not in ("behaviour", "behaviour_missing")] or [(0, fused.dim)]
+    return np.concatenate([np.arange(start, end) for start, end in blocks])
+
+
+def content_vectors(fused: ItemVectors) -> ItemVectors:
+    """The fused vectors without the behaviour block and the missing flag. Whether an item has those depends on
+    whether it was bought in the train part, not on what it is, so nearest neighbours of the full fused vectors
+    lean to items of the query's status (a new query's to new items); these do not (the fused neighbour index of
+    eccr/rank/candidates.py)."""
+    return ItemVectors(list(fused.ids), np.ascontiguousarray(fused.vectors[:, content_columns(fused)]),
+                       {**{k: v for k, v in fused.meta.items() if k != "blocks"}, "kind": "fused_content"})

@@ -7,7 +7,8 @@ import pytest
 from eccr.data.schema import Behaviour
 from eccr.represent.behaviour import behaviour_vectors, skipgram_sentences
 from eccr.represent.config import BehaviourConfig, FusionConfig, TextConfig
-from eccr.represent.fuse import DirectedVectors, fuse, shared_block_cosine
+from eccr.rank.retrieval import ItemIndex
+from eccr.represent.fuse import DirectedVectors, content_vectors, fuse, shared_block_cosine
 from eccr.represent.text import text_vectors
 from eccr.represent.vectors import ItemVectors
 
@@ -89,3 +90,21 @@ def test_shared_block_cosine_does_not_see_whether_items_were_bought():
     np.testing.assert_allclose(shared[0], (0.6 + 2 / np.sqrt(2)) / 3, rtol=1e-5)  # text, source, target blocks
     with_behaviour = shared_block_cosine(fused, "bought", ["bought2"])[0]
     np.testing.assert_allclose(with_behaviour, (1.0 + 0.0 + 1.0 + 1.0) / 3.5, rtol=1e-5)  # behaviour weight 0.5
+
+
+def test_the_fused_neighbour_index_does_not_see_whether_items_were_bought():
+    """The index the candidate pool takes fused neighbours from (content_vectors): a cold query finds a bought
+    look-alike as near as a cold one, where the full fused vectors put the cold one nearer."""
+    ids = ["query", "cold_twin", "bought_twin", "cold_other"]
+    text = ItemVectors(ids, np.array([[1.0, 0.0], [0.9, 0.1], [0.9, 0.1], [0.0, 1.0]]))
+    direction = ItemVectors(ids, np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    behaviour = ItemVectors(["bought_twin"], np.array([[1.0, 0.0]]))
+    fused = fuse(text, behaviour, DirectedVectors(direction, direction))
+    found, scores = ItemIndex.build(fused).search(fused.lookup(["query"]), 4)
+    full = dict(zip(found[0], scores[0]))
+    assert full["cold_twin"] > full["bought_twin"] + 0.1  # the shared flag, the twin's behaviour block
+    content = content_vectors(fused)
+    assert content.dim == 2 + 2 + 2 and content.meta["kind"] == "fused_content"
+    found, scores = ItemIndex.build(content).search(content.lookup(["query"]), 4)
+    assert set(found[0][1:3]) == {"cold_twin", "bought_twin"} and found[0][3] == "cold_other"
+    np.testing.assert_allclose(scores[0][1], scores[0][2], rtol=1e-6)
