@@ -429,14 +429,18 @@ def _brand_relation(phrase: str, other_makers: set[str], brand_name: str, dst: d
       MacBook Air: "made for MacBook");
     - "both go with Canon devices" when `dst` is not a device (a battery "for Canon EOS 90D" and a Canon lens
       are two accessories of Canon cameras: the battery is not made for the lens);
-    - else "made for Canon"."""
+    - else "made for Canon", or, when the phrase does not write the brand, for the product line both name
+      ("Starfield - Xbox Series X" and a "Microsoft Xbox Series X": "made for Xbox")."""
     if len(other_makers) >= 2:
         return f"lists {brand_name} among others"
     dst_is_device = _is_device(dst, extractor)
+    lines = [w for k, w in _product_lines(phrase).items() if k in _product_lines(_title_head(dst.get("title", "")))]
     if _HEDGE.search(phrase):
-        lines = [w for k, w in _product_lines(phrase).items() if k in _product_lines(_title_head(dst.get("title", "")))]
         return f"made for {lines[0]}" if dst_is_device and lines else f"lists {brand_name} among others"
-    return f"made for {brand_name}" if dst_is_device else f"both go with {brand_name} devices"
+    if not dst_is_device:
+        return f"both go with {brand_name} devices"
+    written = brand_name.lower() in {w.lower() for w in words(phrase)}
+    return f"made for {lines[0] if lines and not written else brand_name}"
 
 
 def _model_parts(models) -> set[str]:
