@@ -124,6 +124,10 @@ _MFT = re.compile(r"\bmicro\s+(?:four\s+thirds|4/3)\b", re.IGNORECASE)
 # model name; "Pro"/"Max"/"Plus"/"Mini"/"Ultra"/"Lite" after it belong to the name ("iPhone 14 Pro").
 _LINE_MODEL = re.compile(r"\b([A-Za-z][A-Za-z\-]*[A-Za-z])\s+(\d{1,4}(?:/\d{1,4})*[A-Za-z]?)(?![\w.\-/+])")
 _NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
+_LENS_SPEC = re.compile(r"^(?:F/?\d+(?:\.\d+)?[A-Z]{0,2}|\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?MM)$")
+# "iPhone SE", "iPhone XR", "Pixel XL": a phone or tablet line and a capitalised two- or three-letter model
+# ("Nikkor AF" is a lens family, not a model)
+_LINE_LETTER_MODEL = re.compile(r"\b((?i:iphone|ipad|ipod|galaxy|pixel|nexus|kindle|moto))\s+([A-Z]{2,3})(?![\w.\-/+])")
 _NEXT_NUMBER = re.compile(r"\s*(?:&|,|/|\band\b|\bor\b)?\s*(\d{1,4}[A-Za-z]?)(?![\w.\-/+])")  # "Hero 2 & 3", "iPad 4 3 2"
 _MODIFIERS = frozenset(["pro", "max", "plus", "mini", "ultra", "lite"])
 _NOT_A_LINE = _STOPWORDS | frozenset(["pack", "gen", "generation", "class", "type", "cat", "category", "usb", "hdmi", "mark", "rev", "step", "level", "grade", "windows", "up", "over", "under", "than", "only", "about", "approx", "nikon", "canon", "sony"])
@@ -178,6 +182,9 @@ def _model_names(text: str) -> tuple[tuple[str, str], ...]:
         if len(w) >= 2 and not _UNIT.match(w) and any(c.isdigit() for c in w) and any(c.isalpha() for c in w):
             name = " ".join([w, *_modifiers(text, m.end())[0]])  # "S23 Ultra" is not an "S23"
             names.setdefault(_key(name), name)
+    for m in _LINE_LETTER_MODEL.finditer(text):
+        name = " ".join([m.group(1), m.group(2), *_modifiers(text, m.end())[0]])
+        names.setdefault(_key(name), name)
     for m in _LINE_MODEL.finditer(text):
         line, numbers, pos = m.group(1), m.group(2).split("/"), m.end()
         if line.lower() in _NOT_A_LINE or line.lower() in _AFTER_NUMBER_UNITS:
@@ -611,17 +618,47 @@ def _restricted_makers(row: dict, extractor: AttributeExtractor) -> tuple[set[st
 def _mark_rival_accessories(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
     """Two accessories made for rival makers' devices ("Joy-Con … for Nintendo Switch" and "Starfield - Xbox
     Series X", a "Battery for Canon PowerShot" and a "Mount for GoPro Hero"): no device takes both, so the pair is
-    `incompatible` ("made for Nintendo, not Xbox": `b`'s makers, then `a`'s)."""
+    `incompatible` ("made for Nintendo, not Xbox": `b`'s makers, then `a`'s). For one maker, other models of one
+    product line (`_mark_rival_models`)."""
     if flags.incompatible:
         return
     (makers_a, phrase_a), (makers_b, phrase_b) = _restricted_makers(a, extractor), _restricted_makers(b, extractor)
-    if not makers_a or not makers_b or makers_a & makers_b:
+    if not makers_a or not makers_b:
+        return
+    if makers_a & makers_b:
+        _mark_rival_models(flags, a, b, phrase_a, phrase_b)
         return
     if makers_a & extractor.brands_of(b["item_id"], b.get("title", "")) or \
             makers_b & extractor.brands_of(a["item_id"], a.get("title", "")):
         return  # a Canon battery "for Nikon": its maker's name says nothing about what it fits
     flags.incompatible = True
     flags.evidence.append(f"made for {_makers_as_named(makers_b, phrase_b)}, not {_makers_as_named(makers_a, phrase_a)}")
+
+
+def _mark_rival_models(flags: PairFlags, a: dict, b: dict, phrase_a: str, phrase_b: str) -> None:
+    """Two accessories for one product line whose phrases list only other models ("Case for iPhone SE" and
+    "Screen Protector for iPhone 15 / iPhone 15 Pro"): `incompatible` ("made for iPhone 15, iPhone 15 Pro, not
+    iPhone SE"). Skipped for lists that say they are incomplete ("and more") and for cables, chargers and
+    adapters (a "25W Charger for Galaxy S24, S23" charges an S23 Ultra too); any shared model name means they may
+    well fit."""
+    if not _product_lines(phrase_a).keys() & _product_lines(phrase_b).keys():
+        return
+    title_a, title_b = a.get("title", ""), b.get("title", "")
+    if any(_POWER_OR_CABLE.search(t) or _MORE.search(t) for t in (title_a, title_b)):
+        return
+    models_a, models_b = (_device_models(p) for p in (phrase_a, phrase_b))
+    if not models_a or not models_b or (_model_parts(models_a.keys() | model_names(title_a).keys())
+                                        & _model_parts(models_b.keys() | model_names(title_b).keys())):
+        return
+    flags.incompatible = True
+    flags.evidence.append(f"made for {', '.join(list(models_b.values())[:3])}, "
+                          f"not {', '.join(list(models_a.values())[:3])}")
+
+
+def _device_models(phrase: str) -> dict[str, str]:
+    """`model_names` of a phrase without lens specs ("f2", "f/2.8G", "35mm", "70-200mm"), which name lenses, not
+    the device an accessory fits."""
+    return {k: v for k, v in model_names(phrase).items() if not _LENS_SPEC.match(k)}
 
 
 def _makers_as_named(makers: set[str], phrase: str) -> str:

@@ -54,6 +54,7 @@ def main() -> int:
     parser.add_argument("--max-per-type", type=int, default=2, help="as the demo serves (0: the evaluation's order)")
     parser.add_argument("--queries", type=int, default=0, help="a seeded sample of this many queries (0: every item)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--worst", type=int, default=0, help="also print this many queries with eccr's lowest typed+fits")
     parser.add_argument("--out", type=Path, default=Path("runs/results/demo_types"))
     args = parser.parse_args()
     demo, graph = read_demo_catalog(), read_complement_graph()
@@ -66,6 +67,7 @@ def main() -> int:
     queries = sorted(rng.sample(ids, args.queries)) if 0 < args.queries < len(ids) else ids
     seen = {item for basket in rec.train_sequences for item in basket}
     rows: dict[tuple[str, str], list[dict[str, float]]] = {}
+    per_query: list[tuple[float, str, list[str]]] = []  # eccr's typed+fits, query, its top k
     lm_asked: Counter[int] = Counter()  # queries by how many of eccr's top k the LM writes for (explain="reason_first")
     for query in queries:
         q = demo.position_of[query]
@@ -76,6 +78,9 @@ def main() -> int:
         lm_asked[sum(not template_states_reason(rec.items.rows[query], rec.items.rows[r.item_id],
                                                 PairFlags.from_dict(r.flags)) for r in ranked["eccr"])] += 1
         picks["random"] = [demo.position_of[i] for i in rng.sample([i for i in ids if i != query], args.k)]
+        if picks["eccr"]:
+            per_query.append((scores(demo, graph, q, picks["eccr"])["typed_fits"], query,
+                              [r.item_id for r in ranked["eccr"]]))
         for system, items in picks.items():
             if items:
                 for g in (group, "all"):
@@ -93,6 +98,9 @@ def main() -> int:
                       f"{cell['same_type']:10.3f}")
     print("queries by how many of eccr's top k the LM is asked about (explain='reason_first': the templates that "
           "state no reason): " + ", ".join(f"{n}: {lm_asked[n]}" for n in range(args.k + 1)))
+    title = dict(zip(demo.items["item_id"], demo.items["title"]))
+    for score, query, top in sorted(per_query)[:args.worst]:
+        print(f"\n{score:.2f}  {title[query]} [{query}]" + "".join(f"\n      {title[i]}" for i in top))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "demo_types.json").write_text(json.dumps({"run": args.run, "k": args.k, "max_per_type": args.max_per_type,
                                                           "queries": len(queries), "table": table,

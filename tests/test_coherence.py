@@ -239,6 +239,45 @@ def test_demo_accessories_of_rival_makers_and_games_of_another_platform_are_inco
     assert not pair_flags(row("Nikon EN-EL14a Rechargeable"), row("Anker 313 Wireless Charger"), ex).incompatible
 
 
+def test_demo_accessories_for_other_models_of_one_line_are_incompatible(demo):
+    _, ex, row = demo
+    assert model_names("OtterBox Defender Series Case for iPhone SE (3rd generation)") == {"IPHONESE": "iPhone SE"}
+    assert model_names("Case for iPhone XR and iPhone XS Max").keys() == {"IPHONEXR", "IPHONEXSMAX"}
+    assert model_names("iPhone Case USB") == {}
+    se_case = row("OtterBox Defender Series Case for iPhone SE")
+    assert "made for iPhone SE, not this model" in pair_flags(row("Apple iPhone 15 6.1"), se_case, ex).evidence
+    assert pair_flags(row("Apple iPhone SE"), se_case, ex).compatible
+    protector = pair_flags(se_case, row("ESR Armorite Tempered Glass Screen Protector"), ex)
+    assert protector.incompatible and protector.evidence == ["made for iPhone 15, iPhone 15 Pro, not iPhone SE"]
+    ultra = pair_flags(row("Spigen Thin Fit Case for Galaxy S24"), row("Spigen GlasTR EZ Fit Tempered Glass Screen Protector for Galaxy S24 Ultra"), ex)
+    assert ultra.incompatible and "made for S24 Ultra, not S24" in ultra.evidence  # "S24 Ultra" is not an "S24"
+    same = pair_flags(row("Apple Silicone Case with MagSafe for iPhone 13"), row("Spigen Ultra Hybrid Case for iPhone 14"), ex)
+    assert not same.incompatible  # "for iPhone 14 / iPhone 13"
+    # chargers and cables fit more models than their titles list
+    assert not pair_flags(row("Spigen Tough Armor Case for Galaxy S24 Ultra"), row("Samsung 25W Super Fast"),
+                          ex).incompatible
+
+
+def test_demo_accessory_pairs_flagged_incompatible_agree_with_the_catalogue_facts(demo):
+    """Over every pair of demo accessories with a "for" phrase: the flag fires on no pair that fits a common
+    device and catches most that do not."""
+    catalog, ex, _ = demo
+    items = catalog.items.set_index("item_id")
+    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand"]].to_dict("index").items()}
+    accessories = [i for i in items.index[items["role"] == "accessory"] if compatibility_phrase(items.at[i, "title"])]
+    false_alarms = caught = missed = 0
+    for n, a in enumerate(accessories):
+        for b in accessories[n + 1:]:
+            flagged = pair_flags(rows[a], rows[b], ex).incompatible
+            if catalog.is_compatible(catalog.position_of[a], catalog.position_of[b]):
+                false_alarms += flagged
+            else:
+                caught += flagged
+                missed += not flagged
+    assert false_alarms == 0
+    assert caught / (caught + missed) > 0.6, (caught, missed)
+
+
 def test_demo_memory_cards_fit_the_slots_the_device_describes(demo):
     _, ex, row = demo
     t7, z6 = row("Canon EOS Rebel T7 "), row("Nikon Z6 II ")
