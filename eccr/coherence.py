@@ -822,20 +822,27 @@ def _template_reason(a: dict, b: dict, flags: PairFlags) -> tuple[str, bool]:
         key=lambda e: not e.startswith("fits"))
     shared = [e for e in flags.evidence if e.startswith("both")]
     use_b, use_a = joint_use(b), joint_use(a)
-    stated = bool(reasons)
+    stated, named_last = bool(reasons), a
     if use_b and not flags.incompatible and _serves(b, a, reasons):
         first, stated = f"The {name_b} {use_b} the {name_a}", True
     elif use_a and not flags.incompatible and _serves(a, b, reasons):
-        first, stated = f"The {name_a} {use_a} the {name_b}", True
+        first, stated, named_last = f"The {name_a} {use_a} the {name_b}", True, b
     else:
         first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
     if reasons and _both_fit(a, b, reasons[0]):  # two accessories of one device: a case and a screen protector
         first += f"; both fit the {reasons[0].removeprefix('fits ')}"
+    elif reasons and reasons[0].startswith("made for") and _phrase_names(named_last, reasons[0].removeprefix("made for ")):
+        first += f", which is {reasons[0]}"  # "… goes with the Starfield, which is made for Xbox"
     elif reasons:
         first += f": it {reasons[0].replace('fits', 'fits the').replace('made for', 'is made for')}"
     elif shared:
         first += f"; {shared[0]}"
     return first, stated
+
+
+def _phrase_names(row: dict, name: str) -> bool:
+    """Whether the item's compatibility phrase writes `name` (a brand or product line)."""
+    return name.lower() in {w.lower() for w in words(compatibility_phrase(row.get("title", "")))}
 
 
 def template_states_reason(a: dict, b: dict, flags: PairFlags) -> bool:

@@ -226,6 +226,8 @@ def test_demo_accessories_of_rival_makers_and_games_of_another_platform_are_inco
         assert flags.incompatible and f"made for Microsoft, not {maker}" in flags.evidence, console
     console = pair_flags(starfield, row("Microsoft Xbox Series X"), ex)
     assert not console.incompatible and console.evidence == ["made for Xbox"]
+    assert grounded_explanation(starfield, row("Microsoft Xbox Series X"), console).endswith(
+        "goes with the Starfield, which is made for Xbox.")  # the game is, not the console
     joycon = pair_flags(starfield, row("Nintendo Joy-Con (L)/(R)"), ex)
     assert joycon.incompatible and joycon.evidence == ["made for Nintendo, not Xbox"]
     assert "made for PlayStation, not Xbox" in pair_flags(
