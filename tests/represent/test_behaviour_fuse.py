@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from eccr.data.schema import Behaviour
+from eccr.rank.retrieval import ItemIndex
 from eccr.represent.behaviour import behaviour_vectors, skipgram_sentences
 from eccr.represent.config import BehaviourConfig, FusionConfig, TextConfig
-from eccr.rank.retrieval import ItemIndex
 from eccr.represent.fuse import DirectedVectors, content_vectors, fuse, shared_block_cosine
 from eccr.represent.text import text_vectors
 from eccr.represent.vectors import ItemVectors
