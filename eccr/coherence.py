@@ -416,6 +416,8 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         _mark_incompatible(flags, a, b, extractor)
         _mark_incompatible(flags, b, a, extractor)
         _mark_rival_accessories(flags, a, b, extractor)
+    if flags.incompatible:  # "made for iPhone" beside "made for iPhone SE, not this model" reads as a contradiction
+        flags.evidence = [e for e in flags.evidence if ", not " in e or not e.startswith(_BRAND_RELATIONS)]
     shared_models = sorted((models_a & models_b) - set(" ".join(flags.evidence).upper().split()))
     if shared_models and not flags.compatible:
         flags.relevant = True
@@ -424,6 +426,9 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     if leaf_a and leaf_a == leaf_b and _jaccard(content_words(ta), content_words(tb)) >= substitute_jaccard:
         flags.substitute = True
     return flags
+
+
+_BRAND_RELATIONS = ("made for", "both go with", "lists ")  # the evidence strings of `_brand_relation`
 
 
 def _brand_relation(phrase: str, other_makers: set[str], brand_name: str, dst: dict,
