@@ -412,6 +412,7 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
                 flags.evidence.append(relation)
     _mark_mounts(flags, a, b, extractor)
     _mark_card_slots(flags, a, b, extractor)
+    _mark_screen_sizes(flags, a, b, extractor)
     if not flags.compatible:
         _mark_incompatible(flags, a, b, extractor)
         _mark_incompatible(flags, b, a, extractor)
@@ -542,6 +543,68 @@ def _card_formats_of_a_card(row: dict) -> frozenset[str]:
     title = row.get("title", "") or ""
     is_card = re.search(r"\bcards?\b", f"{title} {leaf_category(row.get('category'))}", re.IGNORECASE)
     return card_formats(title) if is_card else frozenset()
+
+
+# Screen sizes: "15.6-inch", "55 inch", '65"', ranges "37-82 inch", "15-16-inch", "13-inch to 23-inch"
+_INCH = r"(?:\s*-?\s*(?:inch(?:es)?|in\b|\"|&quot;))"
+_SIZE_RANGE = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,2})?)" + _INCH + r"?\s*(?:-|–|to)\s*(\d{1,3}(?:\.\d{1,2})?)" + _INCH,
+                         re.IGNORECASE)
+_SIZE = re.compile(r"(?<![\w.\-])(\d{1,3}(?:\.\d{1,2})?)" + _INCH, re.IGNORECASE)
+_UP_TO = re.compile(r"\bup\s+to\s+$", re.IGNORECASE)
+
+
+def size_ranges(phrase: str) -> list[tuple[float, float, float, str]]:
+    """Screen sizes a compatibility phrase says an accessory is for, as (loose low, low, high, as written): "37-82
+    inch TVs" -> [(37, 37, 82.99, "37-82 inch")]; "13-inch laptops" -> [(12, 13, 13.99, "13-inch")] (a sleeve of one
+    size holds a 13.3-inch laptop, and maybe a 12.4-inch one: neither fit nor misfit is claimed between the loose
+    low and the low); "up to 17.3 inch" -> [(0, 0, 17.3, "up to 17.3 inch")]; [] when it names none."""
+    out, rest = [], phrase or ""
+    for m in _SIZE_RANGE.finditer(rest):
+        lo, hi = float(m.group(1)), float(m.group(2))
+        if lo < hi:
+            out.append((lo, lo, hi + 0.99 if hi.is_integer() else hi, _written(m.group(0))))
+    rest = _SIZE_RANGE.sub(" ", rest)
+    for m in _SIZE.finditer(rest):
+        size, written = float(m.group(1)), _written(m.group(0))
+        if _UP_TO.search(rest[:m.start()]):
+            out.append((0.0, 0.0, size, f"up to {written}"))
+        elif size.is_integer():
+            out.append((size - 1, size, size + 0.99, written))
+        else:
+            out.append((size - 1, size - 0.1, size + 0.1, written))
+    return out
+
+
+def _written(text: str) -> str:
+    return text.strip().replace("&quot;", '"')
+
+
+def screen_sizes(title: str) -> frozenset[float]:
+    """Sizes a device's title states ("Samsung 65-inch S90C", "Dell XPS 15 9530 Laptop, 15.6-inch")."""
+    return frozenset(float(m.group(1)) for m in _SIZE.finditer(title or "") if 2 <= float(m.group(1)) <= 120)
+
+
+def _mark_screen_sizes(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
+    """An accessory whose compatibility phrase gives screen sizes ("TV Wall Mount for 17-42 inch TVs", "Sleeve
+    for 13-inch laptops") next to a device whose title states its size: inside a range is `compatible` ("fits
+    55-inch"), outside all is `incompatible` ("made for 17-42 inch, not 65-inch")."""
+    for acc, dev in ((a, b), (b, a)):  # sizes within a sleeve's loose low claim neither
+        phrase = compatibility_phrase(acc.get("title", ""))
+        ranges = size_ranges(phrase)
+        sizes = screen_sizes(dev.get("title", "")) if ranges else frozenset()
+        if not sizes or _is_device(acc, extractor) or not _is_device(dev, extractor) or \
+                not _kinds(_DEVICE_WORD.finditer(phrase)) & _kinds(_DEVICE_WORD.finditer(_device_text(dev))):
+            continue  # sizes of another kind of device: "fits 15-inch laptops" says nothing of a camera's 3-inch LCD
+        inside = [s for s in sizes if any(lo <= s <= hi for _, lo, hi, _ in ranges)]
+        near = [s for s in sizes if any(loose <= s <= hi for loose, _, hi, _ in ranges)]
+        if inside:
+            flags.compatible = True
+            flags.evidence.append(f"fits {max(inside):g}-inch")
+        elif not near and not flags.incompatible:
+            flags.incompatible = True
+            named = ", ".join(written for *_, written in ranges[:2])
+            flags.evidence.append(f"made for {named}, not {max(sizes):g}-inch")
+        return
 
 
 def _mark_card_slots(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
@@ -758,9 +821,24 @@ def joint_use(row: dict) -> str:
     return ""
 
 
+def _device_text(row: dict) -> str:
+    return f"{leaf_category(row.get('category'))} {short_name(row.get('title', ''), max_words=12)}"
+
+
 def _device_kinds(row: dict) -> set[str]:
-    text = f"{leaf_category(row.get('category'))} {short_name(row.get('title', ''), max_words=12)}"
-    return {m.group(0).lower().rstrip("s") for m in _DEVICE_WORD.finditer(text)}
+    return {m.group(0).lower().rstrip("s") for m in _DEVICE_WORD.finditer(_device_text(row))}
+
+
+_KIND_SYNONYMS = {"notebook": "laptop", "hdtv": "tv", "television": "tv", "ultrabook": "laptop", "chromebook": "laptop"}
+
+
+def _kinds(matches) -> set[str]:
+    """Device words as one kind each ("Laptops", "notebook" -> "laptop"; "HDTVs" -> "tv")."""
+    out = set()
+    for m in matches:
+        word = m.group(0).lower().rstrip("s")
+        out.add(_KIND_SYNONYMS.get(word, word))
+    return out
 
 
 def _serves(accessory: dict, device: dict, reasons: list[str]) -> bool:

@@ -23,8 +23,10 @@ from eccr.coherence import (
     model_tokens,
     pair_flags,
     repeats_itself,
+    screen_sizes,
     sentence_case_dropped,
     short_name,
+    size_ranges,
     template_states_reason,
     unfinished,
     unsupported_functions,
@@ -279,6 +281,50 @@ def test_demo_accessory_pairs_flagged_incompatible_agree_with_the_catalogue_fact
                 missed += not flagged
     assert false_alarms == 0
     assert caught / (caught + missed) > 0.6, (caught, missed)
+
+
+def test_screen_sizes_of_mounts_and_sleeves_fit_the_device_or_do_not(demo):
+    assert size_ranges("37-82 inch TVs") == [(37, 37, 82.99, "37-82 inch")]
+    assert size_ranges("15-16-inch laptops") == [(15, 15, 16.99, "15-16-inch")]
+    assert size_ranges("13-inch laptops") == [(12, 13, 13.99, "13-inch")]
+    assert size_ranges("up to 17.3 inch laptops") == [(0, 0, 17.3, "up to 17.3 inch")]
+    assert size_ranges("32-65&quot; LED TVs")[0][3] == '32-65"' and size_ranges("iPhone 14 Pro") == []
+    assert screen_sizes("Dell XPS 15 9530 Laptop, 15.6-inch Windows") == {15.6}
+    _, ex, row = demo
+    small_mount, tv65 = row("Mounting Dream Fixed TV Wall Mount for Small TVs"), row("Samsung 65-inch S90C")
+    too_big = pair_flags(tv65, small_mount, ex)
+    assert too_big.incompatible and too_big.evidence == ["made for 17-42 inch, not 65-inch"]
+    fits = pair_flags(tv65, row("Sanus Advanced Tilt 4D TV Wall Mount"), ex)
+    assert fits.compatible and "fits 65-inch" in fits.evidence
+    sleeve13 = row("Inateck 13 inch Laptop Sleeve Case")
+    assert "made for 13-inch, not 15.6-inch" in pair_flags(row("Dell XPS 15 9530"), sleeve13, ex).evidence
+    assert "fits 13.6-inch" in pair_flags(row("Apple MacBook Air 13-inch (M2)"), sleeve13, ex).evidence
+    # a 12.4-inch laptop in a 13-inch sleeve: neither claimed
+    loose = pair_flags(row("Microsoft Surface Laptop Go 3"), sleeve13, ex)
+    assert not loose.incompatible and not loose.compatible
+    # sizes of another kind of device say nothing: "for 13-inch laptops" next to a camera's 3-inch screen
+    camera = {"item_id": "cam", "title": "Canon EOS Rebel T7 DSLR Camera with 3 inch LCD",
+              "category": ["Camera", "Digital SLR Cameras"], "brand": "Canon"}
+    assert not pair_flags(camera, sleeve13, ex).incompatible
+
+
+def test_demo_screen_size_flags_agree_with_the_catalogue_facts(demo):
+    """Every device × accessory-with-sizes pair of the demo: a size fit or misfit is claimed only where the
+    catalogue agrees."""
+    catalog, ex, _ = demo
+    items = catalog.items.set_index("item_id")
+    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand"]].to_dict("index").items()}
+    sized = [i for i in items.index[items["role"] == "accessory"] if size_ranges(compatibility_phrase(items.at[i, "title"]))]
+    assert len(sized) >= 20
+    right = wrong = 0
+    for a in sized:
+        for d in items.index[items["role"] == "device"]:
+            flags = pair_flags(rows[d], rows[a], ex)
+            if any("inch" in e for e in flags.evidence):
+                fits = catalog.is_compatible(catalog.position_of[a], catalog.position_of[d])
+                right += flags.compatible == fits and flags.incompatible != fits
+                wrong += flags.compatible != fits or flags.incompatible == fits
+    assert wrong == 0 and right >= 300, (right, wrong)
 
 
 def test_demo_memory_cards_fit_the_slots_the_device_describes(demo):

@@ -42,8 +42,9 @@ RANKINGS = ("coherent", "bought_together", "personal_metric")
 # Used before a blend is fitted (and as the documented prior): the two learned models, equally.
 DEFAULT_WEIGHTS = {"ranker": 1.0, "directed": 1.0}
 # Bumped when the fit changes, so `eccr train` refits blends saved by an older one (2: listwise, calibrated per group;
-# 3: fused_cosine over the blocks both items have; 4: the `incompatible` flag also marks accessories of rival makers
-# and games of another platform, and pools take fused neighbours by content and 200 text neighbours).
+# 3: fused_cosine over the blocks both items have; 4: the `incompatible` flag also marks accessories of rival makers,
+# games of another platform and screen sizes outside a mount's or sleeve's range, and pools take fused neighbours by
+# content and 200 text neighbours).
 FIT_VERSION = 4
 GROUPS = ("warm", "cold")
 
