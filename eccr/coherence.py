@@ -916,6 +916,8 @@ def _template_reason(a: dict, b: dict, flags: PairFlags) -> tuple[str, bool]:
         first += f"; both fit the {reasons[0].removeprefix('fits ')}"
     elif reasons and reasons[0].startswith("made for") and _phrase_names(named_last, reasons[0].removeprefix("made for ")):
         first += f", which is {reasons[0]}"  # "… goes with the Starfield, which is made for Xbox"
+    elif reasons and (size := re.fullmatch(r"fits ([\d.]+-inch)", reasons[0])):
+        first += f": it fits a {size.group(1)} screen"
     elif reasons:
         first += f": it {reasons[0].replace('fits', 'fits the').replace('made for', 'is made for')}"
     elif shared:

@@ -296,6 +296,8 @@ def test_screen_sizes_of_mounts_and_sleeves_fit_the_device_or_do_not(demo):
     assert too_big.incompatible and too_big.evidence == ["made for 17-42 inch, not 65-inch"]
     fits = pair_flags(tv65, row("Sanus Advanced Tilt 4D TV Wall Mount"), ex)
     assert fits.compatible and "fits 65-inch" in fits.evidence
+    assert grounded_explanation(tv65, row("Sanus Advanced Tilt 4D TV Wall Mount"), fits).endswith(
+        ": it fits a 65-inch screen.")
     sleeve13 = row("Inateck 13 inch Laptop Sleeve Case")
     assert "made for 13-inch, not 15.6-inch" in pair_flags(row("Dell XPS 15 9530"), sleeve13, ex).evidence
     assert "fits 13.6-inch" in pair_flags(row("Apple MacBook Air 13-inch (M2)"), sleeve13, ex).evidence
