@@ -1089,11 +1089,18 @@ _FIT_OBJECT = re.compile(r"(?:\b(?:fits?|fitting|compatible with|works with|made
                          r"\s+((?:[^.;:,]|\.(?=\d))+)")
 
 
+# what an item does for a named device: "for charging the iPhone SE", "it protects the iPhone 14"
+_USE_OBJECT = re.compile(r"\b(?:charg(?:es|ing|e)|powers?|powering|protects?|protecting|holds?|holding|connects?|"
+                         r"connecting)\s+(?:the\s+|an?\s+|your\s+)?((?:[^.;:,]|\.(?=\d))+)", re.IGNORECASE)
+
+
 def misnamed_fits(explanation: str, flags: PairFlags, query_title: str, target_title: str) -> list[str]:
     """Models a fit claim names that one item's compatibility phrase lists but the pair does not: "it fits the
     iPhone 14" for a case "for iPhone 14 / iPhone 13" shown with an iPhone 13. A model after "fits"/"compatible
     with"/"made for" is wrong when one title's compatibility phrase lists it and neither the other title, nor the
-    fit evidence, nor both titles name it (a model in neither title is an unsupported fact, `unsupported_facts`)."""
+    fit evidence, nor both titles name it (a model in neither title is an unsupported fact, `unsupported_facts`).
+    The same for a use claim ("for charging the iPhone SE" for a USB-C cable shown with a case for the iPhone SE:
+    nothing says the cable charges it)."""
     evidence = "; ".join(e for e in flags.evidence if e.startswith(("fits", "made for")))
     query, target = model_names(query_title).keys(), model_names(target_title).keys()
     shared = _model_parts(model_names(evidence).keys() | (query & target))
@@ -1101,12 +1108,13 @@ def misnamed_fits(explanation: str, flags: PairFlags, query_title: str, target_t
     for own, other in ((query_title, target), (target_title, query)):
         listed |= _model_parts(model_names(compatibility_phrase(own)).keys()) - _model_parts(other) - shared
     out = []
-    for m in _FIT_OBJECT.finditer(explanation):
-        wrong = [name for key, name in model_names(m.group(1)).items()
-                 if (parts := _model_parts({key})) & listed and not parts & shared]
-        if wrong:
-            out.append(f"fit claimed for {', '.join(wrong)}, which is not this pair's"
-                       + (f" ({evidence})" if evidence else ""))
+    for claim, pattern in (("fit", _FIT_OBJECT), ("use", _USE_OBJECT)):
+        for m in pattern.finditer(explanation):
+            wrong = [name for key, name in model_names(m.group(1)).items()
+                     if (parts := _model_parts({key})) & listed and not parts & shared]
+            if wrong:
+                out.append(f"{claim} claimed for {', '.join(wrong)}, which is not this pair's"
+                           + (f" ({evidence})" if evidence else ""))
     return out
 
 

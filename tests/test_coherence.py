@@ -283,6 +283,20 @@ def test_demo_accessory_pairs_flagged_incompatible_agree_with_the_catalogue_fact
     assert caught / (caught + missed) > 0.6, (caught, missed)
 
 
+def test_a_use_claim_must_name_the_pairs_model(demo):
+    """The demo's LM wrote "The Apple 240W USB-C Charge Cable is useful with the OtterBox Defender Series Case for
+    charging the iPhone SE": only the case names the iPhone SE, nothing says the cable charges it."""
+    _, ex, row = demo
+    case, cable = row("OtterBox Defender Series Case for iPhone SE"), row("Apple 240W USB-C")
+    flags = pair_flags(case, cable, ex)
+    check = grounding("The Apple 240W USB-C Charge Cable is useful with the OtterBox Defender Series Case for "
+                      "charging the iPhone SE.", case["title"], cable["title"], ex, flags=flags)
+    assert check.contradicted == ["use claimed for iPhone SE, which is not this pair's"] and not check.grounded
+    phone = row("Apple iPhone SE")
+    assert grounding("The OtterBox Defender Series Case protects the iPhone SE.", phone["title"], case["title"], ex,
+                     flags=pair_flags(phone, case, ex)).grounded
+
+
 def test_screen_sizes_of_mounts_and_sleeves_fit_the_device_or_do_not(demo):
     assert size_ranges("37-82 inch TVs") == [(37, 37, 82.99, "37-82 inch")]
     assert size_ranges("15-16-inch laptops") == [(15, 15, 16.99, "15-16-inch")]
