@@ -598,8 +598,9 @@ def _mark_screen_sizes(flags: PairFlags, a: dict, b: dict, extractor: AttributeE
         inside = [s for s in sizes if any(lo <= s <= hi for _, lo, hi, _ in ranges)]
         near = [s for s in sizes if any(loose <= s <= hi for loose, _, hi, _ in ranges)]
         if inside:
-            flags.compatible = True
-            flags.evidence.append(f"fits {max(inside):g}-inch")
+            flags.compatible = True  # the size as the device's title writes it ("14.0-inch", not "14-inch")
+            written = {float(m.group(1)): m.group(1) for m in _SIZE.finditer(dev.get("title", ""))}
+            flags.evidence.append(f"fits {written.get(max(inside), f'{max(inside):g}')}-inch")
         elif not near and not flags.incompatible:
             flags.incompatible = True
             named = ", ".join(written for *_, written in ranges[:2])

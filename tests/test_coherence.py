@@ -315,6 +315,8 @@ def test_screen_sizes_of_mounts_and_sleeves_fit_the_device_or_do_not(demo):
     sleeve13 = row("Inateck 13 inch Laptop Sleeve Case")
     assert "made for 13-inch, not 15.6-inch" in pair_flags(row("Dell XPS 15 9530"), sleeve13, ex).evidence
     assert "fits 13.6-inch" in pair_flags(row("Apple MacBook Air 13-inch (M2)"), sleeve13, ex).evidence
+    # the size as the device's title writes it, so that an explanation repeats no figure neither title has
+    assert "fits 14.0-inch" in pair_flags(row("ASUS ROG Zephyrus G14"), row("Inateck 14 inch Laptop Sleeve"), ex).evidence
     # a 12.4-inch laptop in a 13-inch sleeve: neither claimed
     loose = pair_flags(row("Microsoft Surface Laptop Go 3"), sleeve13, ex)
     assert not loose.incompatible and not loose.compatible
