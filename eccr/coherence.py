@@ -393,6 +393,7 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         flags.relevant = True
         flags.evidence.append(f"both are {brand_a.title()} products")
     models_a, models_b = model_tokens(ta), model_tokens(tb)
+    relations: list[str] = []  # `_brand_relation` evidence, shown only for a pair not found incompatible
     for src_title, dst, dst_brand in ((ta, b, brand_b), (tb, a, brand_a)):
         dst_title = dst.get("title", "")
         phrase = compatibility_phrase(src_title)
@@ -405,11 +406,9 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
             flags.evidence.append(f"fits {', '.join(fits[:3])}")
         dst_brand, makers = canonical_brand(dst_brand), extractor.makers_named(phrase)
         if dst_brand and dst_brand in makers:
-            relation = _brand_relation(phrase, makers - {dst_brand}, _brand_name(dst_brand, phrase, dst_title), dst,
-                                       extractor)
-            if relation not in flags.evidence:
-                flags.relevant = True
-                flags.evidence.append(relation)
+            flags.relevant = True
+            relations.append(_brand_relation(phrase, makers - {dst_brand}, _brand_name(dst_brand, phrase, dst_title),
+                                             dst, extractor))
     _mark_mounts(flags, a, b, extractor)
     _mark_card_slots(flags, a, b, extractor)
     _mark_screen_sizes(flags, a, b, extractor)
@@ -417,8 +416,8 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         _mark_incompatible(flags, a, b, extractor)
         _mark_incompatible(flags, b, a, extractor)
         _mark_rival_accessories(flags, a, b, extractor)
-    if flags.incompatible:  # "made for iPhone" beside "made for iPhone SE, not this model" reads as a contradiction
-        flags.evidence = [e for e in flags.evidence if ", not " in e or not e.startswith(_BRAND_RELATIONS)]
+    if not flags.incompatible:  # "made for iPhone" beside "made for iPhone SE, not this model" reads as a contradiction
+        flags.evidence += [r for n, r in enumerate(relations) if r not in relations[:n]]
     shared_models = sorted((models_a & models_b) - set(" ".join(flags.evidence).upper().split()))
     if shared_models and not flags.compatible:
         flags.relevant = True
@@ -427,9 +426,6 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     if leaf_a and leaf_a == leaf_b and _jaccard(content_words(ta), content_words(tb)) >= substitute_jaccard:
         flags.substitute = True
     return flags
-
-
-_BRAND_RELATIONS = ("made for", "both go with", "lists ")  # the evidence strings of `_brand_relation`
 
 
 def _brand_relation(phrase: str, other_makers: set[str], brand_name: str, dst: dict,
@@ -452,8 +448,7 @@ def _brand_relation(phrase: str, other_makers: set[str], brand_name: str, dst: d
         return f"made for {lines[0]}" if dst_is_device and lines else f"lists {brand_name} among others"
     if not dst_is_device:
         return f"both go with {brand_name} devices"
-    written = brand_name.lower() in {w.lower() for w in words(phrase)}
-    return f"made for {lines[0] if lines and not written else brand_name}"
+    return f"made for {lines[0] if lines and not _writes(phrase, brand_name) else brand_name}"
 
 
 def _model_parts(models) -> set[str]:
@@ -581,7 +576,12 @@ def _written(text: str) -> str:
 
 def screen_sizes(title: str) -> frozenset[float]:
     """Sizes a device's title states ("Samsung 65-inch S90C", "Dell XPS 15 9530 Laptop, 15.6-inch")."""
-    return frozenset(float(m.group(1)) for m in _SIZE.finditer(title or "") if 2 <= float(m.group(1)) <= 120)
+    return frozenset(_stated_sizes(title))
+
+
+def _stated_sizes(title: str) -> dict[float, str]:
+    """`screen_sizes` -> the number as the title writes it (14.0 -> "14.0")."""
+    return {float(m.group(1)): m.group(1) for m in _SIZE.finditer(title or "") if 2 <= float(m.group(1)) <= 120}
 
 
 def _mark_screen_sizes(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
@@ -591,16 +591,15 @@ def _mark_screen_sizes(flags: PairFlags, a: dict, b: dict, extractor: AttributeE
     for acc, dev in ((a, b), (b, a)):  # sizes within a sleeve's loose low claim neither
         phrase = compatibility_phrase(acc.get("title", ""))
         ranges = size_ranges(phrase)
-        sizes = screen_sizes(dev.get("title", "")) if ranges else frozenset()
+        sizes = _stated_sizes(dev.get("title", "")) if ranges else {}
         if not sizes or _is_device(acc, extractor) or not _is_device(dev, extractor) or \
-                not _kinds(_DEVICE_WORD.finditer(phrase)) & _kinds(_DEVICE_WORD.finditer(_device_text(dev))):
+                not _kinds(phrase) & _kinds(_device_text(dev)):
             continue  # sizes of another kind of device: "fits 15-inch laptops" says nothing of a camera's 3-inch LCD
         inside = [s for s in sizes if any(lo <= s <= hi for _, lo, hi, _ in ranges)]
         near = [s for s in sizes if any(loose <= s <= hi for loose, _, hi, _ in ranges)]
         if inside:
             flags.compatible = True  # the size as the device's title writes it ("14.0-inch", not "14-inch")
-            written = {float(m.group(1)): m.group(1) for m in _SIZE.finditer(dev.get("title", ""))}
-            flags.evidence.append(f"fits {written.get(max(inside), f'{max(inside):g}')}-inch")
+            flags.evidence.append(f"fits {sizes[max(inside)]}-inch")
         elif not near and not flags.incompatible:
             flags.incompatible = True
             named = ", ".join(written for *_, written in ranges[:2])
@@ -733,8 +732,8 @@ def _device_models(phrase: str) -> dict[str, str]:
 def _makers_as_named(makers: set[str], phrase: str) -> str:
     """Makers as a phrase names them: the brand where it is written ("Canon EOS Rebel T7" -> "Canon"), else the
     product line ("Xbox Series X" -> "Xbox")."""
-    lines, written = _product_lines(phrase), {w.lower() for w in words(phrase)}
-    return " and ".join(_brand_name(m, phrase) if m in written else
+    lines = _product_lines(phrase)
+    return " and ".join(_brand_name(m, phrase) if _writes(phrase, m) else
                         next((w for k, w in lines.items() if PRODUCT_LINE_BRANDS[k] == m), _brand_name(m, phrase))
                         for m in sorted(makers))
 
@@ -826,20 +825,20 @@ def _device_text(row: dict) -> str:
     return f"{leaf_category(row.get('category'))} {short_name(row.get('title', ''), max_words=12)}"
 
 
+def _device_words(text: str) -> set[str]:
+    return {m.group(0).lower().rstrip("s") for m in _DEVICE_WORD.finditer(text)}
+
+
 def _device_kinds(row: dict) -> set[str]:
-    return {m.group(0).lower().rstrip("s") for m in _DEVICE_WORD.finditer(_device_text(row))}
+    return _device_words(_device_text(row))
 
 
 _KIND_SYNONYMS = {"notebook": "laptop", "hdtv": "tv", "television": "tv", "ultrabook": "laptop", "chromebook": "laptop"}
 
 
-def _kinds(matches) -> set[str]:
-    """Device words as one kind each ("Laptops", "notebook" -> "laptop"; "HDTVs" -> "tv")."""
-    out = set()
-    for m in matches:
-        word = m.group(0).lower().rstrip("s")
-        out.add(_KIND_SYNONYMS.get(word, word))
-    return out
+def _kinds(text: str) -> set[str]:
+    """The device words of a text as one kind each ("Laptops", "notebook" -> "laptop"; "HDTVs" -> "tv")."""
+    return {_KIND_SYNONYMS.get(word, word) for word in _device_words(text)}
 
 
 def _serves(accessory: dict, device: dict, reasons: list[str]) -> bool:
@@ -915,7 +914,8 @@ def _template_reason(a: dict, b: dict, flags: PairFlags) -> tuple[str, bool]:
         first = f"The {name_b}" + (f" ({leaf_b.lower()})" if leaf_b else "") + f" goes with the {name_a}"
     if reasons and _both_fit(a, b, reasons[0]):  # two accessories of one device: a case and a screen protector
         first += f"; both fit the {reasons[0].removeprefix('fits ')}"
-    elif reasons and reasons[0].startswith("made for") and _phrase_names(named_last, reasons[0].removeprefix("made for ")):
+    elif reasons and reasons[0].startswith("made for") and \
+            _writes(compatibility_phrase(named_last.get("title", "")), reasons[0].removeprefix("made for ")):
         first += f", which is {reasons[0]}"  # "… goes with the Starfield, which is made for Xbox"
     elif reasons and (size := re.fullmatch(r"fits ([\d.]+-inch)", reasons[0])):
         first += f": it fits a {size.group(1)} screen"
@@ -926,9 +926,9 @@ def _template_reason(a: dict, b: dict, flags: PairFlags) -> tuple[str, bool]:
     return first, stated
 
 
-def _phrase_names(row: dict, name: str) -> bool:
-    """Whether the item's compatibility phrase writes `name` (a brand or product line)."""
-    return name.lower() in {w.lower() for w in words(compatibility_phrase(row.get("title", "")))}
+def _writes(text: str, name: str) -> bool:
+    """Whether `text` has the one-word `name` (a brand or product line) as a word, in any case."""
+    return name.lower() in {w.lower() for w in words(text)}
 
 
 def template_states_reason(a: dict, b: dict, flags: PairFlags) -> bool:

@@ -78,13 +78,12 @@ def main() -> int:
         lm_asked[sum(not template_states_reason(rec.items.rows[query], rec.items.rows[r.item_id],
                                                 PairFlags.from_dict(r.flags)) for r in ranked["eccr"])] += 1
         picks["random"] = [demo.position_of[i] for i in rng.sample([i for i in ids if i != query], args.k)]
-        if picks["eccr"]:
-            per_query.append((scores(demo, graph, q, picks["eccr"])["typed_fits"], query,
-                              [r.item_id for r in ranked["eccr"]]))
-        for system, items in picks.items():
-            if items:
-                for g in (group, "all"):
-                    rows.setdefault((system, g), []).append(scores(demo, graph, q, items))
+        scored = {system: scores(demo, graph, q, items) for system, items in picks.items() if items}
+        if "eccr" in scored:
+            per_query.append((scored["eccr"]["typed_fits"], query, [r.item_id for r in ranked["eccr"]]))
+        for system, cell in scored.items():
+            for g in (group, "all"):
+                rows.setdefault((system, g), []).append(cell)
     table = {f"{system}/{group}": {"queries": len(r), **{m: round(sum(x[m] for x in r) / len(r), 4) for m in r[0]}}
              for (system, group), r in sorted(rows.items())}
     print(f"run {args.run}; top {args.k}, max_per_type {args.max_per_type}; {len(queries)} queries "

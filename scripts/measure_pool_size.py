@@ -28,14 +28,12 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import eccr.rank.candidates as candidates_module
 from eccr.evaluate.config import RetrievalProtocolConfig
 from eccr.evaluate.protocols.retrieval import run_retrieval_protocol
 from eccr.evaluate.systems import build_systems
 from eccr.pipeline import Recommender
 from eccr.rank.candidates import PoolSize
 from eccr.rank.retrieval import ItemIndex
-from eccr.represent.fuse import content_columns
 from eccr.run import split_dataset
 
 INDEXES = ("content", "full-fused")
@@ -56,10 +54,6 @@ def parse_setting(spec: str) -> tuple[str, dict[str, int]]:
     return index, out
 
 
-def _all_columns(fused) -> np.ndarray:
-    return np.arange(fused.dim)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", required=True)
@@ -74,7 +68,7 @@ def main() -> None:
     ranker = rec.candidates
     indexes = {"content": ranker.near_index,
                "full-fused": ItemIndex.build(ranker.fused, rec.run_config.retrieval)}
-    columns = {"content": content_columns, "full-fused": _all_columns}
+    columns = {"content": ranker.near_columns, "full-fused": np.arange(ranker.fused.dim)}  # the query side
     defaults = PoolSize()
     rows = []
     reference = run_retrieval_protocol(split, {"text_cosine": systems["text_cosine"]}, RetrievalProtocolConfig(),
@@ -85,15 +79,13 @@ def main() -> None:
         rec.config.retrieve_near_k, rec.config.retrieve_text_k = defaults.near_k, defaults.text_k
         for field, value in overrides.items():
             setattr(rec.config, field, value)
-        ranker.near_index = indexes[index]
-        candidates_module.content_columns = columns[index]  # the query side of the neighbour search
+        ranker.near_index, ranker.near_columns = indexes[index], columns[index]
         start = time.time()
         result = run_retrieval_protocol(split, {"eccr": systems["eccr"]}, RetrievalProtocolConfig(),
                                         part=args.part)["eccr"]
         rows.append({"setting": spec, **{m: s.mean for m, s in result.summary.items()},
                      "top10_unseen": result.extra["top_unseen_share"], "seconds": round(time.time() - start, 1)})
         print(rows[-1], flush=True)
-    candidates_module.content_columns = content_columns
     metrics = [m for m in rows[0] if m.startswith(("Recall", "NDCG"))]
     print(f"\n{args.run}, {args.part} part, full-catalogue protocol ({reference.extra['queries']} queries; positives "
           f"{reference.extra['positives_unseen_share']:.1%} unseen)\n")

@@ -93,6 +93,7 @@ class CandidateRanker:
         self.tuned_text = tuned_text.normalized() if tuned_text is not None else None
         self.tuned_index = tuned_index  # with it, in-domain text neighbours are the tuned encoder's
         self.text, self.source, self.target, self.fused = text, source, target, fused
+        self.near_columns = content_columns(fused)  # the fused columns the neighbour index holds (same layout on add)
         self.index, self.near_index, self.text_index = index, near_index, text_index
         self.ranker, self.complement = ranker, complement
         # the "personal_metric" feature; None (runs whose blends do not weigh it): the feature is not computed
@@ -192,7 +193,7 @@ class CandidateRanker:
             take(self.text_index.search(by_text, size.k + size.text_k + len(query))[0][0], limit=size.k + size.text_k)
         take(ids[0], limit=len(found) + size.k)
         if self.near_index is not None and size.near_k > 0:
-            t = self.fused.lookup(list(query))[:, content_columns(self.fused)].mean(0, keepdims=True)
+            t = self.fused.lookup(list(query))[:, self.near_columns].mean(0, keepdims=True)
             take(self.near_index.search(t, size.near_k + len(query))[0][0])
         if self.tuned_index is not None and size.text_k > 0 and self.in_domain(query[-1]):
             by_tuned = self.tuned_text.lookup(list(query)).mean(0, keepdims=True)

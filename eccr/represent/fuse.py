@@ -79,8 +79,7 @@ def shared_block_cosine(fused: ItemVectors, query: str, candidates: list[str], m
     only one of them has (its weight enlarges one norm): both depend on whether the items were bought in the train
     part, not on what they are, so a cold query's plain fused cosine prefers every cold candidate. `missing` for
     candidates without a fused vector."""
-    blocks = [(start, end) for name, start, end in fused.meta.get("blocks", []) if name != "behaviour_missing"] \
-        or [(0, fused.dim)]
+    blocks = _block_ranges(fused, leave_out=("behaviour_missing",))
     q = fused.lookup([query])[0]
     pos = fused.position(candidates)
     out = np.full(len(candidates), missing, dtype=np.float64)
@@ -95,11 +94,16 @@ def shared_block_cosine(fused: ItemVectors, query: str, candidates: list[str], m
     return out
 
 
+def _block_ranges(fused: ItemVectors, leave_out: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, end) of each block in `meta['blocks']` but those named in `leave_out`; the whole vector without a layout."""
+    return [(start, end) for name, start, end in fused.meta.get("blocks") or [] if name not in leave_out] \
+        or [(0, fused.dim)]
+
+
 def content_columns(fused: ItemVectors) -> np.ndarray:
     """Columns of the blocks every item has (text, directed): all but the behaviour block and the missing flag."""
-    blocks = [(start, end) for name, start, end in fused.meta.get("blocks") or []
-              if name not in ("behaviour", "behaviour_missing")] or [(0, fused.dim)]
-    return np.concatenate([np.arange(start, end) for start, end in blocks])
+    return np.concatenate([np.arange(start, end)
+                           for start, end in _block_ranges(fused, leave_out=("behaviour", "behaviour_missing"))])
 
 
 def content_vectors(fused: ItemVectors) -> ItemVectors:
