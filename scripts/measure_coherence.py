@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eccr.coherence import AttributeExtractor, labelled_pairs, pair_flags
+from eccr.coherence import AttributeExtractor, compatibility_phrase, labelled_pairs, pair_flags, size_ranges
 from eccr.data.categories import leaf_category
 from eccr.data.load import load_dataset
 
@@ -68,6 +68,8 @@ def main() -> None:
     print(f"{'':<24} {'pairs':>7} " + " ".join(f"{f:>12}" for f in FLAGS))
     for name, r in rates.items():
         print(f"{name:<24} {r['pairs']:>7} " + " ".join(f"{r[f]:>12}" for f in FLAGS))
+    sized = sum(bool(size_ranges(compatibility_phrase(t))) for t in ds.catalog.items["title"])
+    print(f"titles whose compatibility phrase gives screen sizes (the screen-size rule can fire): {sized}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "coherence_flags.json").write_text(json.dumps({"data": args.data, "random_pairs": args.random_pairs,
