@@ -31,6 +31,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,9 +259,10 @@ class Recommender:
     def pool_size(self) -> PoolSize:
         return PoolSize(self.config.retrieve_k, self.config.retrieve_near_k, self.config.retrieve_text_k)
 
-    def retrieve(self, query: Sequence[str], k: int) -> list[str]:
-        """The candidate pool for `query` (see CandidateRanker.retrieve), `k` from the directed index."""
-        return self.candidates.retrieve(query, dataclasses.replace(self.pool_size, k=k))
+    def retrieve(self, query: Sequence[str], k: int, among: AbstractSet[str] | None = None) -> list[str]:
+        """The candidate pool for `query` (see CandidateRanker.retrieve), `k` from the directed index; `among`:
+        only these items."""
+        return self.candidates.retrieve(query, dataclasses.replace(self.pool_size, k=k), among)
 
     def features(self, query: str, history: Sequence[str], pool: Sequence[str]):
         """(features, the ranker's Scores, PairFlags per candidate): see CandidateRanker.features."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 
 import numpy as np
@@ -38,8 +39,8 @@ class DirectedScorer:
     def score_candidates(self, query: Sequence[str], candidates: Sequence[str], history: Sequence[str] = ()) -> Scores:
         return Scores(self.rec.candidates.directed(str(query[-1]), [str(c) for c in candidates]))
 
-    def retrieve(self, query: list[str], k: int):
-        ids = self.rec.retrieve([str(q) for q in query], k)
+    def retrieve(self, query: list[str], k: int, among: AbstractSet[str] | None = None):
+        ids = self.rec.retrieve([str(q) for q in query], k, among)
         return ids, self.rec.candidates.directed(str(query[-1]), ids)
 
 
@@ -78,10 +79,16 @@ class PipelineScorer:
         rank_of = {item.item_id: item.score for item in rec.items}
         return Scores(np.array([float(rank_of.get(c, -np.inf)) for c in candidates]))
 
-    def retrieve(self, query: list[str], k: int):
-        """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank."""
+    def retrieve(self, query: list[str], k: int, among: AbstractSet[str] | None = None):
+        """What the product does on the full catalogue: retrieve (FAISS + co-occurrence), then rank; `among`: the
+        pool is retrieved from these items only (as if the catalogue held only them)."""
+        pool = None
+        if among is not None:
+            pool = self.rec.retrieve([str(query[-1])], self.rec.config.retrieve_k, among)
+            if not pool:
+                return [], np.zeros(0)
         with self._system_setting():
-            rec = self.rec.recommend(str(query[-1]), [], k, "eccr", explain=False, judge=False)
+            rec = self.rec.recommend(str(query[-1]), [], k, "eccr", explain=False, candidates=pool, judge=False)
         return [i.item_id for i in rec.items], np.array([i.score for i in rec.items])
 
 

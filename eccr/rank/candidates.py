@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,13 +170,15 @@ class CandidateRanker:
                    tuned_index)
 
     # ------------------------------------------------------------------ 1. retrieve
-    def retrieve(self, query: Sequence[str], size: PoolSize | None = None) -> list[str]:
+    def retrieve(self, query: Sequence[str], size: PoolSize | None = None,
+                 among: AbstractSet[str] | None = None) -> list[str]:
         """The candidate pool for `query` (item ids, the item looked at last, or first then the basket): the
-        directed top `size.k`, then the fused and the text neighbours, then items bought with a query item."""
+        directed top `size.k`, then the fused and the text neighbours, then items bought with a query item.
+        `among`: every source searches only these items (the evaluation asks for each seen/unseen stratum)."""
         size = size or PoolSize()
         rows = self.source.lookup(list(query))
         q = rows[-1:] if len(rows) == 1 else (0.5 * rows[:1] + 0.5 * rows[1:].mean(0, keepdims=True))
-        ids, _ = self.index.search(q, size.k + len(query))
+        ids, _ = self.index.search(q, size.k + len(query), among)
         found: list[str] = []
         seen = set(query)
 
@@ -183,27 +186,29 @@ class CandidateRanker:
             for i in candidates:
                 if limit is not None and len(found) >= limit:
                     return
-                if i and i not in seen:
+                if i and i not in seen and (among is None or i in among):
                     found.append(i)
                     seen.add(i)
 
         by_text = self.text.lookup(list(query)).mean(0, keepdims=True) if self.text_index is not None else None
         if by_text is not None and self.domain_backoff and not self.in_domain(query[-1]):
             # out of the training domain the text neighbours come first (the final score is text cosine there)
-            take(self.text_index.search(by_text, size.k + size.text_k + len(query))[0][0], limit=size.k + size.text_k)
+            take(self.text_index.search(by_text, size.k + size.text_k + len(query), among)[0][0],
+                 limit=size.k + size.text_k)
         take(ids[0], limit=len(found) + size.k)
         if self.near_index is not None and size.near_k > 0:
             t = self.fused.lookup(list(query))[:, self.near_columns].mean(0, keepdims=True)
-            take(self.near_index.search(t, size.near_k + len(query))[0][0])
+            take(self.near_index.search(t, size.near_k + len(query), among)[0][0])
         if self.tuned_index is not None and size.text_k > 0 and self.in_domain(query[-1]):
             by_tuned = self.tuned_text.lookup(list(query)).mean(0, keepdims=True)
-            take(self.tuned_index.search(by_tuned, size.text_k + len(query))[0][0])
+            take(self.tuned_index.search(by_tuned, size.text_k + len(query), among)[0][0])
         elif by_text is not None and size.text_k > 0:
-            take(self.text_index.search(by_text, size.text_k + len(query))[0][0])
+            take(self.text_index.search(by_text, size.text_k + len(query), among)[0][0])
         # items bought with the query before are candidates too, whatever their vectors say
         together = self.baselines["co-occurrence"].counts
         for item in query:
-            top = sorted(together.get(item, {}).items(), key=lambda kv: -kv[1])[:size.k]
+            bought = [kv for kv in together.get(item, {}).items() if among is None or kv[0] in among]
+            top = sorted(bought, key=lambda kv: -kv[1])[:size.k]
             take(o for o, _ in top if self.items.is_titled(o))
         return found
 

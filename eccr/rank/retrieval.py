@@ -8,7 +8,7 @@ FAISS file (`faiss.write_index`) plus a JSON sidecar holding the item ids and th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import faiss
@@ -34,6 +34,7 @@ class ItemIndex:
     def __init__(self, index: faiss.Index, ids: Sequence[str], config: RetrievalConfig):
         self.index, self.ids, self.config = index, [str(i) for i in ids], config
         self._ids = np.asarray(self.ids + [""], dtype=object)  # FAISS answers -1 when it has fewer than k: ""
+        self._row_of: dict[str, int] | None = None
 
     @property
     def kind(self) -> str:
@@ -74,16 +75,31 @@ class ItemIndex:
         self.index.add(_as_matrix(item_vectors.vectors, self.index.d, self.config.normalize))
         self.ids += list(item_vectors.ids)
         self._ids = np.asarray(self.ids + [""], dtype=object)
+        self._row_of = None
 
-    def search(self, query_vectors: np.ndarray, k: int) -> tuple[list[list[str]], np.ndarray]:
+    def search(self, query_vectors: np.ndarray, k: int,
+               among: Iterable[str] | None = None) -> tuple[list[list[str]], np.ndarray]:
         """Top-k items per query row: (ids per query, scores (n_queries, k)); rows with fewer hits end in ''
-        and -inf."""
+        and -inf. `among`: search only these items (ids the index lacks are ignored), e.g. one stratum of the
+        catalogue in an evaluation."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         q = _as_matrix(query_vectors, self.index.d, self.config.normalize)
-        scores, rows = self.index.search(q, min(k, len(self)))
+        params = None if among is None else self._search_parameters(among)
+        scores, rows = self.index.search(q, min(k, len(self)), params=params)
         scores = np.where(rows >= 0, scores, -np.inf)
         return [list(r) for r in self._ids[rows]], scores
+
+    def _search_parameters(self, among: Iterable[str]) -> faiss.SearchParameters:
+        if self._row_of is None:
+            self._row_of = {item: row for row, item in enumerate(self.ids)}
+        rows = np.fromiter((self._row_of[i] for i in among if i in self._row_of), dtype=np.int64)
+        selector = faiss.IDSelectorBatch(rows)
+        if isinstance(self.index, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.index.hnsw.efSearch)
+        if isinstance(self.index, faiss.IndexIVF):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
+        return faiss.SearchParameters(sel=selector)
 
     def save(self, path: str | Path) -> None:
         """Writes PATH (the FAISS index) and PATH.ids.json (ids + config)."""

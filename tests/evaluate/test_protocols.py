@@ -121,6 +121,44 @@ def test_retrieval_full_scoring_chunks_and_retrieve_agree(tiny_split):
     assert (big["ret"].per_query["Recall@10"] >= big["pop"].per_query["Recall@10"]).all()
 
 
+def test_retrieval_asks_a_retriever_for_each_stratum(tiny_split):
+    """A retriever whose pool leans to unseen items (it fills its top k with them first) reaches deeper into that
+    stratum than a full scorer; asked once per stratum (`among`), it ranks each stratum like the full scorer of the
+    same scores, whatever its pool would have leaned to."""
+    ids = sorted(tiny_split.test.catalog.items["item_id"])
+    seen = set(tiny_split.train.behaviour.events["item_id"])
+    bundled = set(tiny_split.test.bundles.rows["item_id"])
+    # distinct scores (no ties for retrieve to break its way), the test part's bundled items first
+    score = {i: 100.0 * (i in bundled) + n for n, i in enumerate(reversed(ids))}
+
+    class Full:
+        def score_candidates(self, query, candidates, history=()):
+            return Scores(np.array([score.get(c, -1.0) for c in candidates]))
+
+    def leaning_pool(k, among=None):
+        allowed = [i for i in ids if among is None or i in among]
+        pool = sorted(allowed, key=lambda i: (i in seen, -score[i]))[:k]  # unseen first, then by score
+        return pool, np.array([score[i] for i in pool])
+
+    class LeaningPool(Full):
+        def retrieve(self, query, k):
+            return leaning_pool(k)
+
+    class LeaningPoolByStratum(Full):
+        def retrieve(self, query, k, among=None):
+            return leaning_pool(k, among)
+
+    cfg = RetrievalProtocolConfig(recall_ks=(2, 4), ndcg_k=4)
+    res = run_retrieval_protocol(tiny_split, {"full": Full(), "leaning": LeaningPool(),
+                                              "by_stratum": LeaningPoolByStratum()}, cfg)
+    assert res["by_stratum"].extra["retrieved_by_stratum"] and not res["leaning"].extra["retrieved_by_stratum"]
+    for metric in ("Recall@2", "Recall@4", "NDCG@4"):
+        assert res["by_stratum"].per_query[metric].tolist() == res["full"].per_query[metric].tolist()
+    assert res["full"].summary["Recall@4"].mean == 1.0
+    # cut from one pool that leans to unseen items, the seen stratum is cut short and its positives go missing
+    assert res["leaning"].summary["Recall@4"].mean < 1.0
+
+
 def test_sampled_protocol_nested_negatives_and_gamma(tiny_split):
     rec = RecordingScorer()
     truth = bundle_mates(tiny_split.test)

@@ -29,6 +29,16 @@ def test_pool_leaves_out_the_query_and_grows_with_each_source(candidates):
     assert "D0104" not in candidates.retrieve(["D0001", "D0104"])  # the basket is never a candidate
 
 
+def test_pool_among_a_stratum(candidates):
+    """Every source searches only the given items (what the full-catalogue protocol asks for each seen status);
+    among every item, the pool is the unrestricted one."""
+    everything = set(candidates.items.catalog.items["item_id"])
+    assert candidates.retrieve(["D0001"], among=everything) == candidates.retrieve(["D0001"])
+    half = set(sorted(everything)[::2])
+    pool = candidates.retrieve(["D0001"], among=half)
+    assert pool and set(pool) <= half
+
+
 def test_features_cover_the_blend_and_the_score_demotes_incompatible(candidates):
     pool = candidates.retrieve(["D0001"])[:30]
     feats, scores, flags = candidates.features("D0001", [], pool)

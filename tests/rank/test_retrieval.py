@@ -62,6 +62,20 @@ def test_add_cold_items_after_load(tmp_path):
         loaded.add(cold)
 
 
+@pytest.mark.parametrize("config", [RetrievalConfig(), RetrievalConfig(flat_max_items=10),
+                                    RetrievalConfig(flat_max_items=10, large_index="ivf", ivf_lists=4, ivf_probe=4)])
+def test_search_among_a_subset(config):
+    rng = np.random.default_rng(0)
+    ids = [f"i{n}" for n in range(200)]
+    index = ItemIndex.build(ItemVectors(ids, rng.normal(size=(200, 16)).astype(np.float32)), config)
+    among = {f"i{n}" for n in range(0, 200, 3)} | {"not-in-the-index"}
+    found, scores = index.search(rng.normal(size=(2, 16)), 10, among=among)
+    assert all(len(row) == 10 and set(row) <= among for row in found)
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+    every, _ = index.search(index.index.reconstruct_n(0, 200)[:1], 5, among=set(ids))
+    assert every[0][0] == "i0" or config.large_index == "ivf"  # the item itself first (IVF may probe past it)
+
+
 def test_bad_input_is_a_clear_error():
     index = ItemIndex.build(random_vectors(10))
     with pytest.raises(ValueError, match="shape"):
