@@ -13,6 +13,10 @@ top 10. A setting is a neighbour index and `PoolSize` overrides:
   runs before 2026-12-05 had it, built here in memory: its neighbours lean to items of the query's seen status;
 - `:k=N`, `:near_k=N`, `:text_k=N` override the pool's sources (`k` is the protocol's own 3·50 + removed otherwise).
 
+The protocol asks `eccr` for one pool per seen/unseen stratum holding a positive (eccr/evaluate/protocols/
+retrieval.py); `--one-pool` asks for one pool per query as the protocol did before 2026-12-05, where a pool that
+leans to the positives' usual status reaches deeper into their stratum.
+
 Choose on `--part valid`; test is for reporting. Prints a table (text cosine for reference) and writes
 pool_size.json to --out.
 """
@@ -54,12 +58,26 @@ def parse_setting(spec: str) -> tuple[str, dict[str, int]]:
     return index, out
 
 
+class OnePool:
+    """The system with `retrieve(query, k)` only, so the protocol cuts both strata from one pool."""
+
+    def __init__(self, system):
+        self.system = system
+
+    def score_candidates(self, query, candidates, history=()):
+        return self.system.score_candidates(query, candidates, history)
+
+    def retrieve(self, query, k):
+        return self.system.retrieve(query, k)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", required=True)
     ap.add_argument("--part", default="valid", choices=["valid", "test"])
     ap.add_argument("--settings", nargs="+", default=["full-fused", "content", "content:text_k=200"])
-    ap.add_argument("--out", default=None, help="default runs/results/pool_size-<run name>-<part>")
+    ap.add_argument("--one-pool", action="store_true", help="one pool per query for both strata (the old protocol)")
+    ap.add_argument("--out", default=None, help="default runs/results/pool_size-<run name>-<part>[-one-pool]")
     args = ap.parse_args()
     settings = [(spec, *parse_setting(spec)) for spec in args.settings]
     rec = Recommender.from_run(args.run, use_lm=False)
@@ -81,19 +99,21 @@ def main() -> None:
             setattr(rec.config, field, value)
         ranker.near_index, ranker.near_columns = indexes[index], columns[index]
         start = time.time()
-        result = run_retrieval_protocol(split, {"eccr": systems["eccr"]}, RetrievalProtocolConfig(),
+        eccr = OnePool(systems["eccr"]) if args.one_pool else systems["eccr"]
+        result = run_retrieval_protocol(split, {"eccr": eccr}, RetrievalProtocolConfig(),
                                         part=args.part)["eccr"]
         rows.append({"setting": spec, **{m: s.mean for m, s in result.summary.items()},
                      "top10_unseen": result.extra["top_unseen_share"], "seconds": round(time.time() - start, 1)})
         print(rows[-1], flush=True)
     metrics = [m for m in rows[0] if m.startswith(("Recall", "NDCG"))]
-    print(f"\n{args.run}, {args.part} part, full-catalogue protocol ({reference.extra['queries']} queries; positives "
+    print(f"\n{args.run}, {args.part} part, full-catalogue protocol{', one pool' * args.one_pool} "
+          f"({reference.extra['queries']} queries; positives "
           f"{reference.extra['positives_unseen_share']:.1%} unseen)\n")
     print("| setting | " + " | ".join(metrics) + " | top 10 unseen |")
     print("|---" * (len(metrics) + 2) + "|")
     for r in rows:
         print(f"| {r['setting']} | " + " | ".join(f"{r[m]:.4f}" for m in metrics) + f" | {r['top10_unseen']:.3f} |")
-    out = Path(args.out or f"runs/results/pool_size-{Path(args.run).name}-{args.part}")
+    out = Path(args.out or f"runs/results/pool_size-{Path(args.run).name}-{args.part}{'-one-pool' * args.one_pool}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "pool_size.json").write_text(json.dumps({"run": args.run, "part": args.part, "rows": rows}, indent=1))
     print(f"\nwrote {out / 'pool_size.json'}")
