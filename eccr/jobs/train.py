@@ -36,6 +36,7 @@ from eccr.data.candidate_lists import (
     CandidateLists,
     load_or_build_candidate_lists,
     seen_items,
+    titled_ids,
 )
 from eccr.data.lookup import read_catalog
 from eccr.data.schema import Dataset
@@ -386,9 +387,12 @@ def list_blend_features(candidates, lists: CandidateLists) -> tuple[dict[str, li
 
 def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
                            split: TemporalSplit) -> tuple[dict[str, list], list[int], list[int]]:
-    """Each valid query's retrieved pool, split by seen status: a positive's list holds the pool items of its own
-    status, so the blend cannot learn "prefer items nobody bought in the train part"."""
+    """Each valid query's retrieved pool, one per seen status that holds a positive (retrieved from the items of
+    that status only, as the full-catalogue protocol asks): a positive's list holds items of its own status, so the
+    blend cannot learn "prefer items nobody bought in the train part"."""
     seen = seen_items(split.train)
+    titled = set(titled_ids(split.valid))
+    strata = {True: frozenset(titled & seen), False: frozenset(titled - seen)}
     queries = heldout_queries(split.valid, seed=config.data.seed, max_queries=config.blend_max_pairs // 4)
     columns: dict[str, list] = {}
     labels: list[int] = []
@@ -396,10 +400,9 @@ def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,
     for row in queries.itertuples(index=False):
         if not candidates.items.is_titled(row.query):
             continue
-        pool = candidates.retrieve([row.query])
         positives = set(row.positives)
-        for status in {p in seen for p in positives}:
-            matched = [c for c in pool if (c in seen) == status]
+        for status in sorted({p in seen for p in positives}):
+            matched = candidates.retrieve([row.query], among=strata[status])
             if not any(c in positives for c in matched):
                 continue
             _add_features(columns, candidates.features(row.query, [], matched)[0])

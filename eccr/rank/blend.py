@@ -44,8 +44,8 @@ DEFAULT_WEIGHTS = {"ranker": 1.0, "directed": 1.0}
 # Bumped when the fit changes, so `eccr train` refits blends saved by an older one (2: listwise, calibrated per group;
 # 3: fused_cosine over the blocks both items have; 4: the `incompatible` flag also marks accessories of rival makers,
 # games of another platform and screen sizes outside a mount's or sleeve's range, and pools take fused neighbours by
-# content and 200 text neighbours).
-FIT_VERSION = 4
+# content and 200 text neighbours; 5: the bought_together lists are pools retrieved from each seen status's items).
+FIT_VERSION = 5
 GROUPS = ("warm", "cold")
 
 

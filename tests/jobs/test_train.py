@@ -191,3 +191,35 @@ def test_max_per_type_limits_one_type_in_the_top_k(tiny_run):
     varied_leaves = [varied._leaf(i.item_id) for i in varied.recommend("D0001", k=k, explain=False).items]
     assert len(set(varied_leaves)) >= len(set(leaves))
     assert len(varied_leaves) == k and len(set(varied_leaves)) == k  # the demo catalogue has many types
+
+
+def test_bought_together_lists_are_pools_of_one_status(tiny_run):
+    """The bought_together blend is fitted on valid pools retrieved from one seen status's items at a time, as the
+    full-catalogue protocol asks: every list holds items of one status and a positive of it."""
+    from eccr.data.candidate_lists import seen_items
+    from eccr.jobs.train import _retrieval_blend_lists
+    from eccr.run import split_dataset
+
+    run, config = Run(tiny_run), load_run_config(tiny_run)
+    candidates = Recommender.from_run(tiny_run, use_lm=False).candidates
+    _, split = split_dataset(config)
+    seen = seen_items(split.train)
+    pools = []
+    retrieve = candidates.retrieve
+
+    def recording(query, size=None, among=None):
+        pools.append((among, retrieve(query, size, among)))
+        return pools[-1][1]
+
+    candidates.retrieve = recording
+    try:
+        columns, labels, sizes = _retrieval_blend_lists(run, candidates, config, split)
+    finally:
+        del candidates.retrieve
+    assert sizes and len(labels) == sum(sizes) and all(among is not None for among, _ in pools)
+    statuses = set()
+    for among, pool in pools:
+        status = {i in seen for i in among}
+        assert len(status) == 1 and set(pool) <= among
+        statuses |= status
+    assert statuses == {True, False}  # the demo's valid part has positives of both kinds
