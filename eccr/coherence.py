@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -1027,6 +1028,15 @@ def repeats_itself(text: str, n: int = 3) -> bool:
     ws = [w.lower() for w in words(text)]
     grams = [tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)]
     return len(grams) != len(set(grams))
+
+
+def without_category_tags(text: str, leaves: Sequence[str]) -> str:
+    """`text` without a "[Leaf]" tag of either item's leaf category: the teacher's prompt writes each title with
+    its leaf in brackets, and a teacher (and so a student trained on it) copies the tag into the sentence ("… VGA
+    Cable [Connectors & Adapters] for …"). Other brackets ("[2 Pack]") stay."""
+    for leaf in {leaf.strip() for leaf in leaves if leaf and leaf.strip()}:
+        text = re.sub(r"\s*\[\s*" + re.escape(leaf) + r"\s*\]", "", text, flags=re.IGNORECASE)
+    return text
 
 
 def quoted_spans(text: str) -> tuple[list[tuple[int, int]], bool]:

@@ -45,7 +45,9 @@ from eccr.coherence import (
     grounding,
     pair_flags,
     repeats_itself,
+    without_category_tags,
 )
+from eccr.data.categories import leaf_category
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
 from eccr.llm.item_lm import ItemLM, load_serving_lm  # transformers/peft/llama.cpp load inside
@@ -445,7 +447,7 @@ class Recommender:
                       intents: Sequence[str] | None = None, use_lm: bool = True,
                       raw_for_all: bool = False) -> list[tuple[str, str, str]]:
         """(explanation, source, raw LM sentence) per (query, item) pair, by `config.explain`: the LM sentence
-        ("lm") when it passes the grounding check against the pair's flags and whether the run saw the pair bought
+        ("lm"; without a "[Leaf]" tag copied from a teacher's prompt) when it passes the grounding check against the pair's flags and whether the run saw the pair bought
         together and does not repeat itself, else the grounded template ("template"); with "reason_first" a
         template that states a reason is shown without asking the LM. raw is "" when the LM was not asked (no LM,
         `use_lm` False, or a reasoned template; `raw_for_all` asks it about every pair, for reports)."""
@@ -467,13 +469,15 @@ class Recommender:
             if asked:
                 for n, text in zip(asked, self.item_lm.explain([pairs[n] for n in asked], self.config.max_new_tokens)):
                     raw[n] = text
+        leaves = [(leaf_category(rows[q].get("category")), leaf_category(rows[c].get("category"))) for q, c in pairs]
         out = []
-        for (q, c), text, template, pf, together, keep_template in zip(pairs, raw, templates, pair_evidence, bought,
-                                                                      reasoned):
-            if not keep_template and text and not repeats_itself(text) and grounding(
-                    text, rows[q]["title"], rows[c]["title"], self.extractor, flags=pf, bought_together=together,
+        for (q, c), text, template, pf, together, keep_template, leaf_pair in zip(
+                pairs, raw, templates, pair_evidence, bought, reasoned, leaves):
+            sentence = without_category_tags(text, leaf_pair)
+            if not keep_template and sentence and not repeats_itself(sentence) and grounding(
+                    sentence, rows[q]["title"], rows[c]["title"], self.extractor, flags=pf, bought_together=together,
                     categories=(self.category_text(q), self.category_text(c))).grounded:
-                out.append((text, "lm", text))
+                out.append((sentence, "lm", text))
             else:
                 out.append((template, "template", text))
         return out

@@ -867,3 +867,12 @@ def test_a_function_neither_item_can_serve_is_contradicted():
     plan = "4-Year Camera/Camcorder Accident Protection Plan"
     assert unsupported_functions(f"The Nikon WU-1a Wireless Mobile Adapter goes with the {plan}.",
                                  f"Nikon WU-1a Wireless Mobile Adapter {plan}") == []
+
+
+def test_leaf_tags_a_teacher_copies_are_removed_and_other_brackets_stay():
+    from eccr.coherence import without_category_tags
+
+    sentence = "The Right Angle VGA Cable [Connectors & Adapters] and the Anker Hub [2 Pack] [usb hubs] work together."
+    assert without_category_tags(sentence, ("Connectors & Adapters", "USB Hubs")) == \
+        "The Right Angle VGA Cable and the Anker Hub [2 Pack] work together."
+    assert without_category_tags(sentence, ("", "Cables")) == sentence

@@ -120,6 +120,10 @@ def test_explanations_say_who_wrote_them_and_lm_claims_are_checked(tiny_run):
             assert source == "lm"
         else:
             assert source == "template" and raw == bad and text != bad
+    leaf = rows[c]["category"][-1]
+    tagged = f"The {short_name(rows[c]['title'])} [{leaf}] goes with the {short_name(rows[q]['title'])}."
+    rec.item_lm = _WritingLM(tagged)  # the teacher's bracketed leaf, copied by a student: shown without it
+    assert rec.explain_pairs([(q, c)])[0] == (good, "lm", tagged)
     incompatible = {**result.items[0].flags, "incompatible": True, "evidence": ["made for Nikon, not Canon"]}
     rec.item_lm = _WritingLM(good[:-1] + ": it fits.")
     assert rec.explain_pairs([(q, c)], flags=[incompatible])[0][1] == "template"

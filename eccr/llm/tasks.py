@@ -30,6 +30,7 @@ from eccr.coherence import (
     grounding,
     pair_flags,
     short_name,
+    without_category_tags,
 )
 from eccr.data.categories import category_text, leaf_category
 from eccr.data.demo import TEACHER_EXPLANATIONS_PATH
@@ -117,6 +118,9 @@ class TaskBuilder:
     def _title(self, item_id: str) -> str:
         return truncate_title(self.rows[item_id]["title"], self.cfg.max_title_words)
 
+    def _leaf_name(self, item_id: str) -> str:
+        return leaf_category(self.rows[item_id].get("category"))
+
     def _leaf(self, item_id: str) -> str:
         """The item's leaf category as the grounded template writes it ("batteries"), "-" when it has none."""
         return leaf_category(self.rows[item_id].get("category")).lower() or "-"
@@ -156,6 +160,7 @@ class TaskBuilder:
             titles = (self.rows[a]["title"], self.rows[b]["title"])
             categories = (category_text(self.rows[a].get("category")), category_text(self.rows[b].get("category")))
             # re-checked: the file may come from another catalogue
+            distilled = without_category_tags(distilled, (self._leaf_name(a), self._leaf_name(b)))
             for sentence in (with_short_names(distilled, titles), distilled):
                 if grounding(sentence, *titles, self.extractor, flags=flags, categories=categories).grounded:
                     return sentence, "distilled"

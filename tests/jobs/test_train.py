@@ -213,7 +213,7 @@ def test_bought_together_lists_are_pools_of_one_status(tiny_run):
 
     candidates.retrieve = recording
     try:
-        columns, labels, sizes = _retrieval_blend_lists(run, candidates, config, split)
+        _columns, labels, sizes = _retrieval_blend_lists(run, candidates, config, split)
     finally:
         del candidates.retrieve
     assert sizes and len(labels) == sum(sizes) and all(among is not None for among, _ in pools)

@@ -409,6 +409,17 @@ def test_task_builder_uses_grounded_distilled_sentences_only(tmp_path):
         TaskBuilder(ds, ids, TaskConfig(distilled_path=str(tmp_path / "missing.jsonl")))
 
 
+def test_teacher_sentences_lose_the_leaf_tags_of_their_prompt(tmp_path):
+    ds = _dataset()
+    path = tmp_path / "distilled.jsonl"
+    tagged = "The Wasabi Battery [Batteries] fits the Canon EOS 60D camera [ dslr ]."
+    path.write_text(json.dumps({"source": "c1", "target": "b1", "explanation": tagged, "grounded": True,
+                                "teacher": "t"}) + "\n")
+    ids = {i: f"<a_{n}><b_{n}><c_0>" for n, i in enumerate(ds.catalog.items["item_id"])}
+    builder = TaskBuilder(ds, ids, TaskConfig(n_candidates=3, distilled_path=str(path)))
+    assert builder.explanation("c1", "b1") == (GOOD, "distilled")
+
+
 def test_teacher_sentences_name_the_items_as_the_templates_do():
     rebel, battery = ("Canon EOS Rebel T7 24.1MP APS-C DSLR (Body Only, Canon EF-S/EF Mount)",
                       "Powerextra LP-E10 Battery (with USB Dual Charger) for Canon EOS Rebel T7, Canon EOS Rebel T6")
