@@ -1033,9 +1033,14 @@ def repeats_itself(text: str, n: int = 3) -> bool:
 def without_category_tags(text: str, leaves: Sequence[str]) -> str:
     """`text` without a "[Leaf]" tag of either item's leaf category: the teacher's prompt writes each title with
     its leaf in brackets, and a teacher (and so a student trained on it) copies the tag into the sentence ("… VGA
-    Cable [Connectors & Adapters] for …"). Other brackets ("[2 Pack]") stay."""
+    Cable [Connectors & Adapters] for …"), also in the singular ("[External Battery Pack]"). Other brackets ("[2
+    Pack]") stay."""
     for leaf in {leaf.strip() for leaf in leaves if leaf and leaf.strip()}:
-        text = re.sub(r"\s*\[\s*" + re.escape(leaf) + r"\s*\]", "", text, flags=re.IGNORECASE)
+        forms = {leaf, leaf + "s", leaf + "es", re.sub(r"(?i)s$", "", leaf), re.sub(r"(?i)es$", "", leaf)}
+        alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        # a title the prompt cut after "for" leaves the word dangling before the tag ("… Wall Mount for [Mounts] is")
+        text = re.sub(r"(?:\s+(?:for|with|and|to|of|in)\b)?\s*\[\s*(?:" + alternatives + r")\s*\]", "", text,
+                      flags=re.IGNORECASE)
     return text
 
 

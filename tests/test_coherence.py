@@ -876,3 +876,8 @@ def test_leaf_tags_a_teacher_copies_are_removed_and_other_brackets_stay():
     assert without_category_tags(sentence, ("Connectors & Adapters", "USB Hubs")) == \
         "The Right Angle VGA Cable and the Anker Hub [2 Pack] work together."
     assert without_category_tags(sentence, ("", "Cables")) == sentence
+    assert without_category_tags("The Jackery Charger [External Battery Pack] charges it.", ("External Battery Packs",)) \
+        == "The Jackery Charger charges it."
+    assert without_category_tags("The Sony Glass [Lenses] fits.", ("Lens",)) == "The Sony Glass fits."
+    assert without_category_tags("The USX Wall Mount for [Mounts] is useful with the HDMI Cable [HDMI Cables] here.",
+                                 ("Mounts", "HDMI Cables")) == "The USX Wall Mount is useful with the HDMI Cable here."
