@@ -54,6 +54,10 @@ def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
     assert "## Is it a coherent complement?" in report and "| per level |" in report and "level 2" in report
     coherence = json.loads((tmp_path / "report" / "coherence.json").read_text())
     assert coherence["part"] == "test" and {d["target"] for d in coherence["decisions"]} >= {0.8, 0.9}
+    # the badge as served (the ranking rule on the blend's score) beside the judge's own rule, on the same pairs
+    assert "| score that ranks (served) |" in report and "| ensemble mean (the judge's own rule) |" in report
+    served = coherence["ranking_rule"]["rules"]["score that ranks (served)"]
+    assert 0.5 < served["order_agreement"] <= 1.0 and 0.0 <= served["ece"] < 1.0
     assert (tmp_path / "report" / "positive_rate.png").exists() and (tmp_path / "report" / "reliability.png").exists()
 
 

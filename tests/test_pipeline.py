@@ -194,12 +194,20 @@ def test_recommendations_carry_the_coherence_judges_verdict(tiny_run):
     rec = Recommender.from_pretrained(tiny_run, use_lm=False)
     assert rec.judge is not None and len(rec.judge.ensemble.members) == 2  # the fixture's small ensemble
     assert rec.run_info["coherence"].startswith("judge at precision")
+    assert rec.judge.ranking_rule is not None  # fitted by the blend stage: the badge reads the score that ranks
     result = rec.recommend("D0001", k=5, explain=False)
-    direct = rec.judge.judge(["D0001"], [i.item_id for i in result.items])
+    ids = [i.item_id for i in result.items]
+    direct = rec.judge.judge(["D0001"], ids, rec._judged_scores(rec.features("D0001", [], ids)[0]))
+    assert direct != rec.judge.judge(["D0001"], ids)  # not the ensemble's own probability
     for item, verdict in zip(result.items, direct):
         assert item.coherent_probability == verdict["probability"] and 0.0 <= item.coherent_probability <= 1.0
         assert item.uncertainty == verdict["uncertainty"] >= 0.0 and item.uncertainty_level == verdict["level"]
-        assert item.coherent is verdict["coherent"] is item.flags["complementary"]  # the badge is the judge's
+        assert item.coherent is (verdict["coherent"] and not item.flags["incompatible"]) is item.flags["complementary"]
+    # within an uncertainty level the probability follows the ranking (incompatible items are demoted below all)
+    ranked = [i for i in rec.recommend("D0001", k=30, explain=False).items if not i.flags["incompatible"]]
+    for level in {i.uncertainty_level for i in ranked}:
+        probabilities = [i.coherent_probability for i in ranked if i.uncertainty_level == level]
+        assert probabilities == sorted(probabilities, reverse=True)
     answer = result.as_answer("q")["recommendations"][0]
     assert {"coherent_probability", "uncertainty", "coherent"} <= set(answer)
     # baselines' recommendations are judged too (the verdict is about the pair, not the system)

@@ -13,6 +13,7 @@ for a run's trained judge (the section `eccr evaluate` adds to its report; `cohe
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,13 @@ from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
 from eccr.data.splits import TemporalSplit
 from eccr.evaluate.figures import save_figure
 from eccr.evaluate.metrics import bootstrap_ratios, percentile_interval
-from eccr.rank.uncertainty import CoherenceCalibration, CoherenceJudge, cut_for_precision, fit_rule
+from eccr.rank.uncertainty import (
+    RANKING_RULE_FILE,
+    CoherenceCalibration,
+    CoherenceJudge,
+    cut_for_precision,
+    fit_rule,
+)
 
 PROBABILITY_BIN_QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.98)  # score-bin edges of the grid: quantiles of the valid pairs
 
@@ -217,6 +224,50 @@ def coherence_report(judge: CoherenceJudge, split: TemporalSplit, part: str, lis
             "probability_edges": edges.tolist(),
             "ece": {name: expected_calibration_error(c) for name, c in curves.items()},
             "spread_effect": effect, "plots": {k: v.name for k, v in plots.items()}}
+
+
+def ranking_rule_report(judge: CoherenceJudge, score: np.ndarray, member_scores: np.ndarray, labels: np.ndarray,
+                        list_sizes: Sequence[int]) -> dict:
+    """What the badge shows since the ranking rule (eccr/rank/uncertainty.py RankingRule), against the judge's own
+    rule, on the same pairs of a part's honest lists (`score`: the coherent blend's, `member_scores`: the ensemble's,
+    lists contiguous, positive first): precision and recall of the verdict, calibration error and ROC AUC of the
+    probability, and the share of candidate pairs within a list that the probability orders as the ranking does."""
+    from sklearn.metrics import roc_auc_score
+
+    spread = judge.rule.calibration.combine(member_scores)[1]
+    rows = {"score that ranks (served)": judge.ranking_rule.decide(score, spread),
+            "ensemble mean (the judge's own rule)": judge.rule.decide(member_scores)}
+    starts = np.r_[0, np.cumsum(list_sizes)[:-1]]
+    out = {"pairs": len(labels), "lists": len(list_sizes), "target_precision": judge.ranking_rule.target_precision,
+           "rules": {}}
+    for name, decided in rows.items():
+        probability = decided["level_probability"]
+        precision, recall, flagged = precision_recall(decided["coherent"], labels)
+        agree = total = 0
+        for start, size in zip(starts, list_sizes):
+            p, s = probability[start:start + size], score[start:start + size]
+            dp, ds = np.sign(p[:, None] - p[None, :]), np.sign(s[:, None] - s[None, :])
+            total += int(np.count_nonzero(ds)) // 2
+            agree += int(np.count_nonzero((dp == ds) & (ds != 0))) // 2
+        out["rules"][name] = {"precision": precision, "recall": recall, "flagged": flagged,
+                              "ece": expected_calibration_error(reliability(probability, labels)),
+                              "auc": float(roc_auc_score(labels, probability)) if 0 < labels.sum() < len(labels)
+                              else float("nan"),
+                              "order_agreement": agree / total if total else float("nan")}
+    return out
+
+
+def ranking_rule_markdown(report: dict, part: str) -> str:
+    lines = [(f"The badge as served reads the score that ranks (the coherent blend; `{RANKING_RULE_FILE}`, fitted on the "
+             f"blend's valid lists) with the ensemble's uncertainty level. Both rules on the same {report['pairs']} "
+             f"{part} pairs ({report['lists']} lists), verdict at target precision {report['target_precision']:g}; "
+             "order agreement = share of candidate pairs of a list that the probability orders as the ranking:"), "",
+             "| probability from | precision | recall | called coherent | ECE | AUC | order agreement |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in report["rules"].items():
+        lines.append(f"| {name} | {_number(r['precision'])} | {_number(r['recall'])} | {r['flagged']} | "
+                     f"{r['ece']:.4f} | {_number(r['auc'])} | {_number(r['order_agreement'])} |")
+    return "\n".join(lines) + "\n\n"
 
 
 def _number(value, digits: int = 3) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from eccr.coherence import grounded_explanation, grounding, pair_flags
 from eccr.config import save_json
-from eccr.data.candidate_lists import CandidateListConfig
+from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
 from eccr.data.load import load_dataset
 from eccr.data.splits import temporal_split
 from eccr.evaluate.config import (
@@ -32,8 +32,13 @@ from eccr.evaluate.faithfulness import (
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.report import write_report
 from eccr.evaluate.systems import build_systems
-from eccr.evaluate.uncertainty import coherence_markdown, coherence_report
-from eccr.jobs.train import ranker_train_valid
+from eccr.evaluate.uncertainty import (
+    coherence_markdown,
+    coherence_report,
+    ranking_rule_markdown,
+    ranking_rule_report,
+)
+from eccr.jobs.train import list_blend_features, list_member_scores, ranker_train_valid
 from eccr.pipeline import Recommender
 from eccr.rank.attention_cf import AttentionCFScorer
 from eccr.rank.train import train_attention_cf
@@ -109,9 +114,24 @@ def _coherence_section(rec, split, part: str, out_dir: Path, foreign: bool) -> s
                         "RUN --stages coherence`.\n")
     if foreign:
         return title + "Measured on the run's own split only (its judge was calibrated there).\n"
-    report = coherence_report(rec.judge, split, part, CandidateListConfig(seed=rec.run_config.data.seed), out_dir)
+    lists = CandidateListConfig(seed=rec.run_config.data.seed)
+    report = coherence_report(rec.judge, split, part, lists, out_dir)
+    ranking = ""
+    if rec.judge.ranking_rule is not None and not report.get("skipped"):
+        report["ranking_rule"] = _ranking_rule_report(rec, build_candidate_lists(split, part, lists))
+        ranking = ranking_rule_markdown(report["ranking_rule"], part)
     save_json(report, out_dir / "coherence.json", indent=1)
-    return coherence_markdown(report)
+    markdown = coherence_markdown(report)
+    head, _, rest = markdown.partition("\n\n")
+    return f"{head}\n\n{ranking}{rest}" if ranking else markdown
+
+
+def _ranking_rule_report(rec, lists) -> dict:
+    """The served badge (the judge's ranking rule on the coherent blend's score) on `lists`, beside the judge's own."""
+    columns, labels, sizes = list_blend_features(rec.candidates, lists)
+    score = rec.candidates.blends["coherent"].score({k: np.asarray(v) for k, v in columns.items()})
+    return ranking_rule_report(rec.judge, score, list_member_scores(rec.judge, rec.candidates, lists),
+                               np.asarray(labels), sizes)
 
 
 def _foreign_split(rec, data: str, domain: str):

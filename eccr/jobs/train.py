@@ -55,7 +55,7 @@ from eccr.rank.candidates import CandidateRanker
 from eccr.rank.complement import fit_complement_scorer
 from eccr.rank.retrieval import ItemIndex
 from eccr.rank.train import RankerTrainer, train_attention_cf
-from eccr.rank.uncertainty import fit_coherence_judge
+from eccr.rank.uncertainty import RANKING_RULE_FILE, CoherenceJudge, fit_coherence_judge, fit_ranking_rule
 from eccr.represent.behaviour import behaviour_vectors
 from eccr.represent.complement_encoder import INFO_FILE as COMPLEMENT_ENCODER_INFO
 from eccr.represent.complement_encoder import fit_complement_encoder, tuned_text_vectors
@@ -292,7 +292,8 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
                                                           ("blend_bought_together", run.retrieval_blend,
                                                            _retrieval_blend_lists))
-            if force or not path.exists() or _stale(Blend.load(path), run, config)]
+            if force or not path.exists() or _stale(Blend.load(path), run, config)
+            or (key == "blend" and _lacks_ranking_rule(run))]
     out: dict = {"blend": "kept", "blend_bought_together": "kept"}
     if todo:  # loaded once for both blends
         catalog = read_catalog(run.catalog)
@@ -305,8 +306,17 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
                                                                       np.round(metric.population, 4).tolist())),
                                       "users": len(metric.user_weights)}
         for key, path, lists in todo:
-            out[key] = _fit_blend(path, *lists(run, candidates, config, split), config.data.seed)
+            built = lists(run, candidates, config, split)
+            out[key] = _fit_blend(path, *built, config.data.seed)
+            if key == "blend" and run.blend.exists():
+                out["ranking_rule"] = _fit_ranking_rule(run, candidates, built[0], built[1],
+                                                        _valid_lists(run, config, split), catalog)
     return out
+
+
+def _lacks_ranking_rule(run: Run) -> bool:
+    """A run whose coherence judge has no rule fitted on the coherent blend (trained before there was one)."""
+    return (run.coherence / "coherence_rule.json").exists() and not (run.coherence / RANKING_RULE_FILE).exists()
 
 
 def _stale(blend: Blend, run: Run, config: RunConfig) -> bool:
@@ -370,19 +380,46 @@ def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
 def list_blend_features(candidates, lists: CandidateLists) -> tuple[dict[str, list], list[int], list[int]]:
     """Every blend feature (`CandidateRanker.features`) of each list whose items all have titles, the positive
     first: the feature columns, the labels (1 for the positive) and the list sizes."""
-    known = candidates.items.is_titled
     columns: dict[str, list] = {}
     labels: list[int] = []
     sizes: list[int] = []
-    for pair in lists.pairs:
-        pool = [pair.positive, *pair.negatives]
-        if not all(known(i) for i in (pair.query, *pool)):
-            continue
-        history = [h for h in pair.history if known(h)]
-        _add_features(columns, candidates.features(pair.query, history, pool)[0])
-        labels.extend([1] + [0] * len(pair.negatives))
+    for query, history, pool in _known_lists(candidates, lists):
+        _add_features(columns, candidates.features(query, history, pool)[0])
+        labels.extend([1] + [0] * (len(pool) - 1))
         sizes.append(len(pool))
     return columns, labels, sizes
+
+
+def _known_lists(candidates, lists: CandidateLists):
+    """(query, history, pool with the positive first) of each list whose items all have titles."""
+    known = candidates.items.is_titled
+    for pair in lists.pairs:
+        pool = [pair.positive, *pair.negatives]
+        if all(known(i) for i in (pair.query, *pool)):
+            yield pair.query, [h for h in pair.history if known(h)], pool
+
+
+def list_member_scores(judge: CoherenceJudge, candidates, lists: CandidateLists) -> np.ndarray:
+    """The coherence judge's ensemble scores (members, rows) of every row of `list_blend_features`, in its order."""
+    rows = [judge.ensemble.score_candidates(query, pool, history)
+            for query, history, pool in _known_lists(candidates, lists)]
+    return np.concatenate(rows, axis=1) if rows else np.zeros((len(judge.ensemble.members), 0))
+
+
+def _fit_ranking_rule(run: Run, candidates, columns: dict[str, list], labels: list[int], lists: CandidateLists,
+                      catalog) -> dict | str:
+    """The coherence judge's verdict from the score that ranks (eccr.rank.uncertainty.RankingRule), fitted on the
+    coherent blend's valid lists; saved beside the judge's rule."""
+    if not (run.coherence / "coherence_rule.json").exists():
+        return "no coherence judge"
+    judge = CoherenceJudge.from_pretrained(run.coherence, candidates.text, catalog)
+    score = Blend.load(run.blend).score({k: np.asarray(v) for k, v in columns.items()})
+    spread = judge.rule.calibration.combine(list_member_scores(judge, candidates, lists))[1]
+    rule = fit_ranking_rule(score, spread, np.asarray(labels),
+                            judge.rule.calibration.level_edges, judge.rule.target_precision)
+    rule.save(run.coherence / RANKING_RULE_FILE)
+    return {"target_precision": rule.target_precision, "level_cut": round(rule.level_cut, 4),
+            "global_cut": round(rule.global_cut, 4)}
 
 
 def _retrieval_blend_lists(run: Run, candidates, config: RunConfig,

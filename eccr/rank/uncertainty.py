@@ -27,6 +27,7 @@ reported on (eccr/evaluate/uncertainty.py, scripts/measure_uncertainty.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from eccr.data.splits import TemporalSplit
 from eccr.rank.complement import ComplementScorer, _list_tensors, fit_complement_scorer
 from eccr.rank.config import ComplementConfig, UncertaintyConfig
 from eccr.represent.vectors import ItemVectors
+
+RANKING_RULE_FILE = "ranking_rule.json"
 
 
 # ---------------------------------------------------------------------------------------------------- ensemble
@@ -242,6 +245,60 @@ def fit_rule(calibration: CoherenceCalibration, member_scores: np.ndarray, label
                          cut_for_precision(a["level_probability"], labels, target_precision))
 
 
+# ------------------------------------------------------------------------------------ from the score that ranks
+@dataclass
+class RankingRule:
+    """The verdict from the score that ranks (the coherent blend, eccr/rank/blend.py) rather than the ensemble's
+    mean: P(coherent | blend score, uncertainty level) by one Platt map per level of the ensemble's spread (the
+    judge's level edges), fitted on the blend's honest valid lists, and the cut for the judge's target precision
+    chosen on the same pairs. A blend's listwise fit only fixes score differences within a list, so the Platt maps
+    give it a scale; within a level the probability follows the ranking."""
+
+    probability: Platt
+    level_edges: list[float]
+    level_probability: list[Platt]
+    target_precision: float
+    global_cut: float          # on `probability`
+    level_cut: float           # on `level_probability`
+
+    def decide(self, score: np.ndarray, spread: np.ndarray) -> dict[str, np.ndarray]:
+        score = np.asarray(score, dtype=np.float64)
+        level = np.searchsorted(np.asarray(self.level_edges), spread, side="right")
+        per_level = np.empty(len(score))
+        for k, platt in enumerate(self.level_probability):
+            per_level[level == k] = platt(score[level == k])
+        probability = self.probability(score)
+        return {"score": score, "uncertainty": np.asarray(spread), "level": level, "probability": probability,
+                "level_probability": per_level, "coherent": per_level >= self.level_cut,
+                "coherent_global": probability >= self.global_cut}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RankingRule:
+        raw = json.loads(Path(path).read_text())
+        return cls(Platt(**raw["probability"]), [float(e) for e in raw["level_edges"]],
+                   [Platt(**p) for p in raw["level_probability"]], float(raw["target_precision"]),
+                   float(raw["global_cut"]), float(raw["level_cut"]))
+
+
+def fit_ranking_rule(score: np.ndarray, spread: np.ndarray, labels: np.ndarray, level_edges: Sequence[float],
+                     target_precision: float) -> RankingRule:
+    """Fit a RankingRule on (valid) pairs: the blend's scores, the ensemble's spreads and 0/1 labels."""
+    score, labels = np.asarray(score, dtype=np.float64), np.asarray(labels)
+    level = np.searchsorted(np.asarray(level_edges), spread, side="right")
+    per_level = [Platt.fit(score[level == k], labels[level == k]) for k in range(len(level_edges) + 1)]
+    partial = RankingRule(Platt.fit(score, labels), list(map(float, level_edges)), per_level, target_precision,
+                          0.0, 0.0)
+    decided = partial.decide(score, spread)
+    return replace(partial, global_cut=cut_for_precision(decided["probability"], labels, target_precision),
+                   level_cut=cut_for_precision(decided["level_probability"], labels, target_precision))
+
+
 # ------------------------------------------------------------------------------------------- what a user sees
 @dataclass
 class CoherenceJudge:
@@ -251,16 +308,23 @@ class CoherenceJudge:
 
     ensemble: ScorerEnsemble
     rule: CoherenceRule
+    ranking_rule: RankingRule | None = None  # fitted by `eccr train`'s blend stage; None in runs trained before it
 
     def with_items(self, vectors: ItemVectors, catalog: Catalog) -> CoherenceJudge:
         """The same judge for a catalogue extended with items added at run time (see ComplementScorer.with_items)."""
-        return CoherenceJudge(self.ensemble.with_items(vectors, catalog), self.rule)
+        return CoherenceJudge(self.ensemble.with_items(vectors, catalog), self.rule, self.ranking_rule)
 
-    def judge(self, query, candidates) -> list[dict]:
+    def judge(self, query, candidates, scores: Sequence[float] | None = None) -> list[dict]:
         """One dict per candidate: probability (score and uncertainty level taken into account), uncertainty
-        (spread of the members' logits), level (0 = least uncertain), coherent (the per-level rule at the rule's
-        target precision)."""
-        decided = self.rule.decide(self.ensemble.score_candidates(query, list(candidates)))
+        (spread of the members' logits), level (0 = least uncertain), coherent (the per-level rule at the target
+        precision). With `scores` (the coherent blend's, in candidate order) and a ranking rule, the probability
+        and verdict come from the score that ranks; otherwise from the ensemble's mean."""
+        member_scores = self.ensemble.score_candidates(query, list(candidates))
+        if scores is not None and self.ranking_rule is not None:
+            decided = self.ranking_rule.decide(np.asarray(scores, dtype=np.float64),
+                                               self.rule.calibration.combine(member_scores)[1])
+        else:
+            decided = self.rule.decide(member_scores)
         return [{"probability": round(float(p), 4), "uncertainty": round(float(u), 4), "level": int(lv),
                  "coherent": bool(c)}
                 for p, u, lv, c in zip(decided["level_probability"], decided["uncertainty"], decided["level"],
@@ -269,11 +333,15 @@ class CoherenceJudge:
     def save_pretrained(self, folder: str | Path) -> None:
         self.ensemble.save_pretrained(Path(folder) / "ensemble")
         self.rule.save(Path(folder) / "coherence_rule.json")
+        if self.ranking_rule is not None:
+            self.ranking_rule.save(Path(folder) / RANKING_RULE_FILE)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, vectors: ItemVectors, catalog) -> CoherenceJudge:
+        ranking = Path(folder) / RANKING_RULE_FILE
         return cls(ScorerEnsemble.from_pretrained(Path(folder) / "ensemble", vectors, catalog),
-                   CoherenceRule.load(Path(folder) / "coherence_rule.json"))
+                   CoherenceRule.load(Path(folder) / "coherence_rule.json"),
+                   RankingRule.load(ranking) if ranking.exists() else None)
 
 
 def fit_coherence_judge(text: ItemVectors, split: TemporalSplit, config: UncertaintyConfig | None = None,

@@ -16,6 +16,7 @@ def test_run_directory_has_every_stage(tiny_run):
     for path in (run / "config.json", run.catalog, run.train_sequences, run.fused.with_suffix(".safetensors"),
                  run.ranker / "config.json", run.dan / "config.json", run.weighted_sum, run.index, run.blend, run.retrieval_blend,
                  run.coherence / "coherence_rule.json", run.coherence / "ensemble" / "member_1" / "complement.json",
+                 run.coherence / "ranking_rule.json",
                  run.retrieval_blend, run.semantic_ids, run.sft_data,
                  run.adapter / "adapter_config.json", run.adapter / "adapter_model.safetensors", run.summary):
         assert path.exists(), path
@@ -223,3 +224,26 @@ def test_bought_together_lists_are_pools_of_one_status(tiny_run):
         assert len(status) == 1 and set(pool) <= among
         statuses |= status
     assert statuses == {True, False}  # the demo's valid part has positives of both kinds
+
+
+def test_a_judge_without_a_ranking_rule_gets_one_from_the_blend_stage(tiny_run, tmp_path):
+    """A run trained before the ranking rule existed: `eccr train --stages blend` fits it (and refits the blend to
+    the same weights); the Recommender then reads it."""
+    import shutil
+
+    from eccr.jobs.train import stage_blend
+    from eccr.rank.blend import Blend
+    from eccr.run import split_dataset
+
+    old = tmp_path / "old_run"
+    shutil.copytree(tiny_run, old, ignore=shutil.ignore_patterns("checkpoints", "lm"))
+    run, config = Run(old), load_run_config(old)
+    (run.coherence / "ranking_rule.json").unlink()
+    assert Recommender.from_pretrained(old, use_lm=False).judge.ranking_rule is None
+    weights = Blend.load(run.blend).weights
+    out = stage_blend(run, config, split_dataset(config)[1], force=False)
+    assert out["blend_bought_together"] == "kept" and set(out["ranking_rule"]) == {"target_precision", "level_cut",
+                                                                                   "global_cut"}
+    assert Blend.load(run.blend).weights == pytest.approx(weights)
+    assert Recommender.from_pretrained(old, use_lm=False).judge.ranking_rule is not None
+    assert stage_blend(run, config, split_dataset(config)[1], force=False)["blend"] == "kept"
