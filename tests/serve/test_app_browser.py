@@ -121,6 +121,7 @@ def run_scenario(browser, url: str, shot_name: str, search_text: str = "ca") -> 
     try:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#eccr-item input", timeout=60_000)
+        page.wait_for_selector("#eccr-systems label", timeout=30_000)  # drawn after the item box on a busy machine
         systems = [label.inner_text().strip() for label in page.locator("#eccr-systems label").all()]
         assert len(systems) >= 2, f"no baseline offered for comparison: {systems}"
         title = pick_product(page, search_text)
