@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,10 @@ def served_lists(rec: Recommender, queries: list[str], k: int) -> dict:
                 ("score that ranks (served)", [i.coherent_probability for i in items], [i.coherent for i in items]),
                 ("ensemble mean (the judge's own rule)", [v["probability"] for v in own],
                  [v["coherent"] for v in own])):
-            rising[name] += any(later > earlier for earlier, later in zip(probabilities, probabilities[1:]))
+            rising[name] += any(later > earlier for earlier, later in pairwise(probabilities))
             coherent[name] += sum(bool(v) for v in verdicts)
-    for name in rising:
-        out["rules"][name] = {"lists_with_a_rise": rising[name], "cards_called_coherent": coherent[name]}
+    for name, rises in rising.items():
+        out["rules"][name] = {"lists_with_a_rise": rises, "cards_called_coherent": coherent[name]}
     return out
 
 

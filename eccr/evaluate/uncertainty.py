@@ -235,13 +235,14 @@ def ranking_rule_report(judge: CoherenceJudge, score: np.ndarray, member_scores:
     from sklearn.metrics import roc_auc_score
 
     spread = judge.rule.calibration.combine(member_scores)[1]
-    rows = {"score that ranks (served)": judge.ranking_rule.decide(score, spread),
-            "ensemble mean (the judge's own rule)": judge.rule.decide(member_scores)}
+    served = judge.ranking_rule.decide(score, spread)
+    own = judge.rule.decide(member_scores)
+    rows = {"score that ranks (served)": (served, served["probability"]),  # what CoherenceJudge.judge shows
+            "ensemble mean (the judge's own rule)": (own, own["level_probability"])}
     starts = np.r_[0, np.cumsum(list_sizes)[:-1]]
     out = {"pairs": len(labels), "lists": len(list_sizes), "target_precision": judge.ranking_rule.target_precision,
            "rules": {}}
-    for name, decided in rows.items():
-        probability = decided["level_probability"]
+    for name, (decided, probability) in rows.items():
         precision, recall, flagged = precision_recall(decided["coherent"], labels)
         agree = total = 0
         for start, size in zip(starts, list_sizes):
