@@ -400,9 +400,9 @@ def _known_lists(candidates, lists: CandidateLists):
 
 
 def list_member_scores(judge: CoherenceJudge, candidates, lists: CandidateLists) -> np.ndarray:
-    """The coherence judge's ensemble scores (members, rows) of every row of `list_blend_features`, in its order."""
-    rows = [judge.ensemble.score_candidates(query, pool, history)
-            for query, history, pool in _known_lists(candidates, lists)]
+    """The coherence judge's ensemble scores (members, rows) of every row of `list_blend_features`, in its order,
+    asked as the Recommender asks it (the query alone)."""
+    rows = [judge.ensemble.score_candidates([query], pool) for query, _, pool in _known_lists(candidates, lists)]
     return np.concatenate(rows, axis=1) if rows else np.zeros((len(judge.ensemble.members), 0))
 
 

@@ -1,6 +1,7 @@
 """End to end on the tiny trained run: what `eccr train` writes, and what the Recommender does with it."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -245,5 +246,14 @@ def test_a_judge_without_a_ranking_rule_gets_one_from_the_blend_stage(tiny_run, 
     assert out["blend_bought_together"] == "kept" and set(out["ranking_rule"]) == {"target_precision", "level_cut",
                                                                                    "global_cut"}
     assert Blend.load(run.blend).weights == pytest.approx(weights)
-    assert Recommender.from_pretrained(old, use_lm=False).judge.ranking_rule is not None
+    rec = Recommender.from_pretrained(old, use_lm=False)
+    assert rec.judge.ranking_rule is not None
+    # the spreads it was fitted on are the judge's as served, not the scores of an unknown query
+    from eccr.jobs.train import _known_lists, _valid_lists, list_member_scores
+
+    lists = _valid_lists(run, config, split_dataset(config)[1])
+    members = list_member_scores(rec.judge, rec.candidates, lists)
+    query, _, pool = next(iter(_known_lists(rec.candidates, lists)))
+    assert np.array_equal(members[:, :len(pool)], rec.judge.ensemble.score_candidates([query], pool))
+    assert (members > -100).all() and rec.judge.rule.calibration.combine(members)[1].std() > 0
     assert stage_blend(run, config, split_dataset(config)[1], force=False)["blend"] == "kept"
