@@ -260,9 +260,12 @@ class RankingRule:
     target_precision: float
     global_cut: float          # on `probability`
     level_cut: float           # on `level_probability`
+    score_range: tuple[float, float] = (-np.inf, np.inf)  # of the pairs it was fitted on: scores are clipped to it
 
     def decide(self, score: np.ndarray, spread: np.ndarray) -> dict[str, np.ndarray]:
-        score = np.asarray(score, dtype=np.float64)
+        # a served pool holds candidates scored beyond anything in the lists (a brand-mate co-bought with the query
+        # in many sessions): the Platt maps are not extrapolated past the scores they were fitted on
+        score = np.clip(np.asarray(score, dtype=np.float64), *self.score_range)
         level = np.searchsorted(np.asarray(self.level_edges), spread, side="right")
         per_level = np.empty(len(score))
         for k, platt in enumerate(self.level_probability):
@@ -283,7 +286,8 @@ class RankingRule:
         raw = json.loads(Path(path).read_text())
         return cls(Platt(**raw["probability"]), [float(e) for e in raw["level_edges"]],
                    [Platt(**p) for p in raw["level_probability"]], float(raw["target_precision"]),
-                   float(raw["global_cut"]), float(raw["level_cut"]))
+                   float(raw["global_cut"]), float(raw["level_cut"]),
+                   tuple(map(float, raw.get("score_range", (-np.inf, np.inf)))))
 
 
 def fit_ranking_rule(score: np.ndarray, spread: np.ndarray, labels: np.ndarray, level_edges: Sequence[float],
@@ -293,7 +297,7 @@ def fit_ranking_rule(score: np.ndarray, spread: np.ndarray, labels: np.ndarray, 
     level = np.searchsorted(np.asarray(level_edges), spread, side="right")
     per_level = [Platt.fit(score[level == k], labels[level == k]) for k in range(len(level_edges) + 1)]
     partial = RankingRule(Platt.fit(score, labels), list(map(float, level_edges)), per_level, target_precision,
-                          0.0, 0.0)
+                          0.0, 0.0, (float(score.min()), float(score.max())) if len(score) else (-np.inf, np.inf))
     decided = partial.decide(score, spread)
     return replace(partial, global_cut=cut_for_precision(decided["probability"], labels, target_precision),
                    level_cut=cut_for_precision(decided["level_probability"], labels, target_precision))

@@ -94,6 +94,10 @@ def test_the_ranking_rule_reads_the_score_that_ranks_and_the_ensembles_levels(tm
     table = reliability(decided["level_probability"], labels, np.arange(1, 10) / 10)
     assert (table["mean_probability"] - table["rate"]).abs().max() < 0.05
     assert decided["coherent"].any() and labels[decided["coherent"]].mean() >= 0.9
+    # a score beyond those it was fitted on gets the probability of the highest one, not an extrapolation
+    top = blend.argmax()
+    beyond = rule.decide(np.array([blend[top], blend[top] + 50.0]), spread[[top, top]])
+    assert beyond["probability"][0] == beyond["probability"][1] and beyond["level_probability"][0] == beyond["level_probability"][1]
     # it finds more of the positives at that precision than the ensemble's own rule, which knows less
     own = fit_rule(calibration, members, labels, 0.9).decide(members)
     assert labels[decided["coherent"]].sum() > labels[own["coherent"]].sum()
