@@ -6,9 +6,10 @@ eccr.rank.uncertainty.RankingRule) against the judge's own rule (the ensemble's 
 1. The honest lists of a part (test by default; the same lists as `eccr evaluate`'s coherence section): precision
    and recall of the verdict at the judge's target precision, calibration error and ROC AUC of the probability, and
    the share of candidate pairs within a list that the probability orders as the ranking does.
-2. What a shopper sees: the top k of `--queries` catalogue items (seeded sample; 0 = every titled item) as served,
-   probabilities from both rules; how many lists show a probability that rises down the list, and how many cards are
-   called coherent.
+2. What a shopper sees: the top k served for `--queries` query items of the part's bundles (seeded sample; 0 = all),
+   with both rules: how many lists show a probability that rises down the list, how many cards are called
+   coherent, and how many of those (and of the others) are the query's bundle partners in that part — a lower bound
+   on the verdict's precision, since a recommendation nobody bundled can still be right.
 
 Needs a run whose judge has a ranking rule (`eccr train --config RUN --out RUN --stages blend` fits it). Prints a
 table and writes badges.json to --out.
@@ -30,23 +31,31 @@ from eccr.pipeline import Recommender
 from eccr.run import split_dataset
 
 
-def served_lists(rec: Recommender, queries: list[str], k: int) -> dict:
-    """Per rule: lists whose probability rises somewhere down the served top k, and cards called coherent."""
-    out = {"queries": len(queries), "k": k, "rules": {}}
-    rising = {"score that ranks (served)": 0, "ensemble mean (the judge's own rule)": 0}
-    coherent = dict.fromkeys(rising, 0)
-    for query in queries:
+def served_lists(rec: Recommender, partners: dict[str, set[str]], k: int) -> dict:
+    """Per rule: lists whose probability rises somewhere down the served top k, cards called coherent, and bundle
+    partners among the cards called coherent and among the others."""
+    names = ("score that ranks (served)", "ensemble mean (the judge's own rule)")
+    out = {"queries": len(partners), "k": k, "rules": {}}
+    counts = {name: dict.fromkeys(("lists_with_a_rise", "coherent", "coherent_partners", "unsure",
+                                   "unsure_partners"), 0) for name in names}
+    for query, bundled in partners.items():
         items = rec.recommend(query, k=k, explain=False).items
-        ids = [i.item_id for i in items]
-        own = rec.judge.judge([query], ids)
+        own = rec.judge.judge([query], [i.item_id for i in items])
         for name, probabilities, verdicts in (
-                ("score that ranks (served)", [i.coherent_probability for i in items], [i.coherent for i in items]),
-                ("ensemble mean (the judge's own rule)", [v["probability"] for v in own],
-                 [v["coherent"] for v in own])):
-            rising[name] += any(later > earlier for earlier, later in pairwise(probabilities))
-            coherent[name] += sum(bool(v) for v in verdicts)
-    for name, rises in rising.items():
-        out["rules"][name] = {"lists_with_a_rise": rises, "cards_called_coherent": coherent[name]}
+                (names[0], [i.coherent_probability for i in items], [i.coherent for i in items]),
+                (names[1], [v["probability"] for v in own],
+                 [v["coherent"] and not i.flags["incompatible"] for v, i in zip(own, items)])):
+            c = counts[name]
+            c["lists_with_a_rise"] += any(later > earlier for earlier, later in pairwise(probabilities))
+            for item, verdict in zip(items, verdicts):
+                key = "coherent" if verdict else "unsure"
+                c[key] += 1
+                c[key + "_partners"] += item.item_id in bundled
+    for name, c in counts.items():
+        out["rules"][name] = {**c, "coherent_partner_share": c["coherent_partners"] / c["coherent"] if c["coherent"]
+                              else float("nan"),
+                              "unsure_partner_share": c["unsure_partners"] / c["unsure"] if c["unsure"]
+                              else float("nan")}
     return out
 
 
@@ -66,16 +75,24 @@ def main() -> None:
     _, split = split_dataset(rec.run_config)
     lists = build_candidate_lists(split, args.part, CandidateListConfig(seed=rec.run_config.data.seed))
     report = {"run": args.run, "part": args.part, "lists": _ranking_rule_report(rec, lists)}
-    queries = list(rec.titled)
+    pairs = getattr(split, args.part).bundles.directed_pairs()
+    partners: dict[str, set[str]] = {}
+    for source, target in zip(pairs["source"].astype(str), pairs["target"].astype(str)):
+        if rec.is_titled(source):
+            partners.setdefault(source, set()).add(target)
+    queries = sorted(partners)
     if args.queries and args.queries < len(queries):
         queries = random.Random(args.seed).sample(queries, args.queries)
-    report["served"] = served_lists(rec, queries, args.k)
+    report["served"] = served_lists(rec, {q: partners[q] for q in queries}, args.k)
     print(ranking_rule_markdown(report["lists"], args.part))
     served = report["served"]
-    print(f"Served top {served['k']} of {served['queries']} queries:\n")
-    print("| probability from | lists where it rises down the list | cards called coherent |\n|---|---|---|")
+    print(f"Served top {served['k']} of {served['queries']} {args.part} queries (partners: their {args.part} bundle "
+          "partners):\n")
+    print("| probability from | lists where it rises | called coherent (partners) | the others (partners) |\n"
+          "|---|---|---|---|")
     for name, r in served["rules"].items():
-        print(f"| {name} | {r['lists_with_a_rise']} | {r['cards_called_coherent']} |")
+        print(f"| {name} | {r['lists_with_a_rise']} | {r['coherent']} ({r['coherent_partners']}) | "
+              f"{r['unsure']} ({r['unsure_partners']}) |")
     out = Path(args.out or Path(args.run) / "report-badges")
     out.mkdir(parents=True, exist_ok=True)
     (out / "badges.json").write_text(json.dumps(report, indent=1, default=lambda x: float(np.asarray(x))))
