@@ -263,17 +263,21 @@ class RankingRule:
     score_range: tuple[float, float] = (-np.inf, np.inf)  # of the pairs it was fitted on: scores are clipped to it
 
     def decide(self, score: np.ndarray, spread: np.ndarray) -> dict[str, np.ndarray]:
-        # a served pool holds candidates scored beyond anything in the lists (a brand-mate co-bought with the query
-        # in many sessions): the Platt maps are not extrapolated past the scores they were fitted on
-        score = np.clip(np.asarray(score, dtype=np.float64), *self.score_range)
+        """Per pair: score (clipped), uncertainty, level, probability, level_probability, coherent (the per-level
+        rule), coherent_global. A served pool holds candidates scored beyond anything in the lists (a brand-mate
+        co-bought with the query in hundreds of sessions): the Platt maps are not extrapolated past the scores they
+        were fitted on, and such a pair is not called coherent, as nothing the cut was chosen on looked like it."""
+        raw = np.asarray(score, dtype=np.float64)
+        score = np.clip(raw, *self.score_range)
+        within = (raw >= self.score_range[0]) & (raw <= self.score_range[1])
         level = np.searchsorted(np.asarray(self.level_edges), spread, side="right")
         per_level = np.empty(len(score))
         for k, platt in enumerate(self.level_probability):
             per_level[level == k] = platt(score[level == k])
         probability = self.probability(score)
         return {"score": score, "uncertainty": np.asarray(spread), "level": level, "probability": probability,
-                "level_probability": per_level, "coherent": per_level >= self.level_cut,
-                "coherent_global": probability >= self.global_cut}
+                "level_probability": per_level, "coherent": (per_level >= self.level_cut) & within,
+                "coherent_global": (probability >= self.global_cut) & within}
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
