@@ -109,6 +109,33 @@ def fit_scorer_ensemble(text: ItemVectors, split: TemporalSplit, config: Uncerta
 
 
 # ------------------------------------------------------------------------------------------------- calibration
+def uncertainty_levels(edges: Sequence[float], spread: np.ndarray) -> np.ndarray:
+    """The level of each spread between the cut points `edges` (0 = least uncertain)."""
+    return np.searchsorted(np.asarray(edges), spread, side="right")
+
+
+def per_level_probability(platts: Sequence[Platt], score: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """P(coherent | score, level): each pair's score through its level's Platt map."""
+    out = np.empty(len(score))
+    for k, platt in enumerate(platts):
+        out[level == k] = platt(score[level == k])
+    return out
+
+
+def fit_level_probability(score: np.ndarray, labels: np.ndarray, edges: Sequence[float],
+                          spread: np.ndarray) -> list[Platt]:
+    """One Platt map of the label on the score per uncertainty level (levels cut from `spread` at `edges`)."""
+    level = uncertainty_levels(edges, spread)
+    return [Platt.fit(score[level == k], labels[level == k]) for k in range(len(edges) + 1)]
+
+
+def _save_json(rule, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(rule), indent=1))
+    return path
+
+
 @dataclass
 class Platt:
     """P(y = 1 | x) = sigmoid(a x + b) by logistic regression (Platt, 'Probabilistic outputs for support vector
@@ -170,13 +197,10 @@ class CoherenceCalibration:
         return z.mean(0), z.std(0, ddof=1) if len(z) > 1 else np.zeros(z.shape[1])
 
     def level(self, spread: np.ndarray) -> np.ndarray:
-        return np.searchsorted(np.asarray(self.level_edges), spread, side="right")
+        return uncertainty_levels(self.level_edges, spread)
 
     def level_prob(self, z: np.ndarray, level: np.ndarray) -> np.ndarray:
-        out = np.empty(len(z))
-        for k, platt in enumerate(self.level_probability):
-            out[level == k] = platt(z[level == k])
-        return out
+        return per_level_probability(self.level_probability, z, level)
 
     def assess(self, member_scores: np.ndarray) -> dict[str, np.ndarray]:
         """Per pair: score z, uncertainty u, level, probability (from z), level_probability (from z and level)."""
@@ -192,9 +216,7 @@ def fit_calibration(member_scores: np.ndarray, labels: np.ndarray, levels: int =
     partial = CoherenceCalibration(members, Platt(), [], [])
     z, u = partial.combine(member_scores)
     edges = np.unique(np.quantile(u, np.arange(1, levels) / levels)).tolist() if levels > 1 else []
-    level = np.searchsorted(np.asarray(edges), u, side="right")
-    per_level = [Platt.fit(z[level == k], labels[level == k]) for k in range(len(edges) + 1)]
-    return CoherenceCalibration(members, Platt.fit(z, labels), edges, per_level)
+    return CoherenceCalibration(members, Platt.fit(z, labels), edges, fit_level_probability(z, labels, edges, u))
 
 
 # --------------------------------------------------------------------------------------------------- decisions
@@ -222,10 +244,7 @@ class CoherenceRule:
         return out
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1))
-        return path
+        return _save_json(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> CoherenceRule:
@@ -270,20 +289,15 @@ class RankingRule:
         raw = np.asarray(score, dtype=np.float64)
         score = np.clip(raw, *self.score_range)
         within = (raw >= self.score_range[0]) & (raw <= self.score_range[1])
-        level = np.searchsorted(np.asarray(self.level_edges), spread, side="right")
-        per_level = np.empty(len(score))
-        for k, platt in enumerate(self.level_probability):
-            per_level[level == k] = platt(score[level == k])
+        level = uncertainty_levels(self.level_edges, spread)
+        per_level = per_level_probability(self.level_probability, score, level)
         probability = self.probability(score)
         return {"score": score, "uncertainty": np.asarray(spread), "level": level, "probability": probability,
                 "level_probability": per_level, "coherent": (per_level >= self.level_cut) & within,
                 "coherent_global": (probability >= self.global_cut) & within}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1))
-        return path
+        return _save_json(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> RankingRule:
@@ -298,8 +312,7 @@ def fit_ranking_rule(score: np.ndarray, spread: np.ndarray, labels: np.ndarray, 
                      target_precision: float) -> RankingRule:
     """Fit a RankingRule on (valid) pairs: the blend's scores, the ensemble's spreads and 0/1 labels."""
     score, labels = np.asarray(score, dtype=np.float64), np.asarray(labels)
-    level = np.searchsorted(np.asarray(level_edges), spread, side="right")
-    per_level = [Platt.fit(score[level == k], labels[level == k]) for k in range(len(level_edges) + 1)]
+    per_level = fit_level_probability(score, labels, level_edges, spread)
     partial = RankingRule(Platt.fit(score, labels), list(map(float, level_edges)), per_level, target_precision,
                           0.0, 0.0, (float(score.min()), float(score.max())) if len(score) else (-np.inf, np.inf))
     decided = partial.decide(score, spread)
