@@ -47,7 +47,6 @@ from eccr.coherence import (
     repeats_itself,
     without_category_tags,
 )
-from eccr.data.categories import leaf_category
 from eccr.data.lookup import ItemLookup, read_catalog
 from eccr.data.schema import Catalog
 from eccr.llm.item_lm import ItemLM, load_serving_lm  # transformers/peft/llama.cpp load inside
@@ -404,10 +403,7 @@ class Recommender:
         """The coherent blend's score of each candidate when that blend ranks them (not for an out-of-domain query,
         which text cosine ranks, nor for another `ranking`): the judge then gives the probability of the score that
         ranks. None: the judge reads its own ensemble."""
-        in_domain = np.asarray(feats.get("in_domain", [1.0]), dtype=np.float64)
-        if self.config.ranking != "coherent" or (self.candidates.domain_backoff and not in_domain.all()):
-            return None
-        return self.candidates.blends["coherent"].score(feats)
+        return self.candidates.blend_scores(feats, "coherent") if self.config.ranking == "coherent" else None
 
     def _confident(self, query: str, pool: Sequence[str], order: np.ndarray, k: int,
                    min_confidence: float, judged_scores: np.ndarray | None = None) -> tuple[np.ndarray, list[dict]]:
@@ -461,8 +457,8 @@ class Recommender:
                       intents: Sequence[str] | None = None, use_lm: bool = True,
                       raw_for_all: bool = False) -> list[tuple[str, str, str]]:
         """(explanation, source, raw LM sentence) per (query, item) pair, by `config.explain`: the LM sentence
-        ("lm"; without a "[Leaf]" tag copied from a teacher's prompt) when it passes the grounding check against the pair's flags and whether the run saw the pair bought
-        together and does not repeat itself, else the grounded template ("template"); with "reason_first" a
+        ("lm"; without a "[Leaf]" tag copied from a teacher's prompt) when it passes the grounding check against
+        the pair's flags and whether the run saw the pair bought together and does not repeat itself, else the grounded template ("template"); with "reason_first" a
         template that states a reason is shown without asking the LM. raw is "" when the LM was not asked (no LM,
         `use_lm` False, or a reasoned template; `raw_for_all` asks it about every pair, for reports)."""
         rows = self.items.rows
@@ -483,11 +479,10 @@ class Recommender:
             if asked:
                 for n, text in zip(asked, self.item_lm.explain([pairs[n] for n in asked], self.config.max_new_tokens)):
                     raw[n] = text
-        leaves = [(leaf_category(rows[q].get("category")), leaf_category(rows[c].get("category"))) for q, c in pairs]
         out = []
-        for (q, c), text, template, pf, together, keep_template, leaf_pair in zip(
-                pairs, raw, templates, pair_evidence, bought, reasoned, leaves):
-            sentence = without_category_tags(text, leaf_pair)
+        for (q, c), text, template, pf, together, keep_template in zip(pairs, raw, templates, pair_evidence, bought,
+                                                                      reasoned):
+            sentence = without_category_tags(text, (self._leaf(q), self._leaf(c))) if text else text
             if not keep_template and sentence and not repeats_itself(sentence) and grounding(
                     sentence, rows[q]["title"], rows[c]["title"], self.extractor, flags=pf, bought_together=together,
                     categories=(self.category_text(q), self.category_text(c))).grounded:

@@ -26,7 +26,7 @@ import numpy as np
 
 from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
 from eccr.evaluate.uncertainty import ranking_rule_markdown
-from eccr.jobs.evaluate import _ranking_rule_report
+from eccr.jobs.evaluate import badge_report
 from eccr.pipeline import Recommender
 from eccr.run import split_dataset
 
@@ -74,7 +74,7 @@ def main() -> None:
                          f"{args.run} --out {args.run} --stages blend`")
     _, split = split_dataset(rec.run_config)
     lists = build_candidate_lists(split, args.part, CandidateListConfig(seed=rec.run_config.data.seed))
-    report = {"run": args.run, "part": args.part, "lists": _ranking_rule_report(rec, lists)}
+    report = {"run": args.run, "part": args.part, "lists": badge_report(rec, lists)}
     pairs = getattr(split, args.part).bundles.directed_pairs()
     partners: dict[str, set[str]] = {}
     for source, target in zip(pairs["source"].astype(str), pairs["target"].astype(str)):

@@ -281,6 +281,8 @@ def coherence_markdown(report: dict) -> str:
     lines = ["## Is it a coherent complement? (the run's coherence judge)", ""]
     if report.get("skipped"):
         return "\n".join(lines + [f"Not measured on the {part} part: {report['skipped']}.", ""]) + "\n"
+    if report.get("ranking_rule"):
+        lines.append(ranking_rule_markdown(report["ranking_rule"], part).rstrip("\n") + "\n")
     served = report["served"]
     lines += [(f"{report['members']} complement scorers on bootstrap resamples, calibrated on the valid lists, "
               f"{report['levels']} uncertainty levels (eccr/rank/uncertainty.py). {report['pairs']} {part} pairs "

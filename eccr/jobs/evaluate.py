@@ -32,12 +32,7 @@ from eccr.evaluate.faithfulness import (
 from eccr.evaluate.harness import evaluate_systems
 from eccr.evaluate.report import write_report
 from eccr.evaluate.systems import build_systems
-from eccr.evaluate.uncertainty import (
-    coherence_markdown,
-    coherence_report,
-    ranking_rule_markdown,
-    ranking_rule_report,
-)
+from eccr.evaluate.uncertainty import coherence_markdown, coherence_report, ranking_rule_report
 from eccr.jobs.train import list_blend_features, list_member_scores, ranker_train_valid
 from eccr.pipeline import Recommender
 from eccr.rank.attention_cf import AttentionCFScorer
@@ -116,17 +111,13 @@ def _coherence_section(rec, split, part: str, out_dir: Path, foreign: bool) -> s
         return title + "Measured on the run's own split only (its judge was calibrated there).\n"
     lists = CandidateListConfig(seed=rec.run_config.data.seed)
     report = coherence_report(rec.judge, split, part, lists, out_dir)
-    ranking = ""
     if rec.judge.ranking_rule is not None and not report.get("skipped"):
-        report["ranking_rule"] = _ranking_rule_report(rec, build_candidate_lists(split, part, lists))
-        ranking = ranking_rule_markdown(report["ranking_rule"], part)
+        report["ranking_rule"] = badge_report(rec, build_candidate_lists(split, part, lists))
     save_json(report, out_dir / "coherence.json", indent=1)
-    markdown = coherence_markdown(report)
-    head, _, rest = markdown.partition("\n\n")
-    return f"{head}\n\n{ranking}{rest}" if ranking else markdown
+    return coherence_markdown(report)
 
 
-def _ranking_rule_report(rec, lists) -> dict:
+def badge_report(rec, lists) -> dict:
     """The served badge (the judge's ranking rule on the coherent blend's score) on `lists`, beside the judge's own."""
     columns, labels, sizes = list_blend_features(rec.candidates, lists)
     score = rec.candidates.blends["coherent"].score({k: np.asarray(v) for k, v in columns.items()})

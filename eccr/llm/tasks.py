@@ -123,7 +123,7 @@ class TaskBuilder:
 
     def _leaf(self, item_id: str) -> str:
         """The item's leaf category as the grounded template writes it ("batteries"), "-" when it has none."""
-        return leaf_category(self.rows[item_id].get("category")).lower() or "-"
+        return self._leaf_name(item_id).lower() or "-"
 
     def render(self, task: str, query: str, target: str | None = None, basket: tuple[str, ...] = (),
                candidates: tuple[str, ...] = ()) -> str:

@@ -270,14 +270,20 @@ class CandidateRanker:
                      demote_incompatible: bool = True) -> np.ndarray:
         """The blend named `ranking` (text cosine for an out-of-domain query), with incompatible candidates moved
         to the bottom when `demote_incompatible`."""
-        in_domain = np.asarray(feats.get("in_domain", [1.0]), dtype=np.float64)
-        if self.domain_backoff and len(in_domain) and not in_domain.all():
+        final = self.blend_scores(feats, ranking)
+        if final is None:
             final = np.asarray(feats["text_cosine"], dtype=np.float64).copy()
-        else:
-            final = self.blends[ranking].score(feats)
         if demote_incompatible:
             final = final - INCOMPATIBLE_PENALTY * np.asarray(feats["incompatible"], dtype=np.float64)
         return final
+
+    def blend_scores(self, feats: dict[str, np.ndarray], ranking: str = "coherent") -> np.ndarray | None:
+        """The blend named `ranking` over the candidates, or None for an out-of-domain query, which the blend does
+        not rank (text cosine does)."""
+        in_domain = np.asarray(feats.get("in_domain", [1.0]), dtype=np.float64)
+        if self.domain_backoff and len(in_domain) and not in_domain.all():
+            return None
+        return self.blends[ranking].score(feats)
 
     def score_pool(self, query: str, history: Sequence[str], pool: Sequence[str], ranking: str = "coherent",
                    demote_incompatible: bool = True) -> np.ndarray:
