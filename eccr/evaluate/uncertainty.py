@@ -234,9 +234,8 @@ def ranking_rule_report(judge: CoherenceJudge, score: np.ndarray, member_scores:
     probability, and the share of candidate pairs within a list that the probability orders as the ranking does."""
     from sklearn.metrics import roc_auc_score
 
-    spread = judge.rule.calibration.combine(member_scores)[1]
-    served = judge.ranking_rule.decide(score, spread)
     own = judge.rule.decide(member_scores)
+    served = judge.ranking_rule.decide(score, own["uncertainty"])
     rows = {"score that ranks (served)": (served, served["probability"]),  # what CoherenceJudge.judge shows
             "ensemble mean (the judge's own rule)": (own, own["level_probability"])}
     starts = np.r_[0, np.cumsum(list_sizes)[:-1]]
