@@ -15,6 +15,12 @@ Recall@50, with 95% intervals. Writes results.json and results.md to --out.
 The default runs fine-tune the text encoder for complements (eccr/represent/complement_encoder.py; blend feature
 "tuned_cosine", used where it beats the frozen encoder on valid). `--frozen-encoder` uses runs/DOMAIN-frozen,
 trained with `--complement_encoder.enabled false`, and writes results-frozen.*.
+
+    .venv/bin/python scripts/reproduce_results.py --later-period   # also the later-period check (about 2 hours)
+
+adds, per domain, the README's "Counted as a check on later data counts it" and "Would training on the latest
+sessions help?" (scripts/measure_later_period.py: the truncated data, two runs trained on it, and the later-period
+scores of those and of runs/DOMAIN, written to OUT/later_period-DOMAIN.{json,md}).
 """
 from __future__ import annotations
 
@@ -65,6 +71,21 @@ def cell(summary: dict | None) -> str:
     return "–" if not summary else f"{summary['mean']:.3f} [{summary['ci_low']:.3f}, {summary['ci_high']:.3f}]"
 
 
+def later_period(eccr: list[str], data: Path, runs: Path, shipped: Path, out: Path, domain: str) -> None:
+    """The README's later-period commands for one domain (each `eccr train` keeps stages that are current)."""
+    script = str(Path(__file__).with_name("measure_later_period.py"))
+    truncated = runs / "later" / f"{domain}-data"
+    if not (truncated / "TRUNCATED.json").exists():
+        run([sys.executable, script, "truncate", str(data), str(truncated)])
+    later = []
+    for name, split in (("split", []), ("recent", ["--data.test_fraction", "0.002"])):
+        later.append(runs / "later" / f"{domain}-{name}")
+        run(eccr + ["train", "--data", str(truncated), "--out", str(later[-1]), "--no-lm", "--ranker.max_seconds",
+                    "300", "--ranker.progress", "false", "--complement_encoder.enabled", "false", *split])
+    run([sys.executable, script, "evaluate", str(data), *map(str, later), str(shipped),
+         "--out", str(out / f"later_period-{domain}")])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="../shared/data/amazon_bundle_intents")
@@ -73,6 +94,8 @@ def main() -> int:
     parser.add_argument("--skip-evaluate", action="store_true", help="only read existing reports")
     parser.add_argument("--frozen-encoder", action="store_true",
                         help="runs without the tuned text encoder (runs/DOMAIN-frozen)")
+    parser.add_argument("--later-period", action="store_true",
+                        help="also the later-period check of scripts/measure_later_period.py (runs/later/)")
     args = parser.parse_args()
     suffix, extra = ("-frozen", ["--complement_encoder.enabled", "false"]) if args.frozen_encoder else ("", [])
     eccr = [sys.executable, "-m", "eccr.cli"]
@@ -94,6 +117,9 @@ def main() -> int:
                             "--protocols", "eccr", "retrieval"])
             report = run_dir / f"report-test-on-{other}" / "metrics.json"
             rows.append(row(f"{domain} → {other} (never seen)", json.loads(report.read_text())))
+    if args.later_period:
+        for domain in DOMAINS:
+            later_period(eccr, root / domain, runs, runs / f"{domain}{suffix}", Path(args.out), domain)
     lines = [("| trained on → evaluated on | pairs | eccr HR@5 | text cosine HR@5 | ratio | p (paired) | "
               "eccr Recall@50 | text cosine Recall@50 |"), "|---|---|---|---|---|---|---|---|"]
     for r in rows:
