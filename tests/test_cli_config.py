@@ -143,6 +143,9 @@ def test_every_train_command_in_the_readme_parses(trained, tmp_path):
                 got = getattr(getattr(cfg, section), name)
                 if isinstance(got, (tuple, list)):  # a multi-valued flag: `--tasks.tasks recommend explain`
                     assert [str(g) for g in got] == values, (command, flag, got)
+                elif isinstance(got, bool):  # `--complement_encoder.enabled false`
+                    assert len(values) == 1 and values[0].lower() in ("true", "false") \
+                        and got == (values[0].lower() == "true"), (command, flag, got)
                 else:
                     assert len(values) == 1 and (str(got) == values[0] or got == type(got)(values[0])), \
                         (command, flag, got)
