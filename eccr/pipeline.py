@@ -343,15 +343,19 @@ class Recommender:
         pool_flags = None
         memory_ids: list[str] = []
         lm = np.full(len(pool), np.nan)
-        judged_scores = None  # what the judge's ranking rule reads: the coherent blend's score, in pool order
+        # what the judge's ranking rule reads: the coherent blend's score in pool order, when that blend ranks (not
+        # for an out-of-domain query, which text cosine ranks, nor for another ranking); None: the judge reads its
+        # own ensemble
+        judged_scores = None
         if system == "eccr":
             feats, scores, pool_flags = self.features(query, earlier, pool)
-            judged_scores = self._judged_scores(feats)
+            blended = self.candidates.blend_scores(feats, self.config.ranking)
+            judged_scores = blended if self.config.ranking == "coherent" else None
             ranker = feats["ranker"]
             memory_ids = scores.extra.get("memory", [])
             if scores.attention is not None and scores.attention.size:
                 attention = scores.attention.mean(axis=1)
-            final = self.final_scores(feats)
+            final = self.candidates.final_scores(feats, self.config.ranking, self.config.demote_incompatible, blended)
             timings["rank"] = time.perf_counter() - t
             if self.item_lm is not None and self.config.lm_top > 0 and self.config.lm_weight > 0:
                 t = time.perf_counter()
@@ -366,11 +370,10 @@ class Recommender:
             order = diversify_by_type(order, [self._leaf(c) for c in pool], self.config.max_per_type)
         t = time.perf_counter()
         if min_confidence is not None:
-            order, verdicts = self._confident(query, pool, order, k, min_confidence, judged_scores)
+            order, verdicts = self._confident(query, pool, order, k, min_confidence, judged_scores, pool_flags)
         else:
             order = order[:k]
-            verdicts = (self.judge.judge([query], [pool[i] for i in order],
-                                         None if judged_scores is None else judged_scores[order])
+            verdicts = (self._judge_part(query, pool, order, judged_scores, pool_flags)
                         if judge and self.judge is not None else None)
         if verdicts is not None:
             timings["judge"] = time.perf_counter() - t
@@ -380,9 +383,8 @@ class Recommender:
             cid = pool[i]
             row = self.item_row(cid)
             verdict = verdicts[n] if verdicts is not None else {}
-            if verdict:  # the coherence judge decides; never for a pair the flags call incompatible
-                complementary = verdict["coherent"] = verdict["coherent"] and not (
-                    pool_flags is not None and pool_flags[i].incompatible)
+            if verdict:  # the coherence judge decides (never for a pair the flags call incompatible)
+                complementary = verdict["coherent"]
             else:  # a run without the judge: the attention-CF ranker's sigmoid, as before the `coherence` stage
                 probability = 1.0 / (1.0 + np.exp(-ranker[i])) if system == "eccr" and np.isfinite(ranker[i]) else None
                 complementary = bool(probability is not None and probability >= 0.5) if system == "eccr" else False
@@ -399,21 +401,22 @@ class Recommender:
         return Recommendation(query=qrow, basket=[self.item_row(b) for b in basket_ids], items=items, system=system,
                               timings={k_: round(v, 4) for k_, v in timings.items()})
 
-    def _judged_scores(self, feats: dict[str, np.ndarray]) -> np.ndarray | None:
-        """The coherent blend's score of each candidate when that blend ranks them (not for an out-of-domain query,
-        which text cosine ranks, nor for another `ranking`): the judge then gives the probability of the score that
-        ranks. None: the judge reads its own ensemble."""
-        return self.candidates.blend_scores(feats, "coherent") if self.config.ranking == "coherent" else None
+    def _judge_part(self, query: str, pool: Sequence[str], part: np.ndarray, judged_scores: np.ndarray | None,
+                    pool_flags) -> list[dict]:
+        """The judge's verdicts on the candidates `part` (positions in `pool`): from the score that ranks when
+        `judged_scores` are given, never coherent where the pool's flags say incompatible."""
+        return self.judge.judge([query], [pool[i] for i in part], None if judged_scores is None else judged_scores[part],
+                                None if pool_flags is None else [pool_flags[i].incompatible for i in part])
 
     def _confident(self, query: str, pool: Sequence[str], order: np.ndarray, k: int,
-                   min_confidence: float, judged_scores: np.ndarray | None = None) -> tuple[np.ndarray, list[dict]]:
+                   min_confidence: float, judged_scores: np.ndarray | None = None,
+                   pool_flags=None) -> tuple[np.ndarray, list[dict]]:
         """The first k of `order` whose coherent probability reaches `min_confidence`, with their verdicts; the
         pool is judged in chunks down the ranking until k pass (a baseline's pool is the whole catalogue)."""
         kept, verdicts, chunk = [], [], max(4 * k, 100)
         for start in range(0, len(order), chunk):
             part = order[start:start + chunk]
-            part_scores = None if judged_scores is None else judged_scores[part]
-            for i, verdict in zip(part, self.judge.judge([query], [pool[i] for i in part], part_scores)):
+            for i, verdict in zip(part, self._judge_part(query, pool, part, judged_scores, pool_flags)):
                 if verdict["probability"] >= min_confidence and len(kept) < k:
                     kept.append(i)
                     verdicts.append(verdict)

@@ -40,11 +40,10 @@ def served_lists(rec: Recommender, partners: dict[str, set[str]], k: int) -> dic
                                    "unsure_partners"), 0) for name in names}
     for query, bundled in partners.items():
         items = rec.recommend(query, k=k, explain=False).items
-        own = rec.judge.judge([query], [i.item_id for i in items])
+        own = rec.judge.judge([query], [i.item_id for i in items], incompatible=[i.flags["incompatible"] for i in items])
         for name, probabilities, verdicts in (
                 (names[0], [i.coherent_probability for i in items], [i.coherent for i in items]),
-                (names[1], [v["probability"] for v in own],
-                 [v["coherent"] and not i.flags["incompatible"] for v, i in zip(own, items)])):
+                (names[1], [v["probability"] for v in own], [v["coherent"] for v in own])):
             c = counts[name]
             c["lists_with_a_rise"] += any(later > earlier for earlier, later in pairwise(probabilities))
             for item, verdict in zip(items, verdicts):

@@ -197,7 +197,7 @@ def test_recommendations_carry_the_coherence_judges_verdict(tiny_run):
     assert rec.judge.ranking_rule is not None  # fitted by the blend stage: the badge reads the score that ranks
     result = rec.recommend("D0001", k=5, explain=False)
     ids = [i.item_id for i in result.items]
-    direct = rec.judge.judge(["D0001"], ids, rec._judged_scores(rec.features("D0001", [], ids)[0]))
+    direct = rec.judge.judge(["D0001"], ids, rec.candidates.blend_scores(rec.features("D0001", [], ids)[0]))
     assert direct != rec.judge.judge(["D0001"], ids)  # not the ensemble's own probability
     for item, verdict in zip(result.items, direct):
         assert item.coherent_probability == verdict["probability"] and 0.0 <= item.coherent_probability <= 1.0

@@ -267,10 +267,11 @@ class CandidateRanker:
 
     # ------------------------------------------------------------------ 3. final score
     def final_scores(self, feats: dict[str, np.ndarray], ranking: str = "coherent",
-                     demote_incompatible: bool = True) -> np.ndarray:
+                     demote_incompatible: bool = True, blended: np.ndarray | None = None) -> np.ndarray:
         """The blend named `ranking` (text cosine for an out-of-domain query), with incompatible candidates moved
-        to the bottom when `demote_incompatible`."""
-        final = self.blend_scores(feats, ranking)
+        to the bottom when `demote_incompatible`. `blended`: `blend_scores(feats, ranking)`, when the caller has
+        it already."""
+        final = self.blend_scores(feats, ranking) if blended is None else blended
         if final is None:
             final = np.asarray(feats["text_cosine"], dtype=np.float64).copy()
         if demote_incompatible:

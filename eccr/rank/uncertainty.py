@@ -335,13 +335,15 @@ class CoherenceJudge:
         """The same judge for a catalogue extended with items added at run time (see ComplementScorer.with_items)."""
         return CoherenceJudge(self.ensemble.with_items(vectors, catalog), self.rule, self.ranking_rule)
 
-    def judge(self, query, candidates, scores: Sequence[float] | None = None) -> list[dict]:
+    def judge(self, query, candidates, scores: Sequence[float] | None = None,
+              incompatible: Sequence[bool] | None = None) -> list[dict]:
         """One dict per candidate: probability (score and uncertainty level taken into account), uncertainty
         (spread of the members' logits), level (0 = least uncertain), coherent (the per-level rule at the target
         precision). With `scores` (the coherent blend's, in candidate order) and a ranking rule, they come from
         the score that ranks: the probability is P(coherent | score), so it falls down the ranking, and the verdict
         is the per-level rule (an uncertain pair needs a higher score); otherwise both come from the ensemble's
-        mean (probability P(coherent | mean, level))."""
+        mean (probability P(coherent | mean, level)). `incompatible` (per candidate, eccr.coherence.PairFlags):
+        a pair the compatibility evidence contradicts is never called coherent, whatever its probability."""
         member_scores = self.ensemble.score_candidates(query, list(candidates))
         if scores is not None and self.ranking_rule is not None:
             decided = self.ranking_rule.decide(np.asarray(scores, dtype=np.float64),
@@ -350,9 +352,11 @@ class CoherenceJudge:
         else:
             decided = self.rule.decide(member_scores)
             shown = decided["level_probability"]
+        coherent = decided["coherent"] & ~np.asarray(incompatible if incompatible is not None
+                                                     else np.zeros(len(shown)), dtype=bool)
         return [{"probability": round(float(p), 4), "uncertainty": round(float(u), 4), "level": int(lv),
                  "coherent": bool(c)}
-                for p, u, lv, c in zip(shown, decided["uncertainty"], decided["level"], decided["coherent"])]
+                for p, u, lv, c in zip(shown, decided["uncertainty"], decided["level"], coherent)]
 
     def save_pretrained(self, folder: str | Path) -> None:
         self.ensemble.save_pretrained(Path(folder) / "ensemble")

@@ -152,3 +152,6 @@ def test_judge_trains_saves_and_loads(tmp_path):
     judge.save_pretrained(tmp_path / "coherence")
     again = CoherenceJudge.from_pretrained(tmp_path / "coherence", vectors, catalog)
     assert again.judge(["camera3"], ["battery3", "phone7", "camera8"]) == verdicts
+    vetoed = judge.judge(["camera3"], ["battery3", "phone7", "camera8"], incompatible=[True, False, False])
+    assert vetoed[0]["coherent"] is False and vetoed[1:] == verdicts[1:]  # an incompatible pair is never coherent
+    assert [v["probability"] for v in vetoed] == [v["probability"] for v in verdicts]
