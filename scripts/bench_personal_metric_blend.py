@@ -102,7 +102,7 @@ class BlendScorer:
 
 
 def valid_columns(cache: FeatureCache, lists: CandidateLists) -> tuple[dict, np.ndarray]:
-    """The blend stage's rows (eccr.jobs.train._eccr_blend_lists): pairs whose items are all known, list order."""
+    """The blend stage's rows (eccr.jobs.train.list_blend_features): pairs whose items are all known, list order."""
     known = cache.c.items.is_titled
     columns: dict[str, list] = {}
     labels: list[int] = []

@@ -289,9 +289,7 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
     (a bundle partner among co-bought, substitute and random items) and "bought_together" on retrieval lists (the
     bundle partners among what the run's candidate ranker retrieves for the query). The features come from
     eccr.rank.candidates.CandidateRanker, the object the Recommender ranks with, so serving sees the same ones."""
-    todo = [(key, path, lists) for key, path, lists in (("blend", run.blend, _eccr_blend_lists),
-                                                          ("blend_bought_together", run.retrieval_blend,
-                                                           _retrieval_blend_lists))
+    todo = [(key, path) for key, path in (("blend", run.blend), ("blend_bought_together", run.retrieval_blend))
             if force or not path.exists() or _stale(Blend.load(path), run, config)
             or (key == "blend" and _lacks_ranking_rule(run))]
     out: dict = {"blend": "kept", "blend_bought_together": "kept"}
@@ -305,12 +303,15 @@ def stage_blend(run: Run, config: RunConfig, split: TemporalSplit, force: bool) 
             out["personal_metric"] = {"population_weights": dict(zip(metric.sources.names,
                                                                       np.round(metric.population, 4).tolist())),
                                       "users": len(metric.user_weights)}
-        for key, path, lists in todo:
-            built = lists(run, candidates, config, split)
-            out[key] = _fit_blend(path, *built, config.data.seed)
-            if key == "blend" and run.blend.exists():
-                out["ranking_rule"] = _fit_ranking_rule(run, candidates, built[0], built[1],
-                                                        _valid_lists(run, config, split), catalog)
+        for key, path in todo:
+            if key == "blend":  # "coherent": the honest valid lists, also what the ranking rule is fitted on
+                valid = _valid_lists(run, config, split)
+                columns, labels, sizes = list_blend_features(candidates, valid)
+            else:
+                columns, labels, sizes = _retrieval_blend_lists(run, candidates, config, split)
+            blend, out[key] = _fit_blend(path, columns, labels, sizes, config.data.seed)
+            if key == "blend" and blend is not None:
+                out["ranking_rule"] = _fit_ranking_rule(run, candidates, blend, columns, labels, valid, catalog)
     return out
 
 
@@ -349,13 +350,15 @@ def _blend_personal_metric(run: Run, config: RunConfig, split: TemporalSplit):
     return metric
 
 
-def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], list_sizes: list[int], seed: int):
+def _fit_blend(path: Path, columns: dict[str, list], labels: list[int], list_sizes: list[int],
+               seed: int) -> tuple[Blend | None, dict | str]:
+    """(the blend fitted and saved to `path`, its summary); (None, why) when there is nothing to fit it on."""
     if not labels or sum(labels) == 0:
-        return "default (no valid pairs)"
+        return None, "default (no valid pairs)"
     groups = np.repeat(np.arange(len(list_sizes)), list_sizes)  # each row's list, for the listwise fit
     blend = Blend.fit({k: np.asarray(v) for k, v in columns.items()}, np.asarray(labels), groups, seed=seed)
     blend.save(path)
-    return {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}
+    return blend, {"weights": {k: round(v, 3) for k, v in blend.weights.items()}, **blend.info}
 
 
 def _add_features(columns: dict[str, list], feats: dict) -> None:
@@ -369,12 +372,6 @@ def _valid_lists(run: Run, config: RunConfig, split: TemporalSplit):
     return load_or_build_candidate_lists(split, "valid", CandidateListConfig(max_pairs=config.blend_max_pairs,
                                                                              seed=config.data.seed),
                                          run.valid_lists)
-
-
-def _eccr_blend_lists(run: Run, candidates, config: RunConfig,
-                      split: TemporalSplit) -> tuple[dict[str, list], list[int], list[int]]:
-    """Features, labels and list sizes of the honest valid lists."""
-    return list_blend_features(candidates, _valid_lists(run, config, split))
 
 
 def list_blend_features(candidates, lists: CandidateLists) -> tuple[dict[str, list], list[int], list[int]]:
@@ -406,14 +403,15 @@ def list_member_scores(judge: CoherenceJudge, candidates, lists: CandidateLists)
     return np.concatenate(rows, axis=1) if rows else np.zeros((len(judge.ensemble.members), 0))
 
 
-def _fit_ranking_rule(run: Run, candidates, columns: dict[str, list], labels: list[int], lists: CandidateLists,
-                      catalog) -> dict | str:
+def _fit_ranking_rule(run: Run, candidates, blend: Blend, columns: dict[str, list], labels: list[int],
+                      lists: CandidateLists, catalog) -> dict | str:
     """The coherence judge's verdict from the score that ranks (eccr.rank.uncertainty.RankingRule), fitted on the
-    coherent blend's valid lists; saved beside the judge's rule."""
+    coherent blend's valid lists (`lists`, whose `list_blend_features` are `columns` and `labels`); saved beside
+    the judge's rule."""
     if not (run.coherence / "coherence_rule.json").exists():
         return "no coherence judge"
     judge = CoherenceJudge.from_pretrained(run.coherence, candidates.text, catalog)
-    score = Blend.load(run.blend).score({k: np.asarray(v) for k, v in columns.items()})
+    score = blend.score({k: np.asarray(v) for k, v in columns.items()})
     spread = judge.rule.calibration.combine(list_member_scores(judge, candidates, lists))[1]
     rule = fit_ranking_rule(score, spread, np.asarray(labels),
                             judge.rule.calibration.level_edges, judge.rule.target_precision)
