@@ -91,14 +91,13 @@ def evaluate(data: str, runs: list[str], out: str, test_fraction: float = 0.2) -
 
     split = temporal_split(load_dataset(data), 0.0, test_fraction)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
+    config = EvaluationConfig(protocols=("eccr", "retrieval"), part="test", main_system="eccr",
+                              valid_fraction=0.0, test_fraction=test_fraction,
+                              candidates_path=f"{out}_lists.json", eccr=EccrProtocolConfig(seed=0))
     report: dict = {"data": data, "test_fraction": test_fraction, "test_start": split.test_start, "runs": {}}
     for run in runs:
         rec = Recommender.from_run(run, use_lm=False)
-        systems = {k: v for k, v in build_systems(rec).items() if k in SYSTEMS}
-        config = EvaluationConfig(protocols=("eccr", "retrieval"), part="test", main_system="eccr",
-                                  valid_fraction=0.0, test_fraction=test_fraction,
-                                  candidates_path=f"{out}_lists.json", eccr=EccrProtocolConfig(seed=0))
-        results = evaluate_systems(split, systems, config=config)
+        results = evaluate_systems(split, build_systems(rec, only=SYSTEMS), config=config)
         rows = {}
         for r in results.results:
             for metric in ("HR@5", "Recall@10", "Recall@50"):

@@ -92,8 +92,10 @@ class PipelineScorer:
         return [i.item_id for i in rec.items], np.array([i.score for i in rec.items])
 
 
-def build_systems(recommender, with_lm: bool = False) -> dict:
-    """name -> Scorer. `eccr` first: the report compares every baseline with it."""
+def build_systems(recommender, with_lm: bool = False, only: Sequence[str] | None = None) -> dict:
+    """name -> Scorer. `eccr` first: the report compares every baseline with it. `only`: just these names (those
+    the run has), without loading the stored baselines (rankers, DAN) or fitting the personalised metric for the
+    others."""
     import json
 
     from eccr.rank.attrformer import load_ranker_scorer
@@ -130,21 +132,27 @@ def build_systems(recommender, with_lm: bool = False) -> dict:
     tuned = json.loads(rec.run.weighted_sum.read_text()) if rec.run.weighted_sum.exists() else {}
     systems["weighted_sum"] = WeightedSum(rec.fused, decay=tuned.get("decay", 0.0),
                                           query_boost=tuned.get("query_boost", 1.0))
+    def wanted(*names: str) -> bool:
+        return only is None or any(n in only for n in names)
+
     for folder in sorted(rec.run.root.glob("rankers/*/config.json")):  # rankers trained beside the run's own
+        if not wanted(folder.parent.name):
+            continue
         systems.setdefault(folder.parent.name, load_ranker_scorer(folder.parent, rec.fused, name=folder.parent.name,
                                                                   max_memory=rec.run_config.ranker.max_memory))
-    if (rec.run.dan / "config.json").exists():
+    if wanted("dan") and (rec.run.dan / "config.json").exists():
         systems["dan"] = DANScorer(DAN.from_pretrained(rec.run.dan), rec.fused,
                                    max_memory=rec.run_config.ranker.max_memory)
-    else:
+    elif wanted("dan"):
         log.warning("%s has no DAN baseline (trained by `eccr train`'s baselines stage); rerun `eccr train` to add it",
                     rec.run.root)
-    try:
-        from eccr.rank.personal_metric import PersonalMetricScorer, metric_for_run
+    if wanted("personal_metric", "global_metric"):
+        try:
+            from eccr.rank.personal_metric import PersonalMetricScorer, metric_for_run
 
-        metric = metric_for_run(rec.run.root, rec.run_config.personal_metric, log=log.info)
-        systems["personal_metric"] = PersonalMetricScorer(metric, personal=True)
-        systems["global_metric"] = PersonalMetricScorer(metric, personal=False)
-    except (FileNotFoundError, ValueError, KeyError) as err:  # e.g. the run's data files are gone
-        log.warning("%s: no personalised metric (%s)", rec.run.root, err)
-    return systems
+            metric = metric_for_run(rec.run.root, rec.run_config.personal_metric, log=log.info)
+            systems["personal_metric"] = PersonalMetricScorer(metric, personal=True)
+            systems["global_metric"] = PersonalMetricScorer(metric, personal=False)
+        except (FileNotFoundError, ValueError, KeyError) as err:  # e.g. the run's data files are gone
+            log.warning("%s: no personalised metric (%s)", rec.run.root, err)
+    return systems if only is None else {k: v for k, v in systems.items() if k in only}

@@ -23,6 +23,13 @@ def test_evaluate_fits_saves_and_scores_the_personal_metric(tiny_run):
         assert out.scores.shape == (3,) and np.isfinite(out.scores).all()
 
 
+def test_systems_asked_for_by_name_leave_the_metric_unfitted(tiny_run, tmp_path):
+    run = _copy_run(tiny_run, tmp_path / "copy")
+    systems = build_systems(Recommender.from_run(run, use_lm=False), only=("eccr", "text_cosine", "dan"))
+    assert list(systems) == ["eccr", "text_cosine", "dan"]
+    assert not (Run(run) / RUN_FOLDER).exists()
+
+
 def _copy_run(tiny_run, to):
     import shutil
 
