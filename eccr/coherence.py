@@ -758,20 +758,37 @@ def short_name(title: str, max_words: int = 5) -> str:
     of 3+ words is also cut before " for " / " with " ("Wasabi Power Battery for Canon LP-E6" -> "Wasabi Power
     Battery")."""
     head = re.split(r"\s[-–|]\s|\(|\[|,", title or "", maxsplit=1)[0].strip()
-    shorter = re.split(r"\s(?:for|with|compatible with|fits)\s", head, maxsplit=1, flags=re.IGNORECASE)[0].strip()
+    shorter = re.split(r"\s(?:for|with|compatible with|fits)\s|\sw/", head, maxsplit=1, flags=re.IGNORECASE)[0].strip()
     if len(shorter.split()) >= 3:
         head = shorter
     ws = head.split()
     if not ws:
         return (title or "")[:40]
     kept = [w for w in ws if not _is_quantity(w)]
-    name = " ".join((kept if len(kept) >= 2 else ws)[:max_words])
+    name = " ".join(_keep_head_noun(kept if len(kept) >= 2 else ws, max_words))
     # a cut can leave a quote or parenthesis open ('Lipo in a Box "Original', '2) HIFONICS'): drop such marks
     if name.count("(") != name.count(")"):
         name = re.sub(r"\s*[()]\s*", " ", name).strip()
     if quoted_spans(name)[1]:
         name = re.sub(r'(?<!\d)"', "", name).strip()
     return name
+
+
+def _keep_head_noun(ws: list[str], max_words: int) -> list[str]:
+    """The first `max_words` words, but with the item's kind when the cut would drop it: when the words end in
+    an accessory noun (the head of the phrase) and none is kept, it takes the last place ("Sanus Advanced Tilt 4D
+    TV Wall Mount" -> "Sanus Advanced Tilt 4D Mount", not "... 4D TV"), with the word before it when that is a
+    product noun too ("Lens Cap") and the cut drops no model number."""
+    if len(ws) <= max_words or max_words < 3 or not _ACCESSORY_WORD.fullmatch(ws[-1]) or \
+            any(_ACCESSORY_WORD.fullmatch(w) for w in ws[:max_words]):
+        return ws[:max_words]
+    two_words = bool(_ACCESSORY_WORD.fullmatch(ws[-2]) or _DEVICE_WORD.fullmatch(ws[-2])) and \
+        not any(re.search(r"\d", w) for w in ws[max_words - 2:-2])
+    tail = ws[-2:] if two_words else ws[-1:]
+    head = ws[:max_words - len(tail)]
+    while len(head) > 2 and re.fullmatch(r"[\d.,/+x-]+", head[-1]):  # a number whose unit was cut ("12.4 MP")
+        head.pop()
+    return head + tail
 
 
 _SPEC_UNITS = frozenset({"mp", "inch", "k", "p", "gbps", "mbps", "hz", "ghz", "mhz", "fps"})

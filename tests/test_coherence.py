@@ -99,7 +99,7 @@ def test_grounded_explanation_uses_only_given_facts():
 def test_short_name_drops_spec_words_but_keeps_capacity_focal_length_and_model_numbers():
     assert short_name("Nikon Z50 20.9MP APS-C Mirrorless Camera") == "Nikon Z50 APS-C Mirrorless Camera"
     assert short_name("Samsung 65-inch 4K Crystal UHD Smart TV") == "Samsung Crystal UHD Smart TV"
-    assert short_name("SanDisk Extreme 64GB SDXC UHS-I Card") == "SanDisk Extreme 64GB SDXC UHS-I"
+    assert short_name("SanDisk Extreme 64GB SDXC UHS-I Card") == "SanDisk Extreme 64GB SDXC Card"
     assert short_name("Nikon NIKKOR Z 26mm f/2.8 Pancake") == "Nikon NIKKOR Z 26mm f/2.8"
     assert short_name("Wasabi Power EN-EL25 Battery (2-Pack)") == "Wasabi Power EN-EL25 Battery"
     assert short_name("4K 60fps") == "4K 60fps"  # nothing but specs: kept
@@ -830,9 +830,20 @@ def test_a_cut_off_sentence_is_unfinished():
     assert unfinished('The sleeve fits the 13.3" laptop. Together they serve "a laptop for work.')
 
 
+def test_short_name_keeps_what_the_item_is():
+    """A cut keeps an accessory's kind noun (once shown as "Sanus Advanced Tilt 4D TV", a TV for a wall mount)."""
+    assert short_name("Sanus Advanced Tilt 4D TV Wall Mount for 42-90 inch TVs") == "Sanus Advanced Tilt 4D Mount"
+    assert short_name("Nikon LC-52 Snap on Front Lens Cap") == "Nikon LC-52 Snap Lens Cap"
+    assert short_name("Pentax Q 12.4 MP CMOS Replacement Battery") == "Pentax Q Replacement Battery"  # no number without its unit
+    assert short_name("HDMI 3 Port Gold Platted Switch Switcher w/ IR Remote") == "HDMI 3 Port Gold Platted"
+    assert short_name("Apple iPhone 15 Pro Max 6.7-inch Smartphone, Unlocked") == "Apple iPhone 15 Pro Max"
+    assert short_name("Amazon Basics Large Camera Bag Backpack") == "Amazon Basics Large Camera Bag"
+    assert short_name("SanDisk Cruzer 4GB USB 2.0 Flash Drive") == "SanDisk Cruzer 4GB USB 2.0"
+
+
 def test_short_names_leave_no_mark_open():
     """Real titles cut inside a quote or after a stray parenthesis made templates fail their own check."""
-    assert short_name('Lipo in a Box "Original Bag Fits All"') == "Lipo in a Box Original"
+    assert short_name('Lipo in a Box "Original Bag Fits All"') == "Lipo in a Box Bag"
     assert short_name('2) HIFONICS HFX12D4 12" 1600W Subwoofer') == '2 HIFONICS HFX12D4 12" 1600W'
     assert short_name('Dell XPS 13.4" Laptop') == 'Dell XPS 13.4" Laptop'
     for title in ('Lipo in a Box "Original Bag Fits All"', '2) HIFONICS HFX12D4 12" 1600W Subwoofer'):

@@ -6,6 +6,7 @@ import pytest
 from eccr.coherence import short_name
 from eccr.data.schema import Catalog
 from eccr.pipeline import ADDED_ITEMS, Recommender
+from eccr.represent.vectors import ItemVectors
 
 
 def _new(item_id: str, title: str, leaf: str) -> Catalog:
@@ -50,6 +51,28 @@ def test_added_items_are_saved_with_the_model_and_come_back(tiny_run, tmp_path, 
     assert third.is_titled("NEW1") and third.is_titled("NEW2") and third.catalog_size == rec.catalog_size + 1
     np.testing.assert_array_equal(third.text.lookup(["NEW1", "NEW2"]), again.text.lookup(["NEW1", "NEW2"]))
 
+
+
+def test_an_item_added_later_is_scored_like_the_same_item_in_the_training_catalogue(tiny_run):
+    """What a check on later data sees: items the run never had, added at explain time. Each blend feature of a
+    copy of a catalogue item nobody bought in training equals the original's (the category prior once read an
+    added item's leaf as unknown, 0)."""
+    rec = Recommender.from_pretrained(tiny_run, use_lm=False)
+    titled = [i for i in rec.items.rows if rec.is_titled(i)]
+    popularity = rec.candidates.features(titled[0], [], titled)[0]["popularity"]
+    with_behaviour = set(ItemVectors.load(rec.run.behaviour).ids)  # bought in the train period, maybe alone
+    unbought = [i for i, p in zip(titled, popularity) if p == 0 and i not in with_behaviour][:12]
+    assert len(unbought) >= 5
+    originals = rec.catalog.items.set_index("item_id").loc[unbought].reset_index()
+    rec.add_items(Catalog(originals.assign(item_id=[f"copy-{i}" for i in unbought])))
+    pool = unbought + [f"copy-{i}" for i in unbought]
+    for query in [i for i in titled if i not in unbought][:8]:
+        feats = rec.candidates.features(query, [], pool)[0]
+        for name, values in feats.items():
+            values = np.asarray(values, dtype=float)
+            np.testing.assert_allclose(values[:len(unbought)], values[len(unbought):], atol=1e-5, err_msg=name)
+        scores = rec.candidates.final_scores(feats)
+        np.testing.assert_allclose(scores[:len(unbought)], scores[len(unbought):], atol=1e-5)
 
 
 def test_added_items_bring_their_brands_and_types_to_the_grounding_vocabulary(tiny_run):
