@@ -7,6 +7,7 @@ flags and leaf categories. Items added at run time (cold start) are added here o
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -80,9 +81,10 @@ class ItemLookup:
             return item
         if item.lower() in self._title_lower:
             return self._title_lower[item.lower()]
-        hits = self.search(item, limit=1)
+        hits = self.search(item, limit=len(self.titled))
         if hits:
-            return hits[0][0]
+            needle = item.lower().split()
+            return min(hits, key=lambda hit: _match_rank(hit[1], needle))[0]
         raise KeyError(f"no catalogue item matches {item!r}; give an item id or a title")
 
     def add(self, new: Catalog) -> None:
@@ -93,3 +95,15 @@ class ItemLookup:
             self.titled.append(r.item_id)
             self._titled_set.add(r.item_id)
             self._title_lower[r.title.lower()] = r.item_id
+
+
+_HEAD_END = re.compile(r"\s(?:for|with|compatible with|fits)\s|\s[-–|]\s|\(|,")
+
+
+def _match_rank(title: str, needle: list[str]) -> tuple[bool, int, int]:
+    """How well a title that contains every word of `needle` matches it, lower first: the words in the title's
+    head (before " for ", " with ", "(", ","), so "Dell XPS 13" is the laptop, not a charger "for … Dell XPS 13";
+    then the earliest first word; then the shorter title."""
+    low = title.lower()
+    head = _HEAD_END.split(low, maxsplit=1)[0]
+    return (not all(w in head for w in needle), min((low.find(w) for w in needle), default=0), len(title))
