@@ -417,6 +417,7 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
         _mark_incompatible(flags, a, b, extractor)
         _mark_incompatible(flags, b, a, extractor)
         _mark_rival_accessories(flags, a, b, extractor)
+    _mark_disc_drives(flags, a, b, extractor)
     if not flags.incompatible:  # "made for iPhone" beside "made for iPhone SE, not this model" reads as a contradiction
         flags.evidence += [r for n, r in enumerate(relations) if r not in relations[:n]]
     shared_models = sorted((models_a & models_b) - set(" ".join(flags.evidence).upper().split()))
@@ -583,6 +584,29 @@ def screen_sizes(title: str) -> frozenset[float]:
 def _stated_sizes(title: str) -> dict[float, str]:
     """`screen_sizes` -> the number as the title writes it (14.0 -> "14.0")."""
     return {float(m.group(1)): m.group(1) for m in _SIZE.finditer(title or "") if 2 <= float(m.group(1)) <= 120}
+
+
+# A game or film on a disc (as its title or description says) and a player or console without a drive for it
+_NEEDS_DISC = re.compile(r"\bphysical disc\b|\bneeds a (?:console|player) with a disc drive\b|"
+                         r"\b(?:blu-?ray|dvd|game) disc\b", re.IGNORECASE)
+_NO_DISC_DRIVE = re.compile(r"\bdigital[- ]only\b|\bno disc drive\b|\bdigital edition\b|\bdisc-?less\b|"
+                            r"\ball-digital\b", re.IGNORECASE)
+
+
+def _mark_disc_drives(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
+    """A game on a disc next to a console whose title or description says it has no disc drive ("Starfield …
+    (physical disc)" and an Xbox Series S, "digital only"): `incompatible`, also where the game's phrase names the
+    console's line ("fits PlayStation 5" is dropped for a PlayStation 5 Digital Edition)."""
+    def says(row: dict, pattern: re.Pattern) -> bool:
+        return any(pattern.search(row.get(f, "") or "") for f in ("title", "text"))
+
+    for acc, dev in ((a, b), (b, a)):
+        if says(acc, _NEEDS_DISC) and says(dev, _NO_DISC_DRIVE) and not _is_device(acc, extractor) \
+                and _is_device(dev, extractor) and not flags.incompatible:
+            flags.incompatible, flags.compatible = True, False
+            flags.evidence = [e for e in flags.evidence if not e.startswith("fits ")]
+            flags.evidence.append("made for a disc drive, not a digital-only console")
+            return
 
 
 def _mark_screen_sizes(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:

@@ -30,7 +30,7 @@ def agreement(demo, kinds: tuple[str, ...] = ("device x accessory", "accessory x
     claimed that the catalogue confirms or contradicts."""
     extractor = AttributeExtractor(demo.catalog())
     items = demo.items.set_index("item_id")
-    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand"]].to_dict("index").items()}
+    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand", "text"]].to_dict("index").items()}
     devices = list(items.index[items["role"] == "device"])
     phrased = [i for i in items.index[items["role"] == "accessory"] if compatibility_phrase(items.at[i, "title"])]
     sized = [i for i in phrased if size_ranges(compatibility_phrase(items.at[i, "title"]))]

@@ -283,6 +283,29 @@ def test_demo_accessory_pairs_flagged_incompatible_agree_with_the_catalogue_fact
     assert caught / (caught + missed) > 0.6, (caught, missed)
 
 
+def test_a_disc_game_does_not_fit_a_digital_only_console(demo):
+    """The demo's descriptions say which games are on a disc and which consoles have no drive (the Xbox Series S's
+    title does not); every game x console pair flagged this way is one the catalogue says does not fit."""
+    catalog, ex, _ = demo
+    items = catalog.items.set_index("item_id")
+    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand", "text"]].to_dict("index").items()}
+    starfield = rows["D0344"]
+    series_s = pair_flags(starfield, rows["D0322"], ex)
+    assert series_s.incompatible and series_s.evidence == ["made for a disc drive, not a digital-only console"]
+    assert not pair_flags(starfield, rows["D0321"], ex).incompatible  # the Series X has a drive
+    ps5_digital = pair_flags(rows["D0336"], rows["D0318"], ex)  # Spider-Man 2 names the PlayStation 5 ...
+    assert ps5_digital.incompatible and not ps5_digital.compatible and not any(
+        e.startswith("fits") for e in ps5_digital.evidence)  # ... whose Digital Edition it does not fit
+    games = items.index[items["product_type"] == "video game"]
+    consoles = items.index[items["product_type"] == "game console"]
+    for g in games:
+        for c in consoles:
+            if "disc drive" in " ".join(pair_flags(rows[g], rows[c], ex).evidence):
+                assert not catalog.is_compatible(catalog.position_of[g], catalog.position_of[c]), (g, c)
+    plain = {k: v for k, v in rows["D0322"].items() if k != "text"}  # no description, nothing to go on
+    assert not pair_flags(starfield, plain, ex).incompatible
+
+
 def test_a_use_claim_must_name_the_pairs_model(demo):
     """The demo's LM wrote "The Apple 240W USB-C Charge Cable is useful with the OtterBox Defender Series Case for
     charging the iPhone SE": only the case names the iPhone SE, nothing says the cable charges it."""
