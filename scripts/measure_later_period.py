@@ -20,7 +20,9 @@ sessions are:
     python scripts/measure_later_period.py evaluate ../shared/data/amazon_bundle_intents/electronic \\
         runs/later/electronic-split runs/later/electronic-recent runs/electronic --out runs/results/later_period-electronic
 
-(the README's own run, trained on the first 70% of the full data, can be scored on the same lists.) Prints and
+(the README's own run, trained on the first 70% of the full data, can be scored on the same lists.) With
+`truncate --known-items-only` the copy's catalogue also lacks the items first bought later, as the project's did
+when a check brought later data: `evaluate` adds them to the run before scoring, as `eccr explain --catalog` does. Prints and
 writes `<out>.json` (HR@5 of the ECCR lists, Recall@10/50 of the full catalogue, 95% intervals, p of each
 system against text cosine) and `<out>.md`.
 """
@@ -37,12 +39,15 @@ SYSTEMS = ("eccr", "text_cosine", "tuned_cosine")
 BY_SESSION = ("session_item.csv", "session_bundle.csv")
 BY_BUNDLE = ("bundle_item.csv", "bundle_intent.csv", "user_bundle.csv")
 TIMED = ("user_item.csv",)
+ITEM_FILES = ("item_titles.csv", "item_categories.csv", "item_idx_mapping.csv")  # the catalogue, keyed by item
 
 
-def truncate(data: str | Path, out: str | Path, test_fraction: float = 0.2) -> dict:
+def truncate(data: str | Path, out: str | Path, test_fraction: float = 0.2, known_items_only: bool = False) -> dict:
     """Copy the bundle-intent folder `data` to `out` without the sessions (and their bundles and timed rows) at or
     after the cutoff of the last `test_fraction` of its sessions, as eccr.data.splits.temporal_split cuts it.
-    Catalogue files are copied whole: the shop knows its items before anyone buys them."""
+    Catalogue files are copied whole (the shop knows its items before anyone buys them), or with
+    `known_items_only` keep the items bought before the cutoff only: the project's catalogue as a check on later
+    data finds it, whose new items reach the run at explain time (`evaluate` adds them)."""
     from eccr.data.load import load_dataset
     from eccr.data.splits import temporal_split
 
@@ -59,6 +64,16 @@ def truncate(data: str | Path, out: str | Path, test_fraction: float = 0.2) -> d
     counts = {"cutoff": cut, "sessions": [len(kept_sessions), len(kept_sessions) + len(
                   set(split.test.behaviour.events["session_id"]) | set(split.test.bundles.rows["session_id"]))],
               "bundles": [len(kept_bundles), session_bundle["bundle ID"].nunique()]}
+    known_items = None
+    if known_items_only:
+        tables = {name: pd.read_csv(data / name, dtype=str, keep_default_na=False) for name in
+                  ("session_item.csv", "bundle_item.csv", "user_item.csv")}
+        known_items = (set(tables["session_item.csv"].loc[tables["session_item.csv"]["session ID"].isin(kept_sessions),
+                                                          "item ID"])
+                       | set(tables["bundle_item.csv"].loc[tables["bundle_item.csv"]["bundle ID"].isin(kept_bundles),
+                                                           "item ID"])
+                       | set(tables["user_item.csv"].loc[pd.to_numeric(tables["user_item.csv"]["timestamp"]) < cut,
+                                                         "item ID"]))
     sessions[sessions["session ID"].isin(kept_sessions)].to_csv(out / "user_session.csv", index=False)
     for path in sorted(data.glob("*.csv")):
         if path.name == "user_session.csv":
@@ -72,16 +87,22 @@ def truncate(data: str | Path, out: str | Path, test_fraction: float = 0.2) -> d
             else:
                 table = table[pd.to_numeric(table["timestamp"]) < cut]
             table.to_csv(out / path.name, index=False)
+        elif known_items is not None and path.name in ITEM_FILES:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            counts.setdefault("items", [int(table["item ID"].isin(known_items).sum()), len(table)])
+            table[table["item ID"].isin(known_items)].to_csv(out / path.name, index=False)
         else:
             (out / path.name).write_bytes(path.read_bytes())
-    (out / "TRUNCATED.json").write_text(json.dumps({"from": str(data), "test_fraction": test_fraction, **counts},
+    (out / "TRUNCATED.json").write_text(json.dumps({"from": str(data), "test_fraction": test_fraction,
+                                                    "known_items_only": known_items_only, **counts},
                                                    indent=1) + "\n")
     return counts
 
 
 def evaluate(data: str, runs: list[str], out: str, test_fraction: float = 0.2) -> dict:
     """Each run's eccr, text cosine (and tuned cosine where the run has it) on the last `test_fraction` of `data`'s
-    sessions, every earlier session deciding seen status; one list file shared by all runs."""
+    sessions, every earlier session deciding seen status; one list file shared by all runs. Items of `data` a
+    run's catalogue lacks are added to it first, as `eccr explain --catalog` adds them."""
     from eccr.data.load import load_dataset
     from eccr.data.splits import temporal_split
     from eccr.evaluate.config import EccrProtocolConfig, EvaluationConfig
@@ -89,7 +110,8 @@ def evaluate(data: str, runs: list[str], out: str, test_fraction: float = 0.2) -
     from eccr.evaluate.systems import build_systems
     from eccr.pipeline import Recommender
 
-    split = temporal_split(load_dataset(data), 0.0, test_fraction)
+    dataset = load_dataset(data)
+    split = temporal_split(dataset, 0.0, test_fraction)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     config = EvaluationConfig(protocols=("eccr", "retrieval"), part="test", main_system="eccr",
                               valid_fraction=0.0, test_fraction=test_fraction,
@@ -97,6 +119,7 @@ def evaluate(data: str, runs: list[str], out: str, test_fraction: float = 0.2) -
     report: dict = {"data": data, "test_fraction": test_fraction, "test_start": split.test_start, "runs": {}}
     for run in runs:
         rec = Recommender.from_run(run, use_lm=False)
+        added = len(rec.add_items(dataset.catalog))
         results = evaluate_systems(split, build_systems(rec, only=SYSTEMS), config=config)
         rows = {}
         for r in results.results:
@@ -110,7 +133,8 @@ def evaluate(data: str, runs: list[str], out: str, test_fraction: float = 0.2) -
             if c["other"] == "text_cosine" and c["metric"] in ("HR@5", "Recall@50"):
                 rows["eccr"][c["metric"]]["p_vs_text_cosine"] = c["p_value"]
         seen_share = next((r.extra["positive_seen_share"] for r in results.results if r.protocol == "eccr"), None)
-        report["runs"][run] = {"systems": rows, "lists": results.info.get("eccr_pairs"), "positive_seen_share": seen_share}
+        report["runs"][run] = {"systems": rows, "lists": results.info.get("eccr_pairs"), "positive_seen_share": seen_share,
+                               "items_added": added}
         for system, metrics in rows.items():
             print(run, system, {m: round(v["mean"], 3) for m, v in metrics.items()}, flush=True)
     Path(f"{out}.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -137,6 +161,8 @@ def main() -> None:
     cut.add_argument("data")
     cut.add_argument("out")
     cut.add_argument("--test-fraction", type=float, default=0.2)
+    cut.add_argument("--known-items-only", action="store_true",
+                     help="keep only the items bought before the cutoff in the catalogue files")
     score = commands.add_parser("evaluate", help="runs on the last sessions of the full data")
     score.add_argument("data")
     score.add_argument("runs", nargs="+")
@@ -144,7 +170,7 @@ def main() -> None:
     score.add_argument("--test-fraction", type=float, default=0.2)
     args = parser.parse_args()
     if args.command == "truncate":
-        print(truncate(args.data, args.out, args.test_fraction))
+        print(truncate(args.data, args.out, args.test_fraction, args.known_items_only))
     else:
         evaluate(args.data, args.runs, args.out, args.test_fraction)
 

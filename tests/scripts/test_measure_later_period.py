@@ -51,6 +51,26 @@ def test_truncate_keeps_the_train_part_of_a_split_without_valid(load_script, tmp
     assert json.loads((tmp_path / "have" / "TRUNCATED.json").read_text())["cutoff"] == 5000
 
 
+def test_truncate_known_items_only_drops_items_first_bought_later(load_script, tmp_path):
+    """Item 6 is bought in the later session only: a check on later data brings it; the project never had it."""
+    m = load_script("measure_later_period")
+    tables = _tables()
+    for name, row in (("item_titles.csv", ["6", "Item 6"]), ("item_categories.csv", ["6", "[[Electronics,Things]]"]),
+                      ("item_idx_mapping.csv", ["6", "B6"]), ("session_item.csv", ["s5", "6"]),
+                      ("bundle_item.csv", ["bs5", "6"]), ("user_item.csv", ["u1", "6", "5000"])):
+        tables[name].append(row)
+    full = _write(tmp_path / "full", tables)
+    counts = m.truncate(full, tmp_path / "whole", test_fraction=0.2)
+    known = m.truncate(full, tmp_path / "known", test_fraction=0.2, known_items_only=True)
+    from eccr.data.load import load_dataset
+
+    assert "6" in set(load_dataset(str(tmp_path / "whole")).catalog.items["item_id"]) and "items" not in counts
+    have = load_dataset(str(tmp_path / "known"))
+    assert set(have.catalog.items["item_id"]) == {"1", "2", "3", "4", "5"} and known["items"] == [5, 6]
+    assert known["sessions"] == counts["sessions"]
+    assert json.loads((tmp_path / "known" / "TRUNCATED.json").read_text())["known_items_only"] is True
+
+
 def test_markdown_has_a_row_per_run_and_system(load_script):
     m = load_script("measure_later_period")
     cell = {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 10}

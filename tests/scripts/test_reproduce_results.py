@@ -23,9 +23,17 @@ def test_later_period_truncates_once_trains_both_runs_and_scores_them_with_the_s
     assert evaluate[4:7] == [str(runs / "later" / "electronic-split"), str(runs / "later" / "electronic-recent"),
                              str(runs / "electronic")]
     assert evaluate[-2:] == ["--out", str(tmp_path / "out" / "later_period-electronic")]
+    # then the run whose catalogue lacks the later items, scored beside the split run
+    known_data = str(runs / "later" / "electronic-known-data")
+    assert calls[4][-4:] == ["truncate", "data/electronic", known_data, "--known-items-only"]
+    assert calls[5][calls[5].index("--data") + 1] == known_data
+    assert calls[6][4:6] == [str(runs / "later" / "electronic-known"), str(runs / "later" / "electronic-split")]
+    assert calls[6][-1] == str(tmp_path / "out" / "later_period_known-electronic")
 
-    (runs / "later" / "electronic-data").mkdir(parents=True)
-    (runs / "later" / "electronic-data" / "TRUNCATED.json").write_text("{}")
+    for copy in ("electronic-data", "electronic-known-data"):
+        (runs / "later" / copy).mkdir(parents=True)
+        (runs / "later" / copy / "TRUNCATED.json").write_text("{}")
     calls.clear()
     m.later_period(["eccr"], Path("data/electronic"), runs, runs / "electronic", tmp_path / "out", "electronic")
-    assert [c[1] if c[0] == "eccr" else c[2] for c in calls] == ["train", "train", "evaluate"]  # kept the copy
+    assert [c[1] if c[0] == "eccr" else c[2] for c in calls] == ["train", "train", "evaluate", "train",
+                                                                   "evaluate"]  # kept the copies
