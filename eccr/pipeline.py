@@ -88,6 +88,11 @@ class RecommenderConfig:
     max_per_type: int = 0          # > 0: at most this many items of one leaf category before any item of another
     #                                type moves up (battery, battery, card, bag ... instead of four batteries); a
     #                                reordering, nothing is dropped. 0 (off) in evaluation; the demo uses 2
+    type_margin: float = 2.0       # with max_per_type, an item held back still comes before an item of another type
+    #                                whose score (the coherent blend's calibrated log-odds) is more than this below
+    #                                its own (ranking "eccr" only; inf: variety always wins) ...
+    type_floor: float = 0.0        # ... or below this (-inf: no floor): a third Xbox controller for an Xbox game,
+    #                                not a mouse. Measured by scripts/measure_demo_types.py (README, "The demo: types")
     demote_incompatible: bool = True  # candidates made for another brand, model, lens mount or card slot than the query
     #                                (eccr.coherence.pair_flags' `incompatible`) rank below every other candidate
     ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
@@ -367,7 +372,9 @@ class Recommender:
             timings["rank"] = time.perf_counter() - t
         order = np.argsort(-final, kind="stable")
         if self.config.max_per_type > 0:
-            order = diversify_by_type(order, [self._leaf(c) for c in pool], self.config.max_per_type)
+            order = diversify_by_type(order, [self._leaf(c) for c in pool], self.config.max_per_type,
+                                      final if system == "eccr" else None, self.config.type_margin,
+                                      self.config.type_floor)
         t = time.perf_counter()
         if min_confidence is not None:
             order, verdicts = self._confident(query, pool, order, k, min_confidence, judged_scores, pool_flags)

@@ -13,7 +13,8 @@ scored by:
   camera for a battery), and not the query's own type;
 - typed and fits: typed, and the two work together (`DemoCatalog.is_compatible`: an accessory lists the device, or
   fits a device the other accessory fits, or is universal);
-- same type: a substitute (another camera for a camera).
+- same type: a substitute (another camera for a camera);
+- types: how many distinct types the top k holds (variety, which `max_per_type` asks for).
 
 Queries are split by whether the query item was bought in the run's train part ("seen") or not ("cold": the later
 months' new items, the common case), beside `k` random items per query (seeded). Also counts the queries by how
@@ -33,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from eccr.coherence import PairFlags, template_states_reason
 from eccr.data.demo import read_complement_graph, read_demo_catalog
-from eccr.pipeline import Recommender
+from eccr.pipeline import Recommender, RecommenderConfig
 
 SYSTEMS = ("eccr", "text-cosine", "co-occurrence")
 
@@ -44,7 +45,8 @@ def scores(demo, graph, query: int, items: list[int]) -> dict[str, float]:
              for i in items]
     return {"typed": sum(typed) / len(items),
             "typed_fits": sum(t and demo.is_compatible(query, i) for t, i in zip(typed, items)) / len(items),
-            "same_type": sum(demo.types[i] == q_type for i in items) / len(items)}
+            "same_type": sum(demo.types[i] == q_type for i in items) / len(items),
+            "types": len({demo.types[i] for i in items})}
 
 
 def main() -> int:
@@ -52,13 +54,18 @@ def main() -> int:
     parser.add_argument("--run", required=True, help="a run trained on the embedded demo (eccr train --data demo)")
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--max-per-type", type=int, default=2, help="as the demo serves (0: the evaluation's order)")
+    parser.add_argument("--type-margin", type=float, default=RecommenderConfig.type_margin,
+                        help="RecommenderConfig.type_margin (inf: the cap alone decides)")
+    parser.add_argument("--type-floor", type=float, default=RecommenderConfig.type_floor,
+                        help="RecommenderConfig.type_floor")
     parser.add_argument("--queries", type=int, default=0, help="a seeded sample of this many queries (0: every item)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worst", type=int, default=0, help="also print this many queries with eccr's lowest typed+fits")
     parser.add_argument("--out", type=Path, default=Path("runs/results/demo_types"))
     args = parser.parse_args()
     demo, graph = read_demo_catalog(), read_complement_graph()
-    rec = Recommender.from_pretrained(args.run, use_lm=False, max_per_type=args.max_per_type)
+    rec = Recommender.from_pretrained(args.run, use_lm=False, max_per_type=args.max_per_type,
+                                      type_margin=args.type_margin, type_floor=args.type_floor)
     known = set(rec.items.rows)
     ids = [i for i in demo.items["item_id"] if i in known]
     if len(ids) < len(demo.items) // 2:
@@ -88,13 +95,13 @@ def main() -> int:
              for (system, group), r in sorted(rows.items())}
     print(f"run {args.run}; top {args.k}, max_per_type {args.max_per_type}; {len(queries)} queries "
           f"({sum(q in seen for q in queries)} seen in the train part)")
-    print(f"{'system':14} {'queries':>8} {'typed':>7} {'typed+fits':>11} {'same type':>10}")
+    print(f"{'system':14} {'queries':>8} {'typed':>7} {'typed+fits':>11} {'same type':>10} {'types':>6}")
     for group in ("all", "seen", "cold"):
         for system in (*SYSTEMS, "random"):
             cell = table.get(f"{system}/{group}")
             if cell:
                 print(f"{system + ' ' + group:14} {cell['queries']:8d} {cell['typed']:7.3f} {cell['typed_fits']:11.3f} "
-                      f"{cell['same_type']:10.3f}")
+                      f"{cell['same_type']:10.3f} {cell['types']:6.2f}")
     print("queries by how many of eccr's top k the LM is asked about (explain='reason_first': the templates that "
           "state no reason): " + ", ".join(f"{n}: {lm_asked[n]}" for n in range(args.k + 1)))
     title = dict(zip(demo.items["item_id"], demo.items["title"]))
@@ -102,6 +109,7 @@ def main() -> int:
         print(f"\n{score:.2f}  {title[query]} [{query}]" + "".join(f"\n      {title[i]}" for i in top))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "demo_types.json").write_text(json.dumps({"run": args.run, "k": args.k, "max_per_type": args.max_per_type,
+                                                          "type_margin": args.type_margin,
                                                           "queries": len(queries), "table": table,
                                                           "lm_asked": {n: lm_asked[n] for n in range(args.k + 1)}},
                                                          indent=1))

@@ -73,6 +73,9 @@ def test_an_item_added_later_is_scored_like_the_same_item_in_the_training_catalo
             np.testing.assert_allclose(values[:len(unbought)], values[len(unbought):], atol=1e-5, err_msg=name)
         scores = rec.candidates.final_scores(feats)
         np.testing.assert_allclose(scores[:len(unbought)], scores[len(unbought):], atol=1e-5)
+        original, copy = rec.recommend(query, k=2, candidates=[unbought[0], f"copy-{unbought[0]}"], explain=False).items
+        assert copy.score == pytest.approx(original.score, abs=1e-5) and copy.flags == original.flags
+        assert copy.coherent_probability == pytest.approx(original.coherent_probability, abs=1e-5)  # the badge
 
 
 def test_added_items_bring_their_brands_and_types_to_the_grounding_vocabulary(tiny_run):

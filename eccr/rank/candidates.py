@@ -62,10 +62,13 @@ class PoolSize:
     text_k: int = 200     # + nearest items by text (the complement scorer re-ranks them)
 
 
-def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: int) -> np.ndarray:
+def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: int,
+                      scores: Sequence[float] | None = None, margin: float = float("inf"),
+                      floor: float = float("-inf")) -> np.ndarray:
     """Reorder ranked positions so no type fills more than `max_per_type` places before every other type had
     its turn: items over the cap keep their relative order and follow the rest. Items without a type ("")
-    are never held back."""
+    are never held back. With `scores`, an item held back still comes before an item of another type that
+    scores more than `margin` below it or below `floor`: variety does not bring a far weaker item up."""
     first, held = [], []
     seen: dict[str, int] = {}
     for i in order:
@@ -73,6 +76,8 @@ def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: 
         if t and seen.get(t, 0) >= max_per_type:
             held.append(i)
             continue
+        while scores is not None and held and (scores[held[0]] - scores[i] > margin or scores[i] < floor):
+            first.append(held.pop(0))
         seen[t] = seen.get(t, 0) + 1
         first.append(i)
     return np.asarray(first + held, dtype=np.int64)

@@ -183,11 +183,17 @@ def test_diversify_by_type_reorders_without_dropping():
     order = diversify_by_type(range(7), types, max_per_type=2)
     assert order.tolist() == [0, 1, 3, 4, 5, 2, 6]
     assert diversify_by_type(range(3), ["a", "a", "a"], 1).tolist() == [0, 1, 2]  # one type only: order kept
+    # with scores, a held battery (1.5) comes before a card that scores more than the margin below it (-1.0)
+    scores = [4.0, 3.0, 1.5, -1.0, -1.2, -3.0, -4.0]
+    assert diversify_by_type(range(7), types, 2, scores, margin=2.0).tolist() == [0, 1, 2, 3, 4, 5, 6]
+    assert diversify_by_type(range(7), types, 2, scores, margin=3.0).tolist() == [0, 1, 3, 4, 2, 5, 6]
+    assert diversify_by_type(range(7), types, 2, scores).tolist() == [0, 1, 3, 4, 5, 2, 6]  # no margin: as before
 
 
 def test_max_per_type_limits_one_type_in_the_top_k(tiny_run):
     plain = Recommender.from_run(tiny_run, use_lm=False)
-    varied = Recommender.from_run(tiny_run, use_lm=False, max_per_type=1)
+    varied = Recommender.from_run(tiny_run, use_lm=False, max_per_type=1, type_margin=float("inf"),
+                                  type_floor=float("-inf"))  # the cap alone decides
     k = 6
     leaves = [plain._leaf(i.item_id) for i in plain.recommend("D0001", k=k, explain=False).items]
     varied_leaves = [varied._leaf(i.item_id) for i in varied.recommend("D0001", k=k, explain=False).items]

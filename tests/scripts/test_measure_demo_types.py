@@ -16,6 +16,6 @@ def test_types_and_fits_come_from_the_graph_and_the_fits_column(load_script):
              at["D0010"],  # Nikon D3500: another camera, a substitute
              at["D0367"]]  # a TV: neither
     assert m.scores(demo, graph, rebel_t7, items) == pytest.approx(
-        {"typed": 2 / 4, "typed_fits": 1 / 4, "same_type": 1 / 4})
+        {"typed": 2 / 4, "typed_fits": 1 / 4, "same_type": 1 / 4, "types": 3})  # battery, camera, TV
     # either way round: the battery's own graph entry lists no camera, the camera's lists the battery
     assert m.scores(demo, graph, at["D0034"], [rebel_t7])["typed_fits"] == 1.0
