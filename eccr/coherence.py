@@ -589,24 +589,32 @@ def _stated_sizes(title: str) -> dict[float, str]:
 # A game or film on a disc (as its title or description says) and a player or console without a drive for it
 _NEEDS_DISC = re.compile(r"\bphysical disc\b|\bneeds a (?:console|player) with a disc drive\b|"
                          r"\b(?:blu-?ray|dvd|game) disc\b", re.IGNORECASE)
+_DISC_MEDIA_LEAF = re.compile(r"\bgames\b|\bmovies\b|\bfilms?\b|\bblu-?ray\b|\bdvds?\b", re.IGNORECASE)
+_DISC_PLAYER = re.compile(r"\bconsoles?\b|\bplayers?\b|\bplaystation\b|\bxbox\b", re.IGNORECASE)
 _NO_DISC_DRIVE = re.compile(r"\bdigital[- ]only\b|\bno disc drive\b|\bdigital edition\b|\bdisc-?less\b|"
                             r"\ball-digital\b", re.IGNORECASE)
 
 
 def _mark_disc_drives(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
-    """A game on a disc next to a console whose title or description says it has no disc drive ("Starfield …
-    (physical disc)" and an Xbox Series S, "digital only"): `incompatible`, also where the game's phrase names the
-    console's line ("fits PlayStation 5" is dropped for a PlayStation 5 Digital Edition)."""
-    def says(row: dict, pattern: re.Pattern) -> bool:
-        return any(pattern.search(row.get(f, "") or "") for f in ("title", "text"))
-
+    """A game or film on a disc next to a console or player whose title or description says it has no disc drive
+    ("Starfield …, physical disc" and an Xbox Series S, "digital only"): `incompatible`, also where the game's
+    phrase names the console's line ("fits PlayStation 5" is dropped for a PlayStation 5 Digital Edition)."""
+    if flags.incompatible:
+        return
     for acc, dev in ((a, b), (b, a)):
-        if says(acc, _NEEDS_DISC) and says(dev, _NO_DISC_DRIVE) and not _is_device(acc, extractor) \
-                and _is_device(dev, extractor) and not flags.incompatible:
+        if not _DISC_MEDIA_LEAF.search(leaf_category(acc.get("category"))) or \
+                not _DISC_PLAYER.search(f"{leaf_category(dev.get('category'))} {_title_head(dev.get('title', ''))}"):
+            continue
+        if _says(acc, _NEEDS_DISC) and _says(dev, _NO_DISC_DRIVE) and not _is_device(acc, extractor) \
+                and _is_device(dev, extractor):
             flags.incompatible, flags.compatible = True, False
             flags.evidence = [e for e in flags.evidence if not e.startswith("fits ")]
             flags.evidence.append("made for a disc drive, not a digital-only console")
             return
+
+
+def _says(row: dict, pattern: re.Pattern) -> bool:
+    return any(pattern.search(row.get(f, "") or "") for f in ("title", "text"))
 
 
 def _mark_screen_sizes(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
@@ -802,7 +810,8 @@ def _keep_head_noun(ws: list[str], max_words: int) -> list[str]:
     """The first `max_words` words, but with the item's kind when the cut would drop it: when the words end in
     an accessory noun (the head of the phrase) and none is kept, it takes the last place ("Sanus Advanced Tilt 4D
     TV Wall Mount" -> "Sanus Advanced Tilt 4D Mount", not "... 4D TV"), with the word before it when that is a
-    product noun too ("Lens Cap") and the cut drops no model number."""
+    product noun too ("Lens Cap"), provided that drops at most two words, none with a digit (a model number,
+    focal length or size tells items apart), and leaves no number without its unit ("13 inch")."""
     if len(ws) <= max_words or max_words < 3 or not _ACCESSORY_WORD.fullmatch(ws[-1]) or \
             any(_ACCESSORY_WORD.fullmatch(w) for w in ws[:max_words]):
         return ws[:max_words]
@@ -810,8 +819,9 @@ def _keep_head_noun(ws: list[str], max_words: int) -> list[str]:
         not any(re.search(r"\d", w) for w in ws[max_words - 2:-2])
     tail = ws[-2:] if two_words else ws[-1:]
     head = ws[:max_words - len(tail)]
-    while len(head) > 2 and re.fullmatch(r"[\d.,/+x-]+", head[-1]):  # a number whose unit was cut ("12.4 MP")
-        head.pop()
+    dropped = ws[len(head):len(ws) - len(tail)]
+    if len(dropped) > 2 or any(re.search(r"\d", w) for w in dropped) or re.fullmatch(r"[\d.,/+x-]+", head[-1]):
+        return ws[:max_words]  # the noun is far off, or the cut would lose a model number or a size's unit
     return head + tail
 
 

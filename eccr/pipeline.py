@@ -90,7 +90,7 @@ class RecommenderConfig:
     #                                reordering, nothing is dropped. 0 (off) in evaluation; the demo uses 2
     type_margin: float = 2.0       # with max_per_type, an item held back still comes before an item of another type
     #                                whose score (the coherent blend's calibrated log-odds) is more than this below
-    #                                its own (ranking "eccr" only; inf: variety always wins) ...
+    #                                its own (the coherent ranking only; inf: variety always wins) ...
     type_floor: float = 0.0        # ... or below this (-inf: no floor): a third Xbox controller for an Xbox game,
     #                                not a mouse. Measured by scripts/measure_demo_types.py (README, "The demo: types")
     demote_incompatible: bool = True  # candidates made for another brand, model, lens mount or card slot than the query
@@ -372,8 +372,11 @@ class Recommender:
             timings["rank"] = time.perf_counter() - t
         order = np.argsort(-final, kind="stable")
         if self.config.max_per_type > 0:
+            # the margin and floor are on the coherent blend's log-odds: not for text cosine (an out-of-domain
+            # query), another blend or LM-rescored scores, which the cap alone diversifies
+            blend_scale = judged_scores is not None and not np.isfinite(lm).any()
             order = diversify_by_type(order, [self._leaf(c) for c in pool], self.config.max_per_type,
-                                      final if system == "eccr" else None, self.config.type_margin,
+                                      final if blend_scale else None, self.config.type_margin,
                                       self.config.type_floor)
         t = time.perf_counter()
         if min_confidence is not None:

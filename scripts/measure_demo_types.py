@@ -109,7 +109,8 @@ def main() -> int:
         print(f"\n{score:.2f}  {title[query]} [{query}]" + "".join(f"\n      {title[i]}" for i in top))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "demo_types.json").write_text(json.dumps({"run": args.run, "k": args.k, "max_per_type": args.max_per_type,
-                                                          "type_margin": args.type_margin,
+                                                          "type_margin": str(args.type_margin),
+                                                          "type_floor": str(args.type_floor),
                                                           "queries": len(queries), "table": table,
                                                           "lm_asked": {n: lm_asked[n] for n in range(args.k + 1)}},
                                                          indent=1))

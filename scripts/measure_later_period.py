@@ -67,13 +67,13 @@ def truncate(data: str | Path, out: str | Path, test_fraction: float = 0.2, know
     known_items = None
     if known_items_only:
         tables = {name: pd.read_csv(data / name, dtype=str, keep_default_na=False) for name in
-                  ("session_item.csv", "bundle_item.csv", "user_item.csv")}
-        known_items = (set(tables["session_item.csv"].loc[tables["session_item.csv"]["session ID"].isin(kept_sessions),
-                                                          "item ID"])
-                       | set(tables["bundle_item.csv"].loc[tables["bundle_item.csv"]["bundle ID"].isin(kept_bundles),
-                                                           "item ID"])
-                       | set(tables["user_item.csv"].loc[pd.to_numeric(tables["user_item.csv"]["timestamp"]) < cut,
-                                                         "item ID"]))
+                  ("session_item.csv", "bundle_item.csv", "user_item.csv") if (data / name).exists()}
+        empty = pd.DataFrame({"session ID": [], "bundle ID": [], "item ID": [], "timestamp": []}, dtype=str)
+        session_item, bundle_item, user_item = (tables.get(n, empty) for n in
+                                                ("session_item.csv", "bundle_item.csv", "user_item.csv"))
+        known_items = (set(session_item.loc[session_item["session ID"].isin(kept_sessions), "item ID"])
+                       | set(bundle_item.loc[bundle_item["bundle ID"].isin(kept_bundles), "item ID"])
+                       | set(user_item.loc[pd.to_numeric(user_item["timestamp"]) < cut, "item ID"]))
     sessions[sessions["session ID"].isin(kept_sessions)].to_csv(out / "user_session.csv", index=False)
     for path in sorted(data.glob("*.csv")):
         if path.name == "user_session.csv":

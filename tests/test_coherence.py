@@ -304,6 +304,13 @@ def test_a_disc_game_does_not_fit_a_digital_only_console(demo):
                 assert not catalog.is_compatible(catalog.position_of[g], catalog.position_of[c]), (g, c)
     plain = {k: v for k, v in rows["D0322"].items() if k != "text"}  # no description, nothing to go on
     assert not pair_flags(starfield, plain, ex).incompatible
+    # only games and films against consoles and players: a cable "for Blu-ray disc players" beside a TV with a
+    # "digital-only" tuner is not a disc game
+    cable = {"item_id": "C", "title": "HDMI Cable for Blu-ray Disc Players", "category": ["Electronics", "Cables"],
+             "text": "Connects Blu-ray disc players to TVs."}
+    tv = {"item_id": "T", "title": "Sony 55-inch LED TV", "category": ["Electronics", "Televisions"],
+          "text": "Digital-only ATSC tuner."}
+    assert not pair_flags(cable, tv, ex).incompatible and not pair_flags(cable, rows["D0318"], ex).incompatible
 
 
 def test_a_use_claim_must_name_the_pairs_model(demo):
@@ -857,7 +864,12 @@ def test_short_name_keeps_what_the_item_is():
     """A cut keeps an accessory's kind noun (once shown as "Sanus Advanced Tilt 4D TV", a TV for a wall mount)."""
     assert short_name("Sanus Advanced Tilt 4D TV Wall Mount for 42-90 inch TVs") == "Sanus Advanced Tilt 4D Mount"
     assert short_name("Nikon LC-52 Snap on Front Lens Cap") == "Nikon LC-52 Snap Lens Cap"
-    assert short_name("Pentax Q 12.4 MP CMOS Replacement Battery") == "Pentax Q Replacement Battery"  # no number without its unit
+    assert short_name("Pentax Q 12.4 MP CMOS Replacement Battery") == "Pentax Q 12.4 MP CMOS"  # no number without its unit
+    # a model number, focal length or size is not dropped for the noun, nor are more than two words
+    assert short_name("Canon EOS Rebel T7 DSLR Camera 18-55mm Lens") == "Canon EOS Rebel T7 DSLR"
+    assert short_name("Nikon NIKKOR Z DX 16-50mm f/3.5-6.3 VR Lens") == "Nikon NIKKOR Z DX 16-50mm"
+    assert short_name("Amazon Basics 13 inch Laptop Sleeve Case") == "Amazon Basics 13 inch Laptop"
+    assert short_name("SanDisk 128GB Extreme PRO SDXC UHS-I Memory Card") == "SanDisk 128GB Extreme PRO SDXC"
     assert short_name("HDMI 3 Port Gold Platted Switch Switcher w/ IR Remote") == "HDMI 3 Port Gold Platted"
     assert short_name("Apple iPhone 15 Pro Max 6.7-inch Smartphone, Unlocked") == "Apple iPhone 15 Pro Max"
     assert short_name("Amazon Basics Large Camera Bag Backpack") == "Amazon Basics Large Camera Bag"

@@ -31,6 +31,7 @@ class ItemLookup:
         self.titled: list[str] = []
         self._titled_set: set[str] = set()
         self._title_lower: dict[str, str] = {}
+        self._resolved: dict[str, str] = {}  # free text -> the item `resolve` chose (cleared when items are added)
         self._add_titled(vector_ids)
 
     def _add_titled(self, item_ids: Iterable[str]) -> None:
@@ -81,10 +82,14 @@ class ItemLookup:
             return item
         if item.lower() in self._title_lower:
             return self._title_lower[item.lower()]
-        hits = self.search(item, limit=len(self.titled))
+        if item.lower() in self._resolved:
+            return self._resolved[item.lower()]
+        needle = item.lower().split()
+        hits = self.search(item, limit=len(self.titled)) if needle else []
         if hits:
-            needle = item.lower().split()
-            return min(hits, key=lambda hit: _match_rank(hit[1], needle))[0]
+            best = min(hits, key=lambda hit: _match_rank(hit[1], needle))[0]
+            self._resolved[item.lower()] = best
+            return best
         raise KeyError(f"no catalogue item matches {item!r}; give an item id or a title")
 
     def add(self, new: Catalog) -> None:
@@ -95,6 +100,7 @@ class ItemLookup:
             self.titled.append(r.item_id)
             self._titled_set.add(r.item_id)
             self._title_lower[r.title.lower()] = r.item_id
+        self._resolved.clear()
 
 
 _HEAD_END = re.compile(r"\s(?:for|with|compatible with|fits)\s|\s[-–|]\s|\(|,")

@@ -1,5 +1,6 @@
 """eccr.data.lookup: free text resolves to the item it names."""
 import pandas as pd
+import pytest
 
 from eccr.data.lookup import ItemLookup
 from eccr.data.schema import Catalog
@@ -21,3 +22,5 @@ def test_free_text_resolves_to_the_item_it_names_not_an_accessory_for_it():
     assert lookup.resolve("iPhone 13 case") == "I1"  # only the case has every word
     assert lookup.resolve("I0") == "I0" and lookup.resolve("Apple iPhone 13 6.1-inch Smartphone, Unlocked") == "I3"
     assert [i for i, _ in lookup.search("13")] == ["I0", "I1", "I2", "I3"]  # search lists in catalogue order
+    with pytest.raises(KeyError):
+        lookup.resolve("   ")  # blank text names no item
