@@ -49,6 +49,7 @@ from functools import lru_cache
 import pandas as pd
 
 from eccr.data.categories import leaf_category
+from eccr.data.lookup import title_head
 from eccr.data.schema import Catalog, Dataset
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\+/\.]*[A-Za-z0-9]|[A-Za-z0-9]")
@@ -90,12 +91,6 @@ _ACCESSORY_WORD = re.compile(r"\b(?:accessor(?:y|ies)|cases?|covers?|bags?|backp
                              r"replacement|earpads?|cushions?|cleaning|cleaners?|cloths?|tripods?|flash|lights?|"
                              r"brackets?|films?|decals?|stylus|keyboards?|mice|mouse|housings?|parts?|warranty|"
                              r"plan)\b", re.IGNORECASE)
-_TITLE_HEAD_END = re.compile(r"\s(?:for|with|fits|compatible)\s|\s[-–|]\s|\(|\[|,", re.IGNORECASE)
-
-
-def _title_head(title: str) -> str:
-    """A title up to its first " for ", " with ", " - ", "(", "," ...: what the item is, not what it is for."""
-    return _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
 # Phrases that do not restrict what the accessory fits: "for Kindle, Tablet or Smartphone", "for iPhone and
 # Android phones", "and other Qi phones", "Sony, etc.".
 _HEDGE = re.compile(r"\b(?:other|others|most|all|any|universal|android|etc)\b|(?:\bor\b|\band\b|&|,)\s+"
@@ -261,7 +256,7 @@ def looks_like_device(title: str, category: tuple[str, ...] = ()) -> bool:
     leaf = leaf_category(category)
     if len(category) > 2 or (leaf and _DEVICE_LEAF.search(leaf)):
         return bool(_DEVICE_LEAF.search(leaf)) and not _ACCESSORY_WORD.search(leaf)
-    head = _title_head(title)
+    head = title_head(title)
     if _ACCESSORY_WORD.search(head):
         return False
     return bool(_DEVICE_WORD.search(head)) or any(
@@ -334,7 +329,7 @@ class AttributeExtractor:
     def brands_of(self, item_id: str, title: str = "") -> set[str]:
         """An item's canonical brand plus the makers of product lines its title starts with ("iPad mini" -> apple)."""
         out = {canonical_brand(self.brand(item_id, title))}
-        head = _title_head(title)
+        head = title_head(title)
         out.update(PRODUCT_LINE_BRANDS[w.lower()] for w in words(head) if w.lower() in PRODUCT_LINE_BRANDS)
         out.discard("")
         return out
@@ -445,7 +440,7 @@ def _brand_relation(phrase: str, other_makers: set[str], brand_name: str, dst: d
     if len(other_makers) >= 2:
         return f"lists {brand_name} among others"
     dst_is_device = _is_device(dst, extractor)
-    lines = [w for k, w in _product_lines(phrase).items() if k in _product_lines(_title_head(dst.get("title", "")))]
+    lines = [w for k, w in _product_lines(phrase).items() if k in _product_lines(title_head(dst.get("title", "")))]
     if _HEDGE.search(phrase):
         return f"made for {lines[0]}" if dst_is_device and lines else f"lists {brand_name} among others"
     if not dst_is_device:
@@ -603,7 +598,7 @@ def _mark_disc_drives(flags: PairFlags, a: dict, b: dict, extractor: AttributeEx
         return
     for acc, dev in ((a, b), (b, a)):
         if not _DISC_MEDIA_LEAF.search(leaf_category(acc.get("category"))) or \
-                not _DISC_PLAYER.search(f"{leaf_category(dev.get('category'))} {_title_head(dev.get('title', ''))}"):
+                not _DISC_PLAYER.search(f"{leaf_category(dev.get('category'))} {title_head(dev.get('title', ''))}"):
             continue
         if _says(acc, _NEEDS_DISC) and _says(dev, _NO_DISC_DRIVE) and not _is_device(acc, extractor) \
                 and _is_device(dev, extractor):
@@ -697,7 +692,7 @@ def _mark_incompatible(flags: PairFlags, src: dict, dst: dict, extractor: Attrib
         return
     # no model names to compare: another product line of the same maker ("for iPhone 15" next to AirPods)
     named_lines = {k: v for k, v in _product_lines(phrase).items() if PRODUCT_LINE_BRANDS[k] in dst_brands}
-    dst_lines = {k: v for k, v in _product_lines(_title_head(dst_title)).items()
+    dst_lines = {k: v for k, v in _product_lines(title_head(dst_title)).items()
                  if PRODUCT_LINE_BRANDS[k] in dst_brands}
     if named_lines and dst_lines and not named_lines.keys() & dst_lines.keys():
         flags.incompatible = True
@@ -815,14 +810,15 @@ def _keep_head_noun(ws: list[str], max_words: int) -> list[str]:
     if len(ws) <= max_words or max_words < 3 or not _ACCESSORY_WORD.fullmatch(ws[-1]) or \
             any(_ACCESSORY_WORD.fullmatch(w) for w in ws[:max_words]):
         return ws[:max_words]
-    two_words = bool(_ACCESSORY_WORD.fullmatch(ws[-2]) or _DEVICE_WORD.fullmatch(ws[-2])) and \
-        not any(re.search(r"\d", w) for w in ws[max_words - 2:-2])
-    tail = ws[-2:] if two_words else ws[-1:]
-    head = ws[:max_words - len(tail)]
-    dropped = ws[len(head):len(ws) - len(tail)]
-    if len(dropped) > 2 or any(re.search(r"\d", w) for w in dropped) or re.fullmatch(r"[\d.,/+x-]+", head[-1]):
+    def has_digit(words: list[str]) -> bool:
+        return any(re.search(r"\d", w) for w in words)
+
+    compound = _ACCESSORY_WORD.fullmatch(ws[-2]) or _DEVICE_WORD.fullmatch(ws[-2])
+    size = 2 if compound and not has_digit(ws[max_words - 2:-2]) else 1  # the tail: "Lens Cap" or "Mount"
+    head, dropped = ws[:max_words - size], ws[max_words - size:-size]
+    if len(dropped) > 2 or has_digit(dropped) or re.fullmatch(r"[\d.,/+x-]+", head[-1]):
         return ws[:max_words]  # the noun is far off, or the cut would lose a model number or a size's unit
-    return head + tail
+    return head + ws[-size:]
 
 
 _SPEC_UNITS = frozenset({"mp", "inch", "k", "p", "gbps", "mbps", "hz", "ghz", "mhz", "fps"})

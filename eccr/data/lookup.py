@@ -103,13 +103,18 @@ class ItemLookup:
         self._resolved.clear()
 
 
-_HEAD_END = re.compile(r"\s(?:for|with|compatible with|fits)\s|\s[-–|]\s|\(|,")
+_TITLE_HEAD_END = re.compile(r"\s(?:for|with|fits|compatible)\s|\s[-–|]\s|\(|\[|,", re.IGNORECASE)
+
+
+def title_head(title: str) -> str:
+    """A title up to its first " for ", " with ", " - ", "(", "," ...: what the item is, not what it is for."""
+    return _TITLE_HEAD_END.split(title or "", maxsplit=1)[0]
 
 
 def _match_rank(title: str, needle: list[str]) -> tuple[bool, int, int]:
     """How well a title that contains every word of `needle` matches it, lower first: the words in the title's
-    head (before " for ", " with ", "(", ","), so "Dell XPS 13" is the laptop, not a charger "for … Dell XPS 13";
-    then the earliest first word; then the shorter title."""
+    head (`title_head`), so "Dell XPS 13" is the laptop, not a charger "for … Dell XPS 13"; then the earliest
+    first word; then the shorter title."""
     low = title.lower()
-    head = _HEAD_END.split(low, maxsplit=1)[0]
+    head = title_head(low)
     return (not all(w in head for w in needle), min((low.find(w) for w in needle), default=0), len(title))

@@ -317,7 +317,7 @@ class CandidateRanker:
             self.text_index.add(text)
         self.ranker = type(self.ranker)(self.ranker.model, self.fused, max_memory=self.ranker.max_memory)
         self.baselines["text-cosine"] = TextCosine(self.text)
-        self.category_prior.item_category.update(category_of_items(self.items.catalog.items))
+        self.category_prior.item_category.update({i: self.items.leaf(i) for i in text.ids})
         if self.complement is not None:
             self.complement = self.complement.with_items(self.text, self.items.catalog)
 
