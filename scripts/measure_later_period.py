@@ -64,16 +64,9 @@ def truncate(data: str | Path, out: str | Path, test_fraction: float = 0.2, know
     counts = {"cutoff": cut, "sessions": [len(kept_sessions), len(kept_sessions) + len(
                   set(split.test.behaviour.events["session_id"]) | set(split.test.bundles.rows["session_id"]))],
               "bundles": [len(kept_bundles), session_bundle["bundle ID"].nunique()]}
-    known_items = None
-    if known_items_only:
-        tables = {name: pd.read_csv(data / name, dtype=str, keep_default_na=False) for name in
-                  ("session_item.csv", "bundle_item.csv", "user_item.csv") if (data / name).exists()}
-        empty = pd.DataFrame({"session ID": [], "bundle ID": [], "item ID": [], "timestamp": []}, dtype=str)
-        session_item, bundle_item, user_item = (tables.get(n, empty) for n in
-                                                ("session_item.csv", "bundle_item.csv", "user_item.csv"))
-        known_items = (set(session_item.loc[session_item["session ID"].isin(kept_sessions), "item ID"])
-                       | set(bundle_item.loc[bundle_item["bundle ID"].isin(kept_bundles), "item ID"])
-                       | set(user_item.loc[pd.to_numeric(user_item["timestamp"]) < cut, "item ID"]))
+    # the items bought before the cutoff: those of the split's train part, which is what the copy keeps
+    known_items = ({str(i) for i in split.train.behaviour.events["item_id"]}
+                   | {str(i) for i in split.train.bundles.rows["item_id"]}) if known_items_only else None
     sessions[sessions["session ID"].isin(kept_sessions)].to_csv(out / "user_session.csv", index=False)
     for path in sorted(data.glob("*.csv")):
         if path.name == "user_session.csv":
