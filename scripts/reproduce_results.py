@@ -76,23 +76,26 @@ def cell(summary: dict | None) -> str:
 def later_period(eccr: list[str], data: Path, runs: Path, shipped: Path, out: Path, domain: str) -> None:
     """The README's later-period commands for one domain (each `eccr train` keeps stages that are current)."""
     script = str(Path(__file__).with_name("measure_later_period.py"))
-    truncated = runs / "later" / f"{domain}-data"
-    if not (truncated / "TRUNCATED.json").exists():
-        run([sys.executable, script, "truncate", str(data), str(truncated)])
-    later = []
-    for name, split in (("split", []), ("recent", ["--data.test_fraction", "0.002"])):
-        later.append(runs / "later" / f"{domain}-{name}")
-        run(eccr + ["train", "--data", str(truncated), "--out", str(later[-1]), "--no-lm", "--ranker.max_seconds",
-                    "300", "--ranker.progress", "false", "--complement_encoder.enabled", "false", *split])
+
+    def copy(name: str, *flags: str) -> Path:  # the truncated data, made once
+        folder = runs / "later" / name
+        if not (folder / "TRUNCATED.json").exists():
+            run([sys.executable, script, "truncate", str(data), str(folder), *flags])
+        return folder
+
+    def train(truncated: Path, name: str, *flags: str) -> Path:
+        folder = runs / "later" / f"{domain}-{name}"
+        run(eccr + ["train", "--data", str(truncated), "--out", str(folder), "--no-lm", "--ranker.max_seconds", "300",
+                    "--ranker.progress", "false", "--complement_encoder.enabled", "false", *flags])
+        return folder
+
+    truncated = copy(f"{domain}-data")
+    later = [train(truncated, "split"), train(truncated, "recent", "--data.test_fraction", "0.002")]
     run([sys.executable, script, "evaluate", str(data), *map(str, later), str(shipped),
          "--out", str(out / f"later_period-{domain}")])
     # items the project never had: the catalogue of the copy holds only the items bought before the cutoff
-    known = runs / "later" / f"{domain}-known-data"
-    if not (known / "TRUNCATED.json").exists():
-        run([sys.executable, script, "truncate", str(data), str(known), "--known-items-only"])
-    run(eccr + ["train", "--data", str(known), "--out", str(runs / "later" / f"{domain}-known"), "--no-lm",
-                "--ranker.max_seconds", "300", "--ranker.progress", "false", "--complement_encoder.enabled", "false"])
-    run([sys.executable, script, "evaluate", str(data), str(runs / "later" / f"{domain}-known"), str(later[0]),
+    known = train(copy(f"{domain}-known-data", "--known-items-only"), "known")
+    run([sys.executable, script, "evaluate", str(data), str(known), str(later[0]),
          "--out", str(out / f"later_period_known-{domain}")])
 
 
