@@ -408,6 +408,7 @@ def pair_flags(a: dict, b: dict, extractor: AttributeExtractor, complementary: b
     _mark_mounts(flags, a, b, extractor)
     _mark_card_slots(flags, a, b, extractor)
     _mark_screen_sizes(flags, a, b, extractor)
+    _mark_ports(flags, a, b, extractor)
     if not flags.compatible:
         _mark_incompatible(flags, a, b, extractor)
         _mark_incompatible(flags, b, a, extractor)
@@ -535,6 +536,52 @@ def _card_formats_of_a_card(row: dict) -> frozenset[str]:
     title = row.get("title", "") or ""
     is_card = re.search(r"\bcards?\b", f"{title} {leaf_category(row.get('category'))}", re.IGNORECASE)
     return card_formats(title) if is_card else frozenset()
+
+
+# Charging ports of phones and other small devices, and the plug a cable puts into one. Lightning, Micro-USB and
+# Mini-USB are only ever the device's end of a cable, so a "USB-C to Lightning Cable" plugs into a Lightning port
+# whichever way its title orders the two; a cable naming no such plug plugs in by USB-C.
+_PORT_NAMES = (("Lightning", re.compile(r"\blightning\b", re.IGNORECASE)),
+               ("Micro-USB", re.compile(r"\bmicro[\s-]?usb\b", re.IGNORECASE)),
+               ("Mini-USB", re.compile(r"\bmini[\s-]?usb\b", re.IGNORECASE)),
+               ("USB-C", re.compile(r"\b(?:usb[\s-]?c|type[\s-]?c)\b", re.IGNORECASE)))
+_DEVICE_PORT = re.compile(r"\b(lightning|micro[\s-]?usb|mini[\s-]?usb|usb[\s-]?c|type[\s-]?c)\s+(?:charging\s+)?port\b(?!s)",
+                          re.IGNORECASE)
+_CABLE = re.compile(r"\b(?:cables?|cords?)\b", re.IGNORECASE)
+_MULTI_PLUG = re.compile(r"\b\d\s*-?\s*in\s*-?\s*1\b|\bmulti\b", re.IGNORECASE)
+
+
+def _port_names(text: str) -> list[str]:
+    return [name for name, pattern in _PORT_NAMES if pattern.search(text)]
+
+
+def device_ports(row: dict) -> frozenset[str]:
+    """The charging port a device's title or description names ("smartphone with Lightning port"); empty when it
+    names none (most real titles) or only "ports" in the plural (a laptop's several)."""
+    return frozenset(name for text in (row.get("title", "") or "", row.get("text", "") or "")
+                     for m in _DEVICE_PORT.finditer(text) for name in _port_names(m.group(1)))
+
+
+def cable_plugs(row: dict) -> frozenset[str]:
+    """The plug a cable's title puts into a device: its Lightning, Micro-USB or Mini-USB end where it names one,
+    else USB-C; every plug named for a 3-in-1 cable; nothing for an item that is not a cable (a USB-C charger
+    charges a Lightning phone through a cable)."""
+    title = row.get("title", "") or ""
+    if not _CABLE.search(title):
+        return frozenset()
+    named = _port_names(title)
+    legacy = [n for n in named if n != "USB-C"]
+    return frozenset(named if _MULTI_PLUG.search(title) or len(legacy) > 1 else legacy or named)
+
+
+def _mark_ports(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:
+    """A cable next to a device that names its charging port: the same plug is `compatible` ("fits Lightning
+    port"), another is `incompatible` ("made for USB-C port, not Lightning": a USB-C cable beside an iPhone SE).
+    A fit the cable's title already claims for the device's model stands."""
+    if flags.compatible:
+        return
+    _mark_shared_standard(flags, a, b, extractor, cable_plugs, device_ports, "fits {shared} port",
+                          "made for {offered} port, not {accepted}")
 
 
 # Screen sizes: "15.6-inch", "55 inch", '65"', ranges "37-82 inch", "15-16-inch", "13-inch to 23-inch"

@@ -7,9 +7,11 @@ import pytest
 from eccr.coherence import (
     AttributeExtractor,
     PairFlags,
+    cable_plugs,
     card_formats,
     card_slots,
     compatibility_phrase,
+    device_ports,
     foreign_types,
     grounded_explanation,
     grounding,
@@ -311,6 +313,36 @@ def test_a_disc_game_does_not_fit_a_digital_only_console(demo):
     tv = {"item_id": "T", "title": "Sony 55-inch LED TV", "category": ["Electronics", "Televisions"],
           "text": "Digital-only ATSC tuner."}
     assert not pair_flags(cable, tv, ex).incompatible and not pair_flags(cable, rows["D0318"], ex).incompatible
+
+
+def test_a_cable_must_plug_into_the_phones_port(demo):
+    """The demo's phones say their charging port in the description only; a USB-C cable beside the iPhone SE
+    (Lightning) is flagged, a USB-C to Lightning cable fits it, and a charger (which needs a cable) is left alone.
+    Every pair flagged this way is one the catalogue says does not fit."""
+    catalog, ex, row = demo
+    phone_se, phone_15 = row("Apple iPhone SE"), row("Apple iPhone 15 6.1-inch")
+    usb_c, lightning = row("Apple 240W USB-C Charge Cable"), row("Apple USB-C to Lightning Cable")
+    assert device_ports(phone_se) == {"Lightning"} and device_ports(phone_15) == {"USB-C"}
+    assert cable_plugs(usb_c) == {"USB-C"} and cable_plugs(lightning) == {"Lightning"}
+    assert cable_plugs(row("Apple 20W USB-C Power Adapter")) == frozenset()
+    flags = pair_flags(phone_se, usb_c, ex)
+    assert flags.incompatible and "made for USB-C port, not Lightning" in flags.evidence
+    assert pair_flags(lightning, phone_se, ex).compatible and not pair_flags(lightning, phone_se, ex).incompatible
+    assert pair_flags(phone_15, lightning, ex).incompatible
+    assert not pair_flags(phone_se, row("Apple 20W USB-C Power Adapter"), ex).incompatible
+    assert cable_plugs({"title": "Lightning to USB Cable"}) == {"Lightning"}  # either order of the two ends
+    assert cable_plugs({"title": "3-in-1 Charging Cable, Lightning, USB-C and Micro USB"}) == \
+        {"Lightning", "USB-C", "Micro-USB"}
+    assert device_ports({"title": "Laptop", "text": "Two USB-C ports and an HDMI port."}) == frozenset()
+    items = catalog.items.set_index("item_id")
+    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand", "text"]].to_dict("index").items()}
+    flagged = 0
+    for c in items.index[items["title"].str.contains("Cable")]:
+        for p in items.index[items["product_type"] == "phone"]:
+            if any("port, not" in e for e in pair_flags(rows[p], rows[c], ex).evidence):
+                flagged += 1
+                assert not catalog.is_compatible(catalog.position_of[p], catalog.position_of[c]), (p, c)
+    assert flagged >= 10
 
 
 def test_a_use_claim_must_name_the_pairs_model(demo):
