@@ -32,7 +32,6 @@ import shutil
 import time
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +53,8 @@ from eccr.quantize.history import attention_weigher
 from eccr.quantize.rq import load_quantizer
 from eccr.quantize.semantic_ids import SemanticIDTable
 from eccr.rank.blend import FIT_VERSION
-from eccr.rank.candidates import CandidateRanker, PoolSize, diversify_by_type
+from eccr.rank.candidates import CandidateRanker, diversify_by_type
+from eccr.rank.config import PoolSize, RecommenderConfig
 from eccr.rank.uncertainty import CoherenceJudge
 from eccr.recommendation import Recommendation, RecommendedItem
 from eccr.represent.complement_encoder import tuned_text_vectors
@@ -73,41 +73,6 @@ _OPTIONAL_ADDED_VECTORS = ("tuned_text",)  # runs with a tuned text encoder (ble
 
 
 LM_EXPLAIN_MODES = ("reason_first", "lm")  # RecommenderConfig.explain values that ask the LM
-
-
-@dataclass
-class RecommenderConfig:
-    retrieve_k: int = PoolSize.k   # candidates fetched from the directed FAISS index before ranking
-    retrieve_near_k: int = PoolSize.near_k  # + nearest items by content (fused text + directed blocks)
-    retrieve_text_k: int = PoolSize.text_k  # + nearest items by text (the complement scorer re-ranks them)
-    lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
-    lm_weight: float = 0.0         # weight of the z-scored LM log-probability of the candidate's ID. Off by default:
-    #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
-    #                                help (demo) or hurt (electronic ECCR HR@5 0.76 -> 0.50 on 100 test pairs; README).
-    #                                Turn it on (e.g. 1.0) for an adapter that `eccr evaluate --with-lm` shows helps.
-    max_per_type: int = 0          # > 0: at most this many items of one leaf category before any item of another
-    #                                type moves up (battery, battery, card, bag ... instead of four batteries); a
-    #                                reordering, nothing is dropped. 0 (off) in evaluation; the demo uses 2
-    type_margin: float = 2.0       # with max_per_type, an item held back still comes before an item of another type
-    #                                whose score (the coherent blend's calibrated log-odds) is more than this below
-    #                                its own (the coherent ranking only; inf: variety always wins) ...
-    type_floor: float = 0.0        # ... or below this (-inf: no floor): a third Xbox controller for an Xbox game,
-    #                                not a mouse. Measured by scripts/measure_demo_types.py (README, "The demo: types")
-    demote_incompatible: bool = True  # candidates made for another brand, model, lens mount or card slot than the query
-    #                                (eccr.coherence.pair_flags' `incompatible`) rank below every other candidate
-    ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
-    #                                down), "bought_together" (what shoppers bundle, similar items included) or
-    #                                "personal_metric" (the shopper's personalised item-to-item metric alone, Hoang
-    #                                et al.; weights from the basket/history, population weights for thin shoppers)
-    explain: str = "reason_first"  # "reason_first": the grounded template where it states a reason (what one item
-    #                                does for the other, fit evidence), else the LM's sentence when it passes the
-    #                                grounding check, else the template; "lm" (the LM's sentence first, template
-    #                                fallback), "grounded" (template only), "none"
-    max_new_tokens: int = 48       # explanation length cap
-    use_lm: bool = True            # load the LoRA LM when the run has one
-    device: str = "auto"           # LM device
-    backend: str = ""              # explanation decoding: "" = the run's model.backend (default "auto": llama.cpp
-    #                                on CPU when installed, else transformers), or "auto", "hf", "llamacpp"
 
 
 def _z(values: np.ndarray) -> np.ndarray:

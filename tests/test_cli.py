@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from eccr.cli import _show_logs, main
+from eccr.cli import _recommender, _show_logs, build_parser, main
 
 
 def test_help_lists_commands(capsys):
@@ -59,6 +59,27 @@ def test_recommend_and_evaluate_on_tiny_run(tiny_run, capsys, tmp_path):
     served = coherence["ranking_rule"]["rules"]["score that ranks (served)"]
     assert 0.5 < served["order_agreement"] <= 1.0 and 0.0 <= served["ece"] < 1.0
     assert (tmp_path / "report" / "positive_rate.png").exists() and (tmp_path / "report" / "reliability.png").exists()
+
+
+def test_every_serving_setting_is_a_flag(tiny_run, capsys):
+    """`--serve.<field>` for every RecommenderConfig field, generated from the dataclass; the short flags
+    (`--max-per-type`, `--ranking`, `--no-lm`) still win."""
+    for command in ("recommend", "explain"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "--serve.type_margin" in out and "--serve.type_floor" in out and "--serve.retrieve_text_k" in out
+    args = build_parser().parse_args(["recommend", "--run", str(tiny_run), "--item", "D0001", "--max-per-type", "2",
+                                      "--serve.type_margin", "inf", "--serve.type_floor=-inf", "--serve.max_per_type",
+                                      "9", "--serve.retrieve_text_k", "0", "--no-lm"])
+    rec = _recommender(args)
+    config = rec.config
+    assert config.type_margin == float("inf") and config.type_floor == float("-inf")
+    assert config.max_per_type == 2 and config.retrieve_text_k == 0 and not config.use_lm
+    assert main(["recommend", "--run", str(tiny_run), "--item", "D0001", "-k", "3", "--no-explain", "--json",
+                 "--serve.max_per_type", "1", "--serve.type_margin", "inf", "--serve.type_floor=-inf"]) == 0
+    leaves = [rec.items.leaf(r["item_id"]) for r in json.loads(capsys.readouterr().out)["recommendations"]]
+    assert len(set(leaves)) == len(leaves), leaves  # the cap of one per type, with variety always winning
 
 
 def test_evaluate_on_a_domain_the_run_never_saw(tiny_run, tmp_path):

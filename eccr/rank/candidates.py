@@ -28,7 +28,6 @@ import json
 import logging
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,6 +40,7 @@ from eccr.rank.base import Scores
 from eccr.rank.baselines import CategoryPairPrior, CoOccurrence, Popularity, TextCosine, category_of_items
 from eccr.rank.blend import Blend
 from eccr.rank.complement import ComplementScorer
+from eccr.rank.config import PoolSize
 from eccr.rank.personal_metric import PersonalMetric, PersonalMetricScorer, load_run_metric
 from eccr.rank.retrieval import ItemIndex
 from eccr.represent.fuse import content_columns, content_vectors, shared_block_cosine
@@ -51,15 +51,6 @@ INCOMPATIBLE_PENALTY = 1e3  # larger than any blend score difference: a demotion
 # entries of `CandidateRanker.features` that no blend weighs: the query's domain (out-of-domain backoff) and the
 # candidate's warm/cold group (the blend's calibration, eccr/rank/blend.py)
 CONTEXT_FEATURES = ("in_domain", "warm")
-
-
-@dataclass
-class PoolSize:
-    """How many candidates each source adds to the pool (the Recommender's retrieve_* settings)."""
-
-    k: int = 100          # from the directed FAISS index
-    near_k: int = 50      # + nearest items by content (the fused text + directed blocks: fuse.content_vectors)
-    text_k: int = 200     # + nearest items by text (the complement scorer re-ranks them)
 
 
 def diversify_by_type(order: Sequence[int], types: Sequence[str], max_per_type: int,

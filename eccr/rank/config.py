@@ -160,3 +160,50 @@ class PersonalMetricConfig(JsonConfig):
     #                                blend weighs it negatively and ECCR HR@5 moves by +0.002 (electronic) / +0.007
     #                                (planted synthetic), both within noise (scripts/bench_personal_metric_blend.py;
     #                                README, "A personalised item-to-item metric")
+
+
+@dataclass
+class PoolSize:
+    """How many candidates each source adds to the pool (the Recommender's retrieve_* settings)."""
+
+    k: int = 100          # from the directed FAISS index
+    near_k: int = 50      # + nearest items by content (the fused text + directed blocks: fuse.content_vectors)
+    text_k: int = 200     # + nearest items by text (the complement scorer re-ranks them)
+
+
+@dataclass
+class RecommenderConfig:
+    """How a trained run serves (eccr/pipeline.py `Recommender`): the candidate pool, the ranking, the type cap, the
+    LM and the explanations. `eccr recommend` and `eccr explain` take every field as `--serve.<field>`."""
+
+    retrieve_k: int = PoolSize.k   # candidates fetched from the directed FAISS index before ranking
+    retrieve_near_k: int = PoolSize.near_k  # + nearest items by content (fused text + directed blocks)
+    retrieve_text_k: int = PoolSize.text_k  # + nearest items by text (the complement scorer re-ranks them)
+    lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
+    lm_weight: float = 0.0         # weight of the z-scored LM log-probability of the candidate's ID. Off by default:
+    #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
+    #                                help (demo) or hurt (electronic ECCR HR@5 0.76 -> 0.50 on 100 test pairs; README).
+    #                                Turn it on (e.g. 1.0) for an adapter that `eccr evaluate --with-lm` shows helps.
+    max_per_type: int = 0          # > 0: at most this many items of one leaf category before any item of another
+    #                                type moves up (battery, battery, card, bag ... instead of four batteries); a
+    #                                reordering, nothing is dropped. 0 (off) in evaluation; the demo uses 2
+    type_margin: float = 2.0       # with max_per_type, an item held back still comes before an item of another type
+    #                                whose score (the coherent blend's calibrated log-odds) is more than this below
+    #                                its own (the coherent ranking only; inf: variety always wins) ...
+    type_floor: float = 0.0        # ... or below this (-inf: no floor): a third Xbox controller for an Xbox game,
+    #                                not a mouse. Measured by scripts/measure_demo_types.py (README, "The demo: types")
+    demote_incompatible: bool = True  # candidates made for another brand, model, lens mount or card slot than the query
+    #                                (eccr.coherence.pair_flags' `incompatible`) rank below every other candidate
+    ranking: str = "coherent"      # which fitted blend ranks: "coherent" (complements that fit; substitutes pushed
+    #                                down), "bought_together" (what shoppers bundle, similar items included) or
+    #                                "personal_metric" (the shopper's personalised item-to-item metric alone, Hoang
+    #                                et al.; weights from the basket/history, population weights for thin shoppers)
+    explain: str = "reason_first"  # "reason_first": the grounded template where it states a reason (what one item
+    #                                does for the other, fit evidence), else the LM's sentence when it passes the
+    #                                grounding check, else the template; "lm" (the LM's sentence first, template
+    #                                fallback), "grounded" (template only), "none"
+    max_new_tokens: int = 48       # explanation length cap
+    use_lm: bool = True            # load the LoRA LM when the run has one
+    device: str = "auto"           # LM device
+    backend: str = ""              # explanation decoding: "" = the run's model.backend (default "auto": llama.cpp
+    #                                on CPU when installed, else transformers), or "auto", "hf", "llamacpp"
