@@ -153,9 +153,10 @@ def test_every_train_command_in_the_readme_parses(trained, tmp_path):
 
 def test_every_dotted_flag_the_readme_names_exists(capsys):
     flags = set(re.findall(r"--([\w.]+)", _train_help(capsys)))
-    with pytest.raises(SystemExit):  # `eccr evaluate` has dotted flags too (--delay.*)
-        cli.main(["evaluate", "--help"])
-    flags |= set(re.findall(r"--([\w.]+)", capsys.readouterr().out))
+    for command in ("evaluate", "recommend", "explain"):  # dotted flags too (--delay.*, --serve.*)
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        flags |= set(re.findall(r"--([\w.]+)", capsys.readouterr().out))
     named = set(re.findall(r"--([a-z_]+\.[a-z_.0-9]*[a-z_0-9])", README.read_text()))
     assert named and not sorted(named - flags)
 
