@@ -458,6 +458,14 @@ def _model_parts(models) -> set[str]:
     return out
 
 
+def _models_may_match(a, b) -> bool:
+    """Whether two sets of model keys may name one model: a key in common, or a key of one side that is a part of
+    a key of the other ("GF1" and "DMC-GF1", "D40" and "D40/D40X"). Two full names that only share a part are two
+    models ("WF-1000XM5" earbuds and "WH-1000XM5" headphones)."""
+    a, b = set(a), set(b)
+    return bool(a & b or _model_parts(a) & b or a & _model_parts(b))
+
+
 def _is_device(row: dict, extractor: AttributeExtractor) -> bool:
     return extractor.is_device(row["item_id"], row.get("title", ""), tuple(row.get("category", ()) or ()))
 
@@ -732,7 +740,7 @@ def _mark_incompatible(flags: PairFlags, src: dict, dst: dict, extractor: Attrib
         return
     named_models, dst_models = model_names(phrase), model_names(dst_title)
     if named_models and dst_models:
-        if _model_parts(named_models.keys() | model_names(src_title).keys()) & _model_parts(dst_models.keys()):
+        if _models_may_match(named_models.keys() | model_names(src_title).keys(), dst_models.keys()):
             return  # any shared model name (also "GF1" inside "DMC-GF1") means they may well fit
         flags.incompatible = True
         flags.evidence.append(f"made for {', '.join(list(named_models.values())[:3])}, not this model")
@@ -790,8 +798,8 @@ def _mark_rival_models(flags: PairFlags, a: dict, b: dict, phrase_a: str, phrase
     if any(_POWER_OR_CABLE.search(t) or _MORE.search(t) for t in (title_a, title_b)):
         return
     models_a, models_b = (_device_models(p) for p in (phrase_a, phrase_b))
-    if not models_a or not models_b or (_model_parts(models_a.keys() | model_names(title_a).keys())
-                                        & _model_parts(models_b.keys() | model_names(title_b).keys())):
+    if not models_a or not models_b or _models_may_match(models_a.keys() | model_names(title_a).keys(),
+                                                         models_b.keys() | model_names(title_b).keys()):
         return
     flags.incompatible = True
     flags.evidence.append(f"made for {', '.join(list(models_b.values())[:3])}, "

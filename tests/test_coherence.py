@@ -138,6 +138,21 @@ def test_real_titles_flags(electronic_dir):
     assert in_bundle["coherent"].mean() > 0.05
 
 
+def test_two_models_that_share_only_a_part_of_their_names_are_two_models(demo):
+    """The demo's Sony WH-1000XM5 headphones were offered a case "for Sony WF-1000XM5" (the earbuds): the two
+    names share "1000XM5", which once counted as a shared model. A part still matches a whole name ("GF1" and
+    "DMC-GF1")."""
+    _, ex, row = demo
+    headphones, earbuds_case = row("Sony WH-1000XM5"), row("Spigen Rugged Armor Case for Sony WF-1000XM5")
+    flags = pair_flags(headphones, earbuds_case, ex)
+    assert flags.incompatible and "made for WF-1000XM5, not this model" in flags.evidence
+    assert not pair_flags(row("Sony WF-1000XM5"), earbuds_case, ex).incompatible
+    panasonic = {"item_id": "P", "title": "Panasonic Lumix DMC-GF1 Camera", "category": ["Electronics", "Cameras"],
+                 "brand": "Panasonic"}
+    battery = {"item_id": "B", "title": "Battery for Panasonic GF1", "category": ["Electronics", "Batteries"]}
+    assert not pair_flags(panasonic, battery, ex).incompatible
+
+
 def test_a_battery_for_other_models_or_another_brand_is_flagged_incompatible():
     ex = AttributeExtractor(CAT)
     other_model = pair_flags(ROW["cam2"], ROW["bat"], ex, complementary=True)  # Rebel T7 vs "for ... 60D, 7D"

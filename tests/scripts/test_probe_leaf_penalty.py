@@ -7,17 +7,19 @@ import numpy as np
 
 from eccr.rank.base import Scores
 
+LEAVES = {"q": "Cameras", "cam": "Cameras", "bat": "Batteries", "bag": "Bags"}
+SCORES = {"cam": 3.0, "bat": 2.0, "bag": 1.0}
+
 
 class _Items:
-    leaves = {"q": "Cameras", "cam": "Cameras", "bat": "Batteries", "bag": "Bags"}
-    rows = dict.fromkeys(leaves)
+    rows = dict.fromkeys(LEAVES)
 
     def leaf(self, item_id):
-        return self.leaves[item_id]
+        return LEAVES[item_id]
 
 
 class _System:
-    scores = {"cam": 3.0, "bat": 2.0, "bag": 1.0}
+    scores = SCORES
 
     def score_candidates(self, query, candidates, history=()):
         return Scores(np.array([self.scores.get(c, -np.inf) for c in candidates]))
