@@ -7,6 +7,8 @@ one that reads the list as context can. This probe fits, on the run's VALID list
 features and (3) the same over the raw features plus each feature minus its list mean (list context), then scores
 the TEST lists of the ECCR protocol and test lists whose 20 negatives are all random (status-matched, no leaf or
 co-bought block). A gain of (3) that holds only on the first is the construction, not complements.
+(4) is the linear blend fitted twice, on the valid lists whose positive was bought in the train part and on the
+cold ones, each scoring the lists of its status: is one set of weights for both a compromise?
 
     python scripts/probe_list_context.py --run runs/electronic
 
@@ -64,27 +66,39 @@ def main() -> int:
              "test (ECCR lists)": build_candidate_lists(split, "test", config),
              "test (random negatives only)": build_candidate_lists(
                  split, "test", replace(config, max_cobought=0, max_same_leaf=0))}
-    features = {}
+    features, seen = {}, {}
     for part, lists in parts.items():
         names, features[part] = list_features(rec, lists)
+        seen[part] = np.array([pair.positive_seen for pair in lists.pairs], dtype=bool)
         print(f"{part}: {len(features[part])} lists", flush=True)
     valid = features["valid"]
     raw = np.concatenate(valid)
     labels = np.concatenate([np.eye(1, len(x), 0)[0] for x in valid])
-    groups = np.repeat(np.arange(len(valid)), [len(x) for x in valid])
-    linear = Blend.fit({n: raw[:, i] for i, n in enumerate(names)}, labels, groups, seed=0)
+
+    def linear_fit(lists: list[np.ndarray]) -> Blend:
+        stacked, groups = np.concatenate(lists), np.repeat(np.arange(len(lists)), [len(x) for x in lists])
+        targets = np.concatenate([np.eye(1, len(x), 0)[0] for x in lists])
+        return Blend.fit({n: stacked[:, i] for i, n in enumerate(names)}, targets, groups, seed=0)
+
+    def linear_scores(blend: Blend, lists: list[np.ndarray]) -> np.ndarray:
+        stacked = np.concatenate(lists)
+        return blend.score({n: stacked[:, i] for i, n in enumerate(names)})
+
+    linear = linear_fit(valid)
+    per_status = {status: linear_fit([x for x, s in zip(valid, seen["valid"]) if s == status]) for status in (True, False)}
     boosted = HistGradientBoostingClassifier(max_depth=3, max_iter=300, learning_rate=0.05, l2_regularization=1.0,
                                              random_state=0)
     raw_model = boosted.fit(raw, labels)
     raw_scores = {p: raw_model.predict_proba(np.concatenate(x))[:, 1] for p, x in features.items()}
     context_model = HistGradientBoostingClassifier(**boosted.get_params()).fit(with_context(valid), labels)
     rows = {"text cosine": {}, "linear listwise blend (the shipped fit, refitted here)": {}, "boosted trees, raw features": {},
-            "boosted trees, raw + list context": {}}
+            "boosted trees, raw + list context": {}, "linear listwise blends, one per positive's status": {}}
     for part, lists in features.items():
         stacked = np.concatenate(lists)
         rows["text cosine"][part] = hit_rate(stacked[:, names.index("text_cosine")], lists)
-        rows["linear listwise blend (the shipped fit, refitted here)"][part] = hit_rate(
-            linear.score({n: stacked[:, i] for i, n in enumerate(names)}), lists)
+        rows["linear listwise blend (the shipped fit, refitted here)"][part] = hit_rate(linear_scores(linear, lists), lists)
+        rows["linear listwise blends, one per positive's status"][part] = hit_rate(np.concatenate(
+            [linear_scores(per_status[bool(s)], [x]) for x, s in zip(lists, seen[part])]), lists)
         rows["boosted trees, raw features"][part] = hit_rate(raw_scores[part], lists)
         rows["boosted trees, raw + list context"][part] = hit_rate(
             context_model.predict_proba(with_context(lists))[:, 1], lists)
