@@ -100,7 +100,10 @@ _HEDGE = re.compile(r"\b(?:other|others|most|all|any|universal|android|etc)\b|(?
 _MARKETING_FOR = re.compile(r"\b(?:licensed|ideal|perfect|great|suitable|good)\s+for\b", re.IGNORECASE)
 # A cable or charger with a standard connector (a Lightning cable, a MagSafe or Qi charger) fits every model with
 # that connector; the models its title lists are examples, so "another model" is not claimed for it.
-_CONNECTOR = re.compile(r"\b(?:usb[\s-]?c|type[\s-]?c|lightning|micro[\s-]?usb|mini[\s-]?usb|magsafe|qi)\b", re.IGNORECASE)
+# The wired charging connectors, as titles write them (also the ports of `device_ports` and the plugs of `cable_plugs`)
+_PORT_WORDS = {"Lightning": r"lightning", "Micro-USB": r"micro[\s-]?usb", "Mini-USB": r"mini[\s-]?usb",
+               "USB-C": r"usb[\s-]?c|type[\s-]?c"}
+_CONNECTOR = re.compile(rf"\b(?:{'|'.join(_PORT_WORDS.values())}|magsafe|qi)\b", re.IGNORECASE)
 _POWER_OR_CABLE = re.compile(r"\b(?:cables?|cords?|chargers?|charging|adapters?|power)\b", re.IGNORECASE)
 # "… and more", "+ More!!": the list of models is incomplete (another brand is still another brand)
 _MORE = re.compile(r"(?:\band|\+)\s*more\b", re.IGNORECASE)
@@ -533,7 +536,7 @@ def card_slots(row: dict) -> frozenset[str]:
     """Card formats a device's title or description says it records to or has a slot for ("records to SD
     cards", "USB-C port, microSD slot"); empty when it does not say (most real titles)."""
     out: set[str] = set()
-    for text in (row.get("title", "") or "", row.get("text", "") or ""):
+    for text in _title_and_text(row):
         for m in _SLOT_PHRASE.finditer(text):
             out |= card_formats(m.group(1) or m.group(2) or "")
     return frozenset(out)
@@ -549,12 +552,8 @@ def _card_formats_of_a_card(row: dict) -> frozenset[str]:
 # Charging ports of phones and other small devices, and the plug a cable puts into one. Lightning, Micro-USB and
 # Mini-USB are only ever the device's end of a cable, so a "USB-C to Lightning Cable" plugs into a Lightning port
 # whichever way its title orders the two; a cable naming no such plug plugs in by USB-C.
-_PORT_NAMES = (("Lightning", re.compile(r"\blightning\b", re.IGNORECASE)),
-               ("Micro-USB", re.compile(r"\bmicro[\s-]?usb\b", re.IGNORECASE)),
-               ("Mini-USB", re.compile(r"\bmini[\s-]?usb\b", re.IGNORECASE)),
-               ("USB-C", re.compile(r"\b(?:usb[\s-]?c|type[\s-]?c)\b", re.IGNORECASE)))
-_DEVICE_PORT = re.compile(r"\b(lightning|micro[\s-]?usb|mini[\s-]?usb|usb[\s-]?c|type[\s-]?c)\s+(?:charging\s+)?port\b(?!s)",
-                          re.IGNORECASE)
+_PORT_NAMES = tuple((name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for name, words in _PORT_WORDS.items())
+_DEVICE_PORT = re.compile(rf"\b({'|'.join(_PORT_WORDS.values())})\s+(?:charging\s+)?port\b(?!s)", re.IGNORECASE)
 _CABLE = re.compile(r"\b(?:cables?|cords?)\b", re.IGNORECASE)
 _MULTI_PLUG = re.compile(r"\b\d\s*-?\s*in\s*-?\s*1\b|\bmulti\b", re.IGNORECASE)
 
@@ -566,8 +565,8 @@ def _port_names(text: str) -> list[str]:
 def device_ports(row: dict) -> frozenset[str]:
     """The charging port a device's title or description names ("smartphone with Lightning port"); empty when it
     names none (most real titles) or only "ports" in the plural (a laptop's several)."""
-    return frozenset(name for text in (row.get("title", "") or "", row.get("text", "") or "")
-                     for m in _DEVICE_PORT.finditer(text) for name in _port_names(m.group(1)))
+    return frozenset(name for text in _title_and_text(row) for m in _DEVICE_PORT.finditer(text)
+                     for name in _port_names(m.group(1)))
 
 
 def cable_plugs(row: dict) -> frozenset[str]:
@@ -663,8 +662,13 @@ def _mark_disc_drives(flags: PairFlags, a: dict, b: dict, extractor: AttributeEx
             return
 
 
+def _title_and_text(row: dict) -> tuple[str, str]:
+    """What a catalogue row says of itself: its title and its description ("" where missing)."""
+    return row.get("title", "") or "", row.get("text", "") or ""
+
+
 def _says(row: dict, pattern: re.Pattern) -> bool:
-    return any(pattern.search(row.get(f, "") or "") for f in ("title", "text"))
+    return any(pattern.search(text) for text in _title_and_text(row))
 
 
 def _mark_screen_sizes(flags: PairFlags, a: dict, b: dict, extractor: AttributeExtractor) -> None:

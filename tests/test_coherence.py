@@ -205,6 +205,12 @@ def demo():
     return demo, AttributeExtractor(catalog), row
 
 
+def _rows_by_id(demo) -> dict[str, dict]:
+    """The demo catalogue's rows (title, category, brand, description ...) by item id, as the `demo` fixture's `row`
+    gives them by title."""
+    return {r.item_id: r._asdict() for r in demo.catalog().items.itertuples(index=False)}
+
+
 def test_demo_accessories_for_another_brand_model_or_mount_are_incompatible(demo):
     _, ex, row = demo
     iphone13, t7 = row("Apple iPhone 13 "), row("Canon EOS Rebel T7 ")
@@ -305,7 +311,7 @@ def test_a_disc_game_does_not_fit_a_digital_only_console(demo):
     title does not); every game x console pair flagged this way is one the catalogue says does not fit."""
     catalog, ex, _ = demo
     items = catalog.items.set_index("item_id")
-    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand", "text"]].to_dict("index").items()}
+    rows = _rows_by_id(catalog)
     starfield = rows["D0344"]
     series_s = pair_flags(starfield, rows["D0322"], ex)
     assert series_s.incompatible and series_s.evidence == ["made for a disc drive, not a digital-only console"]
@@ -350,7 +356,7 @@ def test_a_cable_must_plug_into_the_phones_port(demo):
         {"Lightning", "USB-C", "Micro-USB"}
     assert device_ports({"title": "Laptop", "text": "Two USB-C ports and an HDMI port."}) == frozenset()
     items = catalog.items.set_index("item_id")
-    rows = {i: {"item_id": i, **r} for i, r in items[["title", "category", "brand", "text"]].to_dict("index").items()}
+    rows = _rows_by_id(catalog)
     flagged = 0
     for c in items.index[items["title"].str.contains("Cable")]:
         for p in items.index[items["product_type"] == "phone"]:
