@@ -33,6 +33,25 @@ from eccr.rank.base import Scores
 from eccr.run import split_dataset
 
 
+class Remembered:
+    """`system` with its answers kept: every penalty re-ranks the same eccr scores, which are computed once."""
+
+    def __init__(self, system):
+        self.system, self._scores, self._retrieved = system, {}, {}
+
+    def score_candidates(self, query, candidates, history=()):
+        key = (tuple(map(str, query)), tuple(map(str, candidates)), tuple(map(str, history)))
+        if key not in self._scores:
+            self._scores[key] = self.system.score_candidates(query, candidates, history)
+        return self._scores[key]
+
+    def retrieve(self, query, k, among=None):
+        key = (tuple(map(str, query)), k, among)
+        if key not in self._retrieved:
+            self._retrieved[key] = self.system.retrieve(query, k, among=among)
+        return self._retrieved[key]
+
+
 class LeafPenalty:
     """`system`'s scores minus `penalty` for candidates in the query's leaf category."""
 
@@ -73,9 +92,10 @@ def main() -> None:
              "HR@5": reference_lists["text_cosine"].summary["HR@5"].mean,
              **{m: s.mean for m, s in reference.summary.items()},
              "top10_same_leaf": reference.extra["top_same_leaf_share"], "seconds": None}]
+    eccr = Remembered(systems["eccr"])
     for penalty in args.penalties:
         start = time.time()
-        system = LeafPenalty(systems["eccr"], rec, penalty)
+        system = LeafPenalty(eccr, rec, penalty)
         on_lists = run_eccr_protocol(lists, {system.name: system}, EccrProtocolConfig())[system.name]
         full = run_retrieval_protocol(split, {system.name: system}, RetrievalProtocolConfig(), part=args.part)[system.name]
         rows.append({"system": "eccr", "penalty": penalty, "HR@5": on_lists.summary["HR@5"].mean,
