@@ -80,17 +80,16 @@ class ItemLookup:
         item = str(item).strip()
         if self.is_titled(item):
             return item
-        if item.lower() in self._title_lower:
-            return self._title_lower[item.lower()]
-        if item.lower() in self._resolved:
-            return self._resolved[item.lower()]
-        needle = item.lower().split()
-        hits = self.search(item, limit=len(self.titled)) if needle else []
-        if hits:
-            best = min(hits, key=lambda hit: _match_rank(hit[1], needle))[0]
-            self._resolved[item.lower()] = best
-            return best
-        raise KeyError(f"no catalogue item matches {item!r}; give an item id or a title")
+        text = item.lower()
+        if text in self._title_lower:
+            return self._title_lower[text]
+        if text not in self._resolved:
+            needle = text.split()
+            hits = self.search(item, limit=len(self.titled)) if needle else []
+            if not hits:
+                raise KeyError(f"no catalogue item matches {item!r}; give an item id or a title")
+            self._resolved[text] = min(hits, key=lambda hit: _match_rank(hit[1], needle))[0]
+        return self._resolved[text]
 
     def add(self, new: Catalog) -> None:
         """Appends new items (ids not known yet, each with a title and vectors) to the catalogue."""
