@@ -34,8 +34,14 @@ lock:
 install: $(STAMP)
 
 # optional: llama.cpp decodes the demo's explanations ~10x faster on CPU (README, Benchmarks); compiles llama.cpp
+# for this CPU. On x86-64 without AMX tiles: in virtual machines whose CPU reports AMX, ggml's AMX kernels stop the
+# process with "Illegal instruction" at the first matrix product. LLAMACPP_CMAKE_ARGS= (empty) builds ggml's default.
+ifeq ($(shell uname -m),x86_64)
+LLAMACPP_FLAGS := -march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMACPP_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DCMAKE_C_FLAGS='$(LLAMACPP_FLAGS)' -DCMAKE_CXX_FLAGS='$(LLAMACPP_FLAGS)'
+endif
 llamacpp: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[llamacpp]"
+	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[llamacpp]"
 
 demo: $(STAMP)
 	$(BIN)/eccr demo

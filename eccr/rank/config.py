@@ -181,8 +181,7 @@ class RecommenderConfig:
     retrieve_text_k: int = PoolSize.text_k  # + nearest items by text (the complement scorer re-ranks them)
     lm_top: int = 10               # top ranker candidates the LM re-scores (0 = no LM scoring)
     lm_weight: float = 0.0         # weight of the z-scored LM log-probability of the candidate's ID. Off by default:
-    #                                with the CPU-trained adapters so far (30-40 LoRA steps) LM re-scoring did not
-    #                                help (demo) or hurt (electronic ECCR HR@5 0.76 -> 0.50 on 100 test pairs; README).
+    #                                no CPU-trained adapter has raised the honest HR@5 (README, "An LM that ranks").
     #                                Turn it on (e.g. 1.0) for an adapter that `eccr evaluate --with-lm` shows helps.
     max_per_type: int = 0          # > 0: at most this many items of one leaf category before any item of another
     #                                type moves up (battery, battery, card, bag ... instead of four batteries); a
