@@ -1,0 +1,66 @@
+"""scripts/probe_lm_type_prior.py: the priors are the cosines of the LM's profile of one item's leaf with the other
+item's text, in list order, and cached answers are not asked again."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from eccr.represent.vectors import ItemVectors
+
+PATHS = {"cam": "Electronics > Cameras", "bat": "Electronics > Batteries", "bag": "Electronics > Bags",
+         "x": "Electronics > Cameras"}
+TEXT = ItemVectors(["cam", "bat", "bag", "x"], np.array([[1, 0, 0], [0, 2, 0], [0, 0, 1], [0.6, 0.8, 0]]))
+PROFILES = {"Electronics > Cameras": np.array([0.0, 1.0, 0.0]),   # cameras go with batteries
+            "Electronics > Batteries": np.array([1.0, 0.0, 0.0]),
+            "Electronics > Bags": np.array([0.0, 0.0, 1.0])}
+
+
+def _rec(untitled=()):
+    items = SimpleNamespace(is_titled=lambda i: i not in untitled)
+    return SimpleNamespace(candidates=SimpleNamespace(text=TEXT, items=items))
+
+
+def _pair(query, positive, *negatives, seen=False):
+    return SimpleNamespace(query=query, positive=positive, negatives=list(negatives), positive_seen=seen)
+
+
+def test_the_priors_read_the_querys_profile_against_the_candidates_text_and_back(load_script):
+    m = load_script("probe_lm_type_prior")
+    lists = SimpleNamespace(pairs=[_pair("cam", "bat", "bag", "x"), _pair("bat", "cam", "x", "bag", seen=True)])
+    columns = m.prior_columns(_rec(), lists, PROFILES, PATHS)
+    assert columns["forward"] == pytest.approx([1.0, 0.0, 0.8, 1.0, 0.6, 0.0])
+    # backward: the candidate's profile against the query's (normalised) text
+    assert columns["backward"] == pytest.approx([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+    assert columns["both"] == pytest.approx([1.0, 0.0, 0.4, 1.0, 0.8, 0.0])
+    assert m.statuses(_rec(), lists).tolist() == [False, True]
+
+
+def test_lists_with_an_untitled_item_are_left_out_as_the_blend_features_leave_them(load_script):
+    m = load_script("probe_lm_type_prior")
+    lists = SimpleNamespace(pairs=[_pair("cam", "bat", "bag"), _pair("bat", "cam", "x", seen=True)])
+    columns = m.prior_columns(_rec(untitled={"x"}), lists, PROFILES, PATHS)
+    assert len(columns["forward"]) == 2
+    assert m.statuses(_rec(untitled={"x"}), lists).tolist() == [False]
+
+
+def test_cached_answers_are_not_asked_again(load_script, tmp_path):
+    m = load_script("probe_lm_type_prior")
+    cache = tmp_path / "answers.json"
+    cache.write_text(json.dumps({"Electronics > Cameras": "with batteries"}))
+    # a spec no teacher can load: it would fail if anything were asked
+    assert m.ask_lm(["Electronics > Cameras", ""], "llamacpp:/nonexistent.gguf", cache) == \
+        {"Electronics > Cameras": "with batteries"}
+
+
+def test_the_listwise_fit_weighs_a_column_that_marks_the_positive(load_script):
+    m = load_script("probe_lm_type_prior")
+    rng = np.random.default_rng(0)
+    sizes = [5] * 40
+    marks = np.concatenate([np.eye(1, 5, 0)[0] + 0.3 * rng.standard_normal(5) for _ in sizes])
+    columns = {"mark": marks, "noise": rng.standard_normal(len(marks))}
+    fit = m.ListwiseLinear(columns, ["mark", "noise"], sizes)
+    assert fit.coef[0] > 1.0 and abs(fit.coef[1]) < fit.coef[0] / 3
+    assert m.hits(fit.score(columns), sizes).mean() == 1.0
