@@ -34,12 +34,12 @@ lock:
 install: $(STAMP)
 
 # optional: llama.cpp decodes the demo's explanations ~10x faster on CPU (README, Benchmarks); compiles llama.cpp
-# for this CPU. On x86-64 without AMX tiles: in virtual machines whose CPU reports AMX, ggml's AMX kernels stop the
-# process with "Illegal instruction" at the first matrix product. LLAMACPP_CMAKE_ARGS= (empty) builds ggml's default.
-ifeq ($(shell uname -m),x86_64)
-LLAMACPP_FLAGS := -march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
-LLAMACPP_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DCMAKE_C_FLAGS='$(LLAMACPP_FLAGS)' -DCMAKE_CXX_FLAGS='$(LLAMACPP_FLAGS)'
-endif
+# for this CPU. Where the CPU reports AMX tiles it builds without them: in virtual machines whose CPU reports AMX,
+# ggml's AMX kernels stop the process with "Illegal instruction" at the first matrix product.
+# LLAMACPP_CMAKE_ARGS= (empty) builds ggml's default. Read only by this target (a recursive variable).
+NO_AMX := -march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMACPP_CMAKE_ARGS ?= $(if $(shell grep -s -m1 -o -w amx_tile /proc/cpuinfo),\
+	-DGGML_NATIVE=OFF -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
 llamacpp: $(STAMP)
 	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[llamacpp]"
 
