@@ -387,13 +387,17 @@ def list_blend_features(candidates, lists: CandidateLists) -> tuple[dict[str, li
     return columns, labels, sizes
 
 
+def known_pairs(candidates, lists: CandidateLists) -> list:
+    """The pairs of `lists` whose items all have titles: the lists `list_blend_features` reads, in its order."""
+    known = candidates.items.is_titled
+    return [pair for pair in lists.pairs if all(known(i) for i in (pair.query, pair.positive, *pair.negatives))]
+
+
 def _known_lists(candidates, lists: CandidateLists):
     """(query, history, pool with the positive first) of each list whose items all have titles."""
     known = candidates.items.is_titled
-    for pair in lists.pairs:
-        pool = [pair.positive, *pair.negatives]
-        if all(known(i) for i in (pair.query, *pool)):
-            yield pair.query, [h for h in pair.history if known(h)], pool
+    for pair in known_pairs(candidates, lists):
+        yield pair.query, [h for h in pair.history if known(h)], [pair.positive, *pair.negatives]
 
 
 def list_member_scores(judge: CoherenceJudge, candidates, lists: CandidateLists) -> np.ndarray:

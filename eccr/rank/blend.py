@@ -23,6 +23,7 @@ those are what rank a pool that mixes them. Within a group the order is unchange
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,10 +76,12 @@ class Blend:
 
     @classmethod
     def fit(cls, features: dict[str, np.ndarray], labels: np.ndarray, groups: np.ndarray | None = None,
-            c: float = 1.0, l2: float = 1e-3, seed: int = 0) -> Blend:
+            c: float = 1.0, l2: float = 1e-3, seed: int = 0, names: Sequence[str] | None = None) -> Blend:
         """`groups`: the list each row belongs to (rows of one list contiguous) -> listwise fit with penalty
-        `l2`·|w|²; None -> pointwise logistic regression (balanced classes, inverse penalty `c`)."""
-        names = [f for f in ALL_FEATURES if f in features]
+        `l2`·|w|²; None -> pointwise logistic regression (balanced classes, inverse penalty `c`). `names`: the
+        columns to weigh (a probe's candidate feature too; `load` accepts only ALL_FEATURES); default: every
+        blend feature in `features`."""
+        names = [f for f in ALL_FEATURES if f in features] if names is None else list(names)
         x = np.column_stack([np.nan_to_num(np.asarray(features[f], np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
                              for f in names])
         mean, std = x.mean(0), x.std(0)

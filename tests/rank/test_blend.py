@@ -74,3 +74,17 @@ def test_calibration_puts_warm_and_cold_groups_on_one_scale_without_reordering_e
     assert 0.2 < warm[top_cal].mean() < 0.7
     blend.save(tmp_path / "b.json")
     np.testing.assert_allclose(Blend.load(tmp_path / "b.json").score(feats), calibrated)
+
+
+def test_a_fit_over_named_columns_weighs_a_column_outside_the_blend_features():
+    """`names`: a probe's candidate feature is fitted like a shipped one (scripts/blend_probe.py)."""
+    from eccr.evaluate.metrics import positive_first_metrics
+
+    rng = np.random.default_rng(0)
+    sizes = [5] * 40
+    marks = np.concatenate([np.eye(1, 5, 0)[0] + 0.3 * rng.standard_normal(5) for _ in sizes])
+    columns = {"mark": marks, "noise": rng.standard_normal(len(marks))}
+    fit = Blend.fit(columns, np.concatenate([np.eye(1, 5, 0)[0] for _ in sizes]), np.repeat(np.arange(40), 5),
+                    names=["mark", "noise"])
+    assert fit.weights["mark"] > 1.0 and abs(fit.weights["noise"]) < fit.weights["mark"] / 3
+    assert positive_first_metrics(fit.score(columns).reshape(40, 5), ["HR@5"])["HR@5"].mean() == 1.0
