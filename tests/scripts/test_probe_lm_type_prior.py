@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from eccr.jobs.train import known_pairs
 from eccr.represent.vectors import ItemVectors
 
 PATHS = {"cam": "Electronics > Cameras", "bat": "Electronics > Batteries", "bag": "Electronics > Bags",
@@ -35,7 +36,7 @@ def test_the_priors_read_the_querys_profile_against_the_candidates_text_and_back
     # backward: the candidate's profile against the query's (normalised) text
     assert columns["backward"] == pytest.approx([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
     assert columns["both"] == pytest.approx([1.0, 0.0, 0.4, 1.0, 0.8, 0.0])
-    assert m.statuses(_rec(), lists).tolist() == [False, True]
+    assert [p.positive_seen for p in known_pairs(_rec().candidates, lists)] == [False, True]
 
 
 def test_lists_with_an_untitled_item_are_left_out_as_the_blend_features_leave_them(load_script):
@@ -43,7 +44,7 @@ def test_lists_with_an_untitled_item_are_left_out_as_the_blend_features_leave_th
     lists = SimpleNamespace(pairs=[_pair("cam", "bat", "bag"), _pair("bat", "cam", "x", seen=True)])
     columns = m.prior_columns(_rec(untitled={"x"}), lists, PROFILES, PATHS)
     assert len(columns["forward"]) == 2
-    assert m.statuses(_rec(untitled={"x"}), lists).tolist() == [False]
+    assert [p.positive_seen for p in known_pairs(_rec(untitled={"x"}).candidates, lists)] == [False]
 
 
 def test_cached_answers_are_not_asked_again(load_script, tmp_path):
@@ -53,14 +54,3 @@ def test_cached_answers_are_not_asked_again(load_script, tmp_path):
     # a spec no teacher can load: it would fail if anything were asked
     assert m.ask_lm(["Electronics > Cameras", ""], "llamacpp:/nonexistent.gguf", cache) == \
         {"Electronics > Cameras": "with batteries"}
-
-
-def test_the_listwise_fit_weighs_a_column_that_marks_the_positive(load_script):
-    m = load_script("probe_lm_type_prior")
-    rng = np.random.default_rng(0)
-    sizes = [5] * 40
-    marks = np.concatenate([np.eye(1, 5, 0)[0] + 0.3 * rng.standard_normal(5) for _ in sizes])
-    columns = {"mark": marks, "noise": rng.standard_normal(len(marks))}
-    fit = m.ListwiseLinear(columns, ["mark", "noise"], sizes)
-    assert fit.coef[0] > 1.0 and abs(fit.coef[1]) < fit.coef[0] / 3
-    assert m.hits(fit.score(columns), sizes).mean() == 1.0
