@@ -45,6 +45,7 @@ from eccr.data.lookup import read_catalog
 from eccr.evaluate.config import BootstrapConfig, EccrProtocolConfig
 from eccr.evaluate.metrics import paired_bootstrap
 from eccr.evaluate.protocols import run_eccr_protocol
+from eccr.jobs.train import known_pairs
 from eccr.rank.base import Scores
 from eccr.rank.blend import ALL_FEATURES, Blend
 from eccr.rank.candidates import CandidateRanker
@@ -103,13 +104,10 @@ class BlendScorer:
 
 def valid_columns(cache: FeatureCache, lists: CandidateLists) -> tuple[dict, np.ndarray]:
     """The blend stage's rows (eccr.jobs.train.list_blend_features): pairs whose items are all known, list order."""
-    known = cache.c.items.is_titled
     columns: dict[str, list] = {}
     labels: list[int] = []
-    for pair in lists.pairs:
+    for pair in known_pairs(cache.c, lists):
         pool = [pair.positive, *pair.negatives]
-        if not all(known(i) for i in (pair.query, *pool)):
-            continue
         ids, feats = cache.get(pair.query, pair.history, pool)
         order = [ids.index(c) for c in pool]
         for name, values in feats.items():

@@ -55,7 +55,7 @@ def clip_blend_features(clip: float) -> None:
         out = dict(features)
         for name, m in mean.items():
             if name in out and name not in CONTEXT:
-                x = np.nan_to_num(np.asarray(out[name], dtype=np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
+                x = blend_module.finite_feature(out[name])
                 s = std.get(name) or 1.0
                 out[name] = m + np.clip((x - m) / s, -clip, clip) * s
         return out
@@ -64,8 +64,7 @@ def clip_blend_features(clip: float) -> None:
         return score(self, bounded(features, self.mean, self.std) if self.mean else features)
 
     def bounded_fit(cls, features, labels, groups=None, **kw):
-        raw = {f: np.nan_to_num(np.asarray(features[f], np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
-               for f in blend_module.ALL_FEATURES if f in features}
+        raw = {f: blend_module.finite_feature(features[f]) for f in blend_module.ALL_FEATURES if f in features}
         return fit(cls, bounded(features, {f: float(v.mean()) for f, v in raw.items()},
                                 {f: float(v.std()) or 1.0 for f, v in raw.items()}), labels, groups, **kw)
 

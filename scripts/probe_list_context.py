@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,20 +26,21 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from eccr.data.candidate_lists import CandidateListConfig, CandidateLists, build_candidate_lists
-from eccr.evaluate.metrics import positive_first_metrics
 from eccr.jobs.train import list_blend_features
 from eccr.pipeline import Recommender
 from eccr.rank.blend import Blend
+from eccr.rank.candidates import CONTEXT_FEATURES
 from eccr.run import split_dataset
 
-CONTEXT_FREE = ("in_domain", "warm")  # the query's domain and the calibration group: no blend weighs them
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blend_probe import hits
 
 
 def list_features(rec: Recommender, lists: CandidateLists) -> tuple[list[str], list[np.ndarray]]:
     """The blend features (`list_blend_features`, what the blend is fitted on) as one array per list, positive
     first, columns in the order of the returned names."""
     columns, _, sizes = list_blend_features(rec.candidates, lists)
-    names = sorted(k for k in columns if k not in CONTEXT_FREE)
+    names = sorted(k for k in columns if k not in CONTEXT_FEATURES)
     stacked = np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in names])
     return names, np.split(stacked, np.cumsum(sizes)[:-1])
 
@@ -48,10 +50,7 @@ def with_context(lists: list[np.ndarray]) -> np.ndarray:
 
 
 def hit_rate(scores: np.ndarray, lists: list[np.ndarray]) -> float:
-    sizes = {len(x) for x in lists}
-    if len(sizes) != 1:
-        raise ValueError("lists of different lengths")
-    return float(positive_first_metrics(scores.reshape(len(lists), -1), ["HR@5"])["HR@5"].mean())
+    return float(hits(scores, [len(x) for x in lists]).mean())
 
 
 def main() -> int:

@@ -62,7 +62,7 @@ class Blend:
         n = len(next(iter(features.values())))
         total = np.zeros(n)
         for name, w in self.weights.items():
-            x = np.nan_to_num(np.asarray(features[name], dtype=np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
+            x = finite_feature(features[name])
             if name in self.mean:
                 x = (x - self.mean[name]) / (self.std[name] or 1.0)
             else:  # unfitted blend: z-score within the list
@@ -82,8 +82,7 @@ class Blend:
         columns to weigh (a probe's candidate feature too; `load` accepts only ALL_FEATURES); default: every
         blend feature in `features`."""
         names = [f for f in ALL_FEATURES if f in features] if names is None else list(names)
-        x = np.column_stack([np.nan_to_num(np.asarray(features[f], np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
-                             for f in names])
+        x = np.column_stack([finite_feature(features[f]) for f in names])
         mean, std = x.mean(0), x.std(0)
         std[std == 0] = 1.0
         x = (x - mean) / std
@@ -122,6 +121,11 @@ class Blend:
         if calibration and set(calibration) != set(GROUPS):
             raise ValueError(f"{path}: calibration must give {GROUPS}, got {sorted(calibration)}")
         return cls(raw["weights"], raw.get("mean", {}), raw.get("std", {}), raw.get("info", {}), calibration)
+
+
+def finite_feature(values) -> np.ndarray:
+    """A feature column as the blend reads it: float64, a missing value (NaN) 0, infinities ±10."""
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, neginf=-10.0, posinf=10.0)
 
 
 def _fit_listwise(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, l2: float) -> tuple[np.ndarray, int]:
