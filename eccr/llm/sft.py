@@ -272,8 +272,10 @@ def train_sft(
     checkpoint = last_checkpoint(config.output_dir) if resume else None
     output = trainer.train(resume_from_checkpoint=checkpoint)
     adapter_dir = Path(config.output_dir) / ADAPTER_SUBDIR
-    save_adapter(trainer.model, tokenizer, adapter_dir, base_spec=base_spec, new_token_ids=new_token_ids,
-                 config=config)
+    if trainer.is_world_process_zero():  # under `accelerate launch` / torchrun the processes hold the same weights
+        save_adapter(trainer.model, tokenizer, adapter_dir, base_spec=base_spec, new_token_ids=new_token_ids,
+                     config=config)
+    trainer.accelerator.wait_for_everyone()
     return SftResult(adapter_dir, int(trainer.state.global_step), float(output.training_loss),
                      time.perf_counter() - started, counts, truncation)
 

@@ -81,6 +81,10 @@ def test_cuda_kwargs_build_bf16_and_qlora_config(monkeypatch):
     plain = from_pretrained_kwargs()
     assert plain["dtype"] == torch.bfloat16 and plain["device_map"] == {"": "cuda:0"}
     assert from_pretrained_kwargs(device="cuda:1")["device_map"] == {"": "cuda:1"}
+    monkeypatch.setenv("LOCAL_RANK", "3")  # process 3 of `accelerate launch` / torchrun: its own GPU
+    assert from_pretrained_kwargs()["device_map"] == {"": "cuda:3"}
+    assert from_pretrained_kwargs(device="cuda:1")["device_map"] == {"": "cuda:1"}
+    monkeypatch.delenv("LOCAL_RANK")
     q = from_pretrained_kwargs(quantization="4bit")
     bnb = q["quantization_config"]
     assert bnb.load_in_4bit and not bnb.load_in_8bit
