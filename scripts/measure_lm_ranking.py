@@ -134,7 +134,8 @@ class ZeroShotPairScorer:
         self.cached = list(tokens)
         return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).copy()
 
-    def score(self, query: str, candidates: list[str]) -> np.ndarray:
+    def score(self, query: str, candidates: list[str], basket: list[str] = ()) -> np.ndarray:
+        """The pair's log-odds; the zero-shot question is about the pair alone, so `basket` is not asked about."""
         out = []
         for c in candidates:
             messages = [{"role": "user", "content": ZERO_SHOT_QUESTION.format(a=self._text(query), b=self._text(c))}]
@@ -190,7 +191,7 @@ def fill_lm_cache(pair_scorer, scores: ListScores, top: int, cache_path: Path, s
         known = _scored(cache.get(key, {}))
         missing = [c for c in needed if c not in known]
         if missing:
-            lm = np.nan_to_num(pair_scorer.score(pair.query, missing), nan=-50.0)
+            lm = np.nan_to_num(pair_scorer.score(pair.query, missing, basket=pair.history), nan=-50.0)
             known.update(zip(missing, lm.tolist()))
             cache[key] = mine[key] = {"items": list(known), "lm": list(known.values())}
             done += 1

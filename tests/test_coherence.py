@@ -674,6 +674,13 @@ def _issue_extractor():
     ("Sony recommends the SanDisk card for the Canon EOS Rebel T7.", CAM_T7, CARD_64, "sony"),
     (BLUEBERRY, IPHONE, PROTECTOR, "blueberry"),
     (BLUEBERRY, IPHONE, PROTECTOR, "1.5inch"),
+    # the real-data sentences quoted in issue #10 (later-period electronic queries)
+    ("The 25 Piece Lens Pack for the Canon 400mm SLR camera goes with the Stereo Install Dash Kit.",
+     "25 Piece Lens Cleaning Kit for Canon SLR", "Metra Stereo Install Dash Kit for Toyota", "400mm"),
+    ("The Mini DisplayPort to HDMI Adapter goes with the Display Port Male (for HDMI 2.0) cable.",
+     "Mini DisplayPort to HDMI Adapter", "DisplayPort Male to Male Cable 6ft", "2.0"),
+    ("The Accessory Kit For the GoPro HERO3+ Black 03 goes with the SanDisk 32GB card.",
+     "50-in-1 Accessory Kit for GoPro Camera", "SanDisk 32GB microSDHC Card", "HERO3"),
 ])
 def test_grounding_rejects_invented_quantities_and_brand_like_words(sentence, title_a, title_b, fact):
     for ex in (_issue_extractor(), None):  # with or without the catalogue's brand vocabulary

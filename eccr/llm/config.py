@@ -122,6 +122,8 @@ class PairScorerConfig:
 
     prompt_file: str = str(DEFAULT_PROMPTS_DIR / "pair.txt")  # template with {query_*} and {target_*} fields
     max_title_words: int = 8        # titles are cut to this many words (a LoRA step's cost grows with its tokens)
+    max_basket_items: int = 3       # the shopper's latest earlier items, after A's line ("Has: <title> <IDs>; …",
+                                    # titles cut to half of max_title_words); 0 = none. No basket: no line
     negatives_per_positive: int = 3 # "no" examples per list: one co-bought, one same-leaf (or category-near),
                                     # one random when the list has them, the rest at random from the list
     max_lists: int = 0              # train lists used (after a seeded shuffle); 0 = all (~13k on electronic)

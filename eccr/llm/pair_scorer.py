@@ -6,7 +6,8 @@ score: the coherence score of a pair is the log-odds of the answer
 
     s(q, c) = log p(" yes" | prompt(q, c)) - log p(" no" | prompt(q, c))       (at the answer position)
 
-where the prompt (prompts/pair.txt) holds both items' truncated titles, category leaves and semantic-ID tokens.
+where the prompt (prompts/pair.txt) holds both items' truncated titles, category leaves and semantic-ID tokens,
+and the basket (the shopper's latest earlier items, with their IDs) when there is one.
 It is a score for a blend or a reranker of the shipped ranking's top N (scripts/measure_lm_ranking.py).
 
 Training data are the honest candidate lists of the TRAIN part (eccr/data/candidate_lists.py): per list the bundle
@@ -73,11 +74,21 @@ class PairPrompts:
     def __contains__(self, item: str) -> bool:
         return item in self.title
 
-    def render(self, query: str, candidate: str) -> str:
+    def render(self, query: str, candidate: str, basket: Sequence[str] = ()) -> str:
+        """The prompt for (query, candidate); `basket`: what the shopper has, oldest first (the latest
+        `max_basket_items` with a title are shown; none: the prompt has no basket line)."""
         return self.template.format(
             query_title=self.title[query], query_leaf=self.leaf[query] or "-", query_ids=self.ids.get(query, ""),
-            target_title=self.title[candidate], target_leaf=self.leaf[candidate] or "-",
-            target_ids=self.ids.get(candidate, ""))
+            basket=self.basket_line(basket), target_title=self.title[candidate],
+            target_leaf=self.leaf[candidate] or "-", target_ids=self.ids.get(candidate, ""))
+
+    def basket_line(self, basket: Sequence[str]) -> str:
+        """A new line "Has: <title> <IDs>; …" of the latest `max_basket_items` basket items with a title; "" for
+        none, so a prompt without a basket is the prompt of a template without the field."""
+        shown = [i for i in basket if i in self.title][-self.cfg.max_basket_items:] if self.cfg.max_basket_items else []
+        words = max(1, self.cfg.max_title_words // 2)
+        items = [" ".join([*self.title[i].split()[:words], self.ids.get(i, "")]).strip() for i in shown]
+        return "\nHas: " + "; ".join(items) if items else ""
 
 
 def choose_negatives(pair: CandidateList, count: int, rng: np.random.Generator) -> list[tuple[str, str]]:
@@ -108,12 +119,12 @@ def pair_examples(lists: CandidateLists, prompts: PairPrompts, config: PairScore
         pair = lists.pairs[int(n)]
         if pair.query not in prompts or pair.positive not in prompts:
             continue
-        rows.append({"prompt": prompts.render(pair.query, pair.positive), "completion": YES, "task": PAIR_TASK,
-                     "source": "bundle", "query": pair.query, "item": pair.positive})
+        rows.append({"prompt": prompts.render(pair.query, pair.positive, pair.history), "completion": YES,
+                     "task": PAIR_TASK, "source": "bundle", "query": pair.query, "item": pair.positive})
         for item, kind in choose_negatives(pair, config.negatives_per_positive, rng):
             if item in prompts:
-                rows.append({"prompt": prompts.render(pair.query, item), "completion": NO, "task": PAIR_TASK,
-                             "source": kind, "query": pair.query, "item": item})
+                rows.append({"prompt": prompts.render(pair.query, item, pair.history), "completion": NO,
+                             "task": PAIR_TASK, "source": kind, "query": pair.query, "item": item})
     return rows
 
 
@@ -156,15 +167,15 @@ class PairScorer:
             out[rows] = (logp[:, self.yes_id] - logp[:, self.no_id]).cpu().numpy()
         return out
 
-    def score(self, query: str, candidates: Sequence[str]) -> np.ndarray:
+    def score(self, query: str, candidates: Sequence[str], basket: Sequence[str] = ()) -> np.ndarray:
         """Log-odds per candidate; NaN for a candidate (or query) the prompts do not know. The candidates'
-        prompts share the query's part: it runs once and its KV cache serves every candidate."""
+        prompts share the query's part (and the basket's): it runs once and its KV cache serves every candidate."""
         if self.prompts is None:
             raise ValueError("PairScorer was built without PairPrompts; use score_prompts")
         known = [n for n, c in enumerate(candidates) if c in self.prompts and query in self.prompts]
         out = np.full(len(candidates), np.nan)
         if known:
-            out[known] = self.score_shared_prefix([self.prompts.render(query, candidates[n]) for n in known])
+            out[known] = self.score_shared_prefix([self.prompts.render(query, candidates[n], basket) for n in known])
         return out
 
     @torch.no_grad()

@@ -119,6 +119,41 @@ def test_training_examples_come_from_honest_train_lists(shop):
     assert "[Camera Batteries]" in prompts.render("cam1", "bat1")  # the category leaf is in the prompt
 
 
+def test_the_prompt_shows_both_items_with_their_ids_and_the_basket_when_there_is_one(shop, tmp_path):
+    split, table, prompts, _ = shop
+    plain = prompts.render("cam1", "bat1")
+    assert table.id_string("cam1") in plain and table.id_string("bat1") in plain
+    assert "Has:" not in plain and plain == prompts.render("cam1", "bat1", ["not-an-item"])
+    with_basket = prompts.render("cam1", "bat1", ["mouse1", "lamp1", "not-an-item", "mem2", "bag3"])
+    lines = with_basket.splitlines()
+    basket = next(line for line in lines if line.startswith("Has: "))
+    assert lines.index(basket) == next(n for n, line in enumerate(lines) if line.startswith("A: ")) + 1  # A, then it
+    assert basket == "Has: " + "; ".join(f"{prompts.title[i]} {table.id_string(i)}" for i in ("lamp1", "mem2", "bag3"))
+    assert "mouse1" not in basket and with_basket.replace(basket + "\n", "") == plain  # only the latest 3
+    cut = PairPrompts(split.train.catalog.items, prompts.ids, PairScorerConfig(max_title_words=2))
+    assert cut.basket_line(["lamp1"]) == f"\nHas: desk {table.id_string('lamp1')}"  # titles cut to half
+    none = PairPrompts(split.train.catalog.items, prompts.ids, PairScorerConfig(max_basket_items=0))
+    assert none.render("cam1", "bat1", ["lamp1"]) == plain
+    custom = tmp_path / "pair.txt"  # a template of one's own without the field still renders
+    custom.write_text("Is {target_title} for {query_title}?")
+    own = PairPrompts(split.train.catalog.items, prompts.ids, PairScorerConfig(prompt_file=str(custom)))
+    assert own.render("cam1", "bat1", ["lamp1"]) == "Is camera batteries item 1 for digital cameras item 1?"
+
+
+def test_training_and_scoring_prompts_carry_the_lists_basket(tiny, shop):
+    _, _, prompts, _ = shop
+    lists = CandidateLists("shop", "train", {}, [CandidateList("cam1", "bat1", "b", "s", ["lamp1"], ["mouse1"],
+                                                               ["random"], True)])
+    rows = pair_examples(lists, prompts, PairScorerConfig(negatives_per_positive=1))
+    assert [r["prompt"] for r in rows] == [prompts.render("cam1", c, ["lamp1"]) for c in ("bat1", "mouse1")]
+    assert all("Has: " in r["prompt"] for r in rows)
+    model, tok = tiny
+    scorer = PairScorer(model, tok, prompts, batch_size=2)
+    with_basket = scorer.score("cam1", ["bat1"], basket=["lamp1"])[0]
+    assert with_basket == pytest.approx(scorer.score_prompts([rows[0]["prompt"]])[0], abs=1e-4)
+    assert abs(with_basket - scorer.score("cam1", ["bat1"])[0]) > 1e-6
+
+
 def test_negatives_take_one_of_each_kind_first():
     pair = CandidateList("q", "p", "b", "s", [], ["r1", "r2", "c1", "l1", "r3", "n1"],
                          ["random", "random", "co_bought", "same_leaf", "random", "near_category"], True)

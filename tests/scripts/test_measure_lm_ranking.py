@@ -1,4 +1,5 @@
-"""scripts/measure_lm_ranking.py: LM score caches filled by shards merge into what one process fills."""
+"""scripts/measure_lm_ranking.py: LM score caches filled by shards merge into what one process fills; the LM is
+asked with each list's basket."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -11,16 +12,18 @@ class CountingScorer:
 
     def __init__(self):
         self.asked = 0
+        self.baskets: dict[str, tuple] = {}
 
-    def score(self, query: str, candidates: list[str]) -> np.ndarray:
+    def score(self, query: str, candidates: list[str], basket=()) -> np.ndarray:
         self.asked += len(candidates)
+        self.baskets[query] = tuple(basket)
         return np.asarray([float(int(c[1:]) % 7) - 0.5 * len(query) for c in candidates])
 
 
 def _lists(m, n_lists: int = 7, n_cands: int = 9):
     rng = np.random.default_rng(0)
     pairs = [SimpleNamespace(query=f"q{k}", positive=f"i{k * 100}",
-                             negatives=[f"i{k * 100 + j}" for j in range(1, n_cands)], history=())
+                             negatives=[f"i{k * 100 + j}" for j in range(1, n_cands)], history=(f"h{k}",) * (k % 2))
              for k in range(n_lists)]
     scores = m.ListScores(SimpleNamespace(pairs=pairs), list(range(n_lists)))
     scores.systems = {base: [rng.normal(size=n_cands) for _ in pairs] for base in m.BASES}
@@ -43,6 +46,7 @@ def test_sharded_caches_merge_into_the_single_process_scores(tmp_path, load_scri
         m.fill_lm_cache(scorer, sharded, top, out / f"lm_scores_test.shard{i}of2.json", (i, 2),
                         caches=m.cache_files(out, "test"))
     assert sum(s.asked for s in shards) == one.asked > 0
+    assert one.baskets == {f"q{k}": (f"h{k}",) * (k % 2) for k in range(7)}  # each list's history is its basket
     assert all(s.asked > 0 for s in shards)
     m.attach_lm(sharded, top, m.read_caches(m.cache_files(out, "test")))
     for base in m.BASES:
