@@ -42,7 +42,7 @@ from eccr.data.lookup import read_catalog
 from eccr.data.schema import Dataset
 from eccr.data.splits import TemporalSplit, heldout_queries
 from eccr.llm.models import load_causal_lm
-from eccr.llm.sft import last_checkpoint, train_sft
+from eccr.llm.sft import is_main_process, last_checkpoint, launched_processes, train_sft, wait_for_processes
 from eccr.llm.tasks import TaskBuilder, save_templates
 from eccr.llm.tokens import add_table_tokens
 from eccr.quantize.history import attention_weigher
@@ -485,11 +485,12 @@ def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> 
         log.info("LM adapter has %d of %d steps; resuming from the newest checkpoint", done, config.sft.max_steps)
     table = SemanticIDTable.load(run.semantic_ids)
     id_strings = {item: table.id_string(item) for item in table.item_ids}
-    if force or not run.sft_data.exists():
+    if (force or not run.sft_data.exists()) and is_main_process():
         examples = TaskBuilder(split.train, id_strings, config.tasks, basket_weigher=_run_attention_weigher(run, config)).build()
         with run.sft_data.open("w", encoding="utf-8") as fh:
             for e in examples:
                 fh.write(json.dumps(e, ensure_ascii=False) + "\n")
+    wait_for_processes()
     examples = [json.loads(line) for line in run.sft_data.read_text(encoding="utf-8").splitlines()]
     model, tokenizer = load_causal_lm(config.model.spec, dtype=config.model.dtype, device=config.model.device,
                                       quantization=config.model.quantization, cache_dir=config.model.cache_dir)
@@ -497,10 +498,12 @@ def stage_lm(run: Run, config: RunConfig, split: TemporalSplit, force: bool) -> 
     sft_config = dataclasses.replace(config.sft, output_dir=str(run.lm_checkpoints))
     result = train_sft(model, tokenizer, HFDataset.from_list(examples), sft_config, new_token_ids=new_ids,
                        base_spec=config.model.spec, resume=not force)
-    if run.adapter.exists():
-        shutil.rmtree(run.adapter)
-    shutil.copytree(result.adapter_dir, run.adapter)
-    save_templates(config.tasks.prompts_dir, run.prompts)
+    if is_main_process():
+        if run.adapter.exists():
+            shutil.rmtree(run.adapter)
+        shutil.copytree(result.adapter_dir, run.adapter)
+        save_templates(config.tasks.prompts_dir, run.prompts)
+    wait_for_processes()
     return {"lm": {"global_step": result.global_step, "train_loss": result.train_loss,
                    "seconds": round(result.seconds, 1), "examples_per_task": result.examples_per_task,
                    "truncation": result.truncation}}
@@ -511,7 +514,12 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
     unknown = set(config.stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stages {sorted(unknown)}; choose from {STAGES}")
+    if launched_processes() > 1 and set(config.stages) != {"lm"}:
+        raise ValueError(f"{launched_processes()} processes were launched: only the lm stage trains across "
+                         f"processes. Run the other stages once (eccr train ... --no-lm), then launch "
+                         f"`eccr train --config {out_dir} --out {out_dir} --stages lm`")
     run = Run(out_dir)
+    main = is_main_process()
     run.root.mkdir(parents=True, exist_ok=True)
     previous = run / "config.json"
     if previous.exists() and not force:
@@ -520,13 +528,15 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
         if old.get("data") != new.get("data"):
             raise ValueError(f"{run.root} was trained on other data ({old.get('data')}); use another --out or "
                              "--force")
-    if force:  # lists kept from an earlier run may come from other data
+    if force and main:  # lists kept from an earlier run may come from other data
         run.valid_lists.unlink(missing_ok=True)
-    save_json(dataclasses.asdict(config), previous)
     summary: dict = {"run": str(run.root), "stages": {}, "seconds": {}}
     start = time.perf_counter()
     ds, split = split_dataset(config)
-    save_run_data(run, ds, split)
+    if main:
+        save_json(dataclasses.asdict(config), previous)
+        save_run_data(run, ds, split)
+    wait_for_processes()
     summary["split"] = {"valid_start": split.valid_start, "test_start": split.test_start,
                         "train_sessions": int(split.train.behaviour.events["session_id"].nunique()),
                         "test_bundles": len(split.test.bundles)}
@@ -551,5 +561,6 @@ def train_run(config: RunConfig, out_dir: str | Path, force: bool = False) -> di
         summary["seconds"][name] = round(time.perf_counter() - t, 1)
         print(f"[eccr train] {name} done in {summary['seconds'][name]} s", flush=True)
     summary["seconds"]["total"] = round(time.perf_counter() - start, 1)
-    save_json(summary, run.summary)
+    if main:
+        save_json(summary, run.summary)
     return summary

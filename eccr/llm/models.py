@@ -235,17 +235,23 @@ def qlora_quantization_config():
     )
 
 
+def _local_gpu() -> int:
+    """The GPU of this process: under `accelerate launch` or torchrun, LOCAL_RANK modulo the visible GPUs (each
+    process trains its copy on its own GPU; on GPU 0 the Trainer of rank >= 1 would take the model for
+    model-parallel and not wrap it for data parallelism; more processes than GPUs share them, and one visible GPU
+    per process is GPU 0), else GPU 0."""
+    return int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
+
+
 def from_pretrained_kwargs(device: str = "auto", dtype: str = "auto", quantization: str = "none") -> dict[str, Any]:
     """Keyword arguments for `AutoModelForCausalLM.from_pretrained` on this device (pure; unit-tested). Plain
-    "cuda" is the GPU of this process: LOCAL_RANK's under `accelerate launch` or torchrun (each process trains its
-    copy on its own GPU; on GPU 0 the Trainer of rank >= 1 would take the model for model-parallel and not wrap it
-    for data parallelism), else GPU 0."""
+    "cuda" is the GPU of this process (`_local_gpu`)."""
     device = resolve_device(device)
     if quantization not in ("none", "4bit"):
         raise ValueError(f"quantization must be 'none' or '4bit', got {quantization!r}")
     kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, device)}
     if device.startswith("cuda"):
-        kwargs["device_map"] = {"": device if ":" in device else f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"}
+        kwargs["device_map"] = {"": device if ":" in device else f"cuda:{_local_gpu()}"}
     if quantization == "4bit":
         if not device.startswith("cuda"):
             raise ValueError("quantization='4bit' (QLoRA) needs a CUDA GPU and bitsandbytes (pip install '.[gpu]')")

@@ -18,8 +18,9 @@ Adapter layout (standard PEFT, loads with `PeftModel.from_pretrained` on a base 
 the saved tokenizer -- `load_finetuned` does exactly that):
     <output_dir>/adapter/adapter_config.json, adapter_model.safetensors, tokenizer files, eccr_llm.json
 
-Multi-GPU (data parallel; each process loads the model on its own GPU):
-    accelerate launch --num_processes 2 -m eccr.cli train ...      # or any script calling train_sft
+Multi-GPU (data parallel; each process loads the model on its own GPU; process 0 writes the files):
+    eccr train --data D --out R --no-lm                 # every other stage, once
+    accelerate launch --num_processes 2 -m eccr.cli train --config R --out R --stages lm   # or any script calling train_sft
 QLoRA on one GPU: load with `load_causal_lm(spec, quantization="4bit")`; train_sft then runs
 `prepare_model_for_kbit_training` before adding the adapter.
 
@@ -48,6 +49,24 @@ log = logging.getLogger(__name__)
 
 ADAPTER_SUBDIR = "adapter"
 ECCR_LLM_META = "eccr_llm.json"  # base model spec + semantic-token ids, next to the adapter
+
+
+def launched_processes() -> int:
+    """How many processes a launcher (`accelerate launch`, torchrun: WORLD_SIZE) started; 1 without one."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Process 0 of a launch (RANK), or the only process: the one that writes files all processes share."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def wait_for_processes() -> None:
+    """Under a launcher, wait until every process gets here (after process 0 wrote what the others read)."""
+    if launched_processes() > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
 REQUIRED_COLUMNS = ("prompt", "completion")
 
 
@@ -272,10 +291,10 @@ def train_sft(
     checkpoint = last_checkpoint(config.output_dir) if resume else None
     output = trainer.train(resume_from_checkpoint=checkpoint)
     adapter_dir = Path(config.output_dir) / ADAPTER_SUBDIR
-    if trainer.is_world_process_zero():  # under `accelerate launch` / torchrun the processes hold the same weights
+    if is_main_process():  # under a launcher every process holds the same weights
         save_adapter(trainer.model, tokenizer, adapter_dir, base_spec=base_spec, new_token_ids=new_token_ids,
                      config=config)
-    trainer.accelerator.wait_for_everyone()
+    wait_for_processes()
     return SftResult(adapter_dir, int(trainer.state.global_step), float(output.training_loss),
                      time.perf_counter() - started, counts, truncation)
 

@@ -78,12 +78,18 @@ def test_cpu_kwargs_are_fp32_and_4bit_is_refused(monkeypatch):
 
 def test_cuda_kwargs_build_bf16_and_qlora_config(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
     plain = from_pretrained_kwargs()
     assert plain["dtype"] == torch.bfloat16 and plain["device_map"] == {"": "cuda:0"}
     assert from_pretrained_kwargs(device="cuda:1")["device_map"] == {"": "cuda:1"}
     monkeypatch.setenv("LOCAL_RANK", "3")  # process 3 of `accelerate launch` / torchrun: its own GPU
     assert from_pretrained_kwargs()["device_map"] == {"": "cuda:3"}
     assert from_pretrained_kwargs(device="cuda:1")["device_map"] == {"": "cuda:1"}
+    monkeypatch.setenv("LOCAL_RANK", "5")  # more processes than GPUs: they share them
+    assert from_pretrained_kwargs()["device_map"] == {"": "cuda:1"}
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # one visible GPU per process
+    assert from_pretrained_kwargs()["device_map"] == {"": "cuda:0"}
     monkeypatch.delenv("LOCAL_RANK")
     q = from_pretrained_kwargs(quantization="4bit")
     bnb = q["quantization_config"]
