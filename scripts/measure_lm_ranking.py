@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,8 +135,10 @@ class ZeroShotPairScorer:
         self.cached = list(tokens)
         return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).copy()
 
-    def score(self, query: str, candidates: list[str], basket: list[str] = ()) -> np.ndarray:
-        """The pair's log-odds; the zero-shot question is about the pair alone, so `basket` is not asked about."""
+    reads_basket = False  # the zero-shot question is about the pair alone
+
+    def score(self, query: str, candidates: list[str], basket: Sequence[str] = ()) -> np.ndarray:
+        """The pair's log-odds (`basket` is not asked about: `reads_basket`)."""
         out = []
         for c in candidates:
             messages = [{"role": "user", "content": ZERO_SHOT_QUESTION.format(a=self._text(query), b=self._text(c))}]
@@ -187,11 +190,12 @@ def fill_lm_cache(pair_scorer, scores: ListScores, top: int, cache_path: Path, s
             continue
         cands = scores.candidates(k)
         needed = list(dict.fromkeys(cands[i] for base in BASES for i in top_order(scores.systems[base][k], top)))
-        key = str(scores.subset[k])
+        basket = list(pair.history) if reads_basket(pair_scorer) else []
+        key = cache_key(scores, k, basket)
         known = _scored(cache.get(key, {}))
         missing = [c for c in needed if c not in known]
         if missing:
-            lm = np.nan_to_num(pair_scorer.score(pair.query, missing, basket=pair.history), nan=-50.0)
+            lm = np.nan_to_num(pair_scorer.score(pair.query, missing, basket=basket), nan=-50.0)
             known.update(zip(missing, lm.tolist()))
             cache[key] = mine[key] = {"items": list(known), "lm": list(known.values())}
             done += 1
@@ -200,6 +204,16 @@ def fill_lm_cache(pair_scorer, scores: ListScores, top: int, cache_path: Path, s
                 print(f"  LM scored {done} lists (list {k + 1}/{len(scores.pairs)}), "
                       f"{time.perf_counter() - started:.0f} s", flush=True)
     cache_path.write_text(json.dumps(mine))
+
+
+def reads_basket(pair_scorer) -> bool:
+    return getattr(pair_scorer, "reads_basket", True)
+
+
+def cache_key(scores: ListScores, k: int, basket: Sequence[str]) -> str:
+    """The cache key of list k: its number, and the basket the LM was asked with when there is one (so scores
+    asked without it, by an earlier prompt, are not taken for scores with it)."""
+    return str(scores.subset[k]) + (f"|{' '.join(basket)}" if basket else "")
 
 
 def read_caches(paths: list[Path]) -> dict:
@@ -214,13 +228,14 @@ def read_caches(paths: list[Path]) -> dict:
     return merged
 
 
-def attach_lm(scores: ListScores, top: int, cache: dict) -> None:
-    """Fill scores.top / scores.lm for every base from the merged cache (every needed item must be there)."""
+def attach_lm(scores: ListScores, top: int, cache: dict, with_basket: bool = True) -> None:
+    """Fill scores.top / scores.lm for every base from the merged cache (every needed item must be there);
+    `with_basket`: the LM was asked with each list's basket (`reads_basket`)."""
     for base in BASES:
         scores.top[base], scores.lm[base] = [], []
-        for k in range(len(scores.pairs)):
+        for k, pair in enumerate(scores.pairs):
             order = top_order(scores.systems[base][k], top)
-            known = _scored(cache.get(str(scores.subset[k]), {}))
+            known = _scored(cache.get(cache_key(scores, k, list(pair.history) if with_basket else []), {}))
             cands = scores.candidates(k)
             missing = [cands[i] for i in order if cands[i] not in known]
             if missing:
@@ -322,7 +337,7 @@ def main() -> None:
     if args.lm_only:
         return
     for name, scores in parts.items():
-        attach_lm(scores, args.top, read_caches(cache_files(out, name)))
+        attach_lm(scores, args.top, read_caches(cache_files(out, name)), reads_basket(pair_scorer))
 
     tops = [n for n in (6, 8, 10, 15, 21) if n <= args.top]
     weights = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0]

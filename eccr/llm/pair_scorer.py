@@ -87,7 +87,7 @@ class PairPrompts:
         none, so a prompt without a basket is the prompt of a template without the field."""
         shown = [i for i in basket if i in self.title][-self.cfg.max_basket_items:] if self.cfg.max_basket_items else []
         words = max(1, self.cfg.max_title_words // 2)
-        items = [" ".join([*self.title[i].split()[:words], self.ids.get(i, "")]).strip() for i in shown]
+        items = [f"{truncate_title(self.title[i], words)} {self.ids.get(i, '')}".strip() for i in shown]
         return "\nHas: " + "; ".join(items) if items else ""
 
 
@@ -260,7 +260,7 @@ def train_pair_scorer(run_dir: str | Path, out_dir: str | Path, config: PairScor
     from datasets import Dataset as HFDataset
 
     from eccr.llm.models import load_causal_lm
-    from eccr.llm.sft import train_sft
+    from eccr.llm.sft import is_main_process, train_sft
     from eccr.llm.tokens import add_table_tokens
 
     out_dir = Path(out_dir)
@@ -272,7 +272,8 @@ def train_pair_scorer(run_dir: str | Path, out_dir: str | Path, config: PairScor
     meta = {"run": str(run_dir), "model": model_spec, "pair_scorer": dataclasses.asdict(config),
             "sft": dataclasses.asdict(sft), "lists": len(lists.pairs), "examples": len(examples),
             "examples_per_source": {k: int(v) for k, v in sources.items()}, "resume": resume}
-    (out_dir / META_FILE).write_text(json.dumps(meta, indent=1))
+    if is_main_process():
+        (out_dir / META_FILE).write_text(json.dumps(meta, indent=1))
     log.info("pair scorer config: %s", json.dumps(meta))
     model, tokenizer = load_causal_lm(model_spec, device=device, quantization=quantization, cache_dir=cache_dir)
     drop_default_system_prompt(tokenizer)
@@ -281,8 +282,9 @@ def train_pair_scorer(run_dir: str | Path, out_dir: str | Path, config: PairScor
     result = train_sft(model, tokenizer, HFDataset.from_list(examples), sft, new_token_ids=new_ids,
                        base_spec=model_spec, resume=resume, callbacks=[stop.callback, *callbacks])
     meta.update(global_step=result.global_step, train_loss=result.train_loss, seconds=round(result.seconds, 1))
-    for folder in (out_dir, result.adapter_dir):
-        (folder / META_FILE).write_text(json.dumps(meta, indent=1))
+    if is_main_process():
+        for folder in (out_dir, result.adapter_dir):
+            (folder / META_FILE).write_text(json.dumps(meta, indent=1))
     return result
 
 

@@ -2,6 +2,7 @@
 asked with each list's basket."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -68,3 +69,19 @@ def test_each_needed_candidate_is_scored_once_per_list_across_bases(tmp_path, lo
     scorer = CountingScorer()
     m.fill_lm_cache(scorer, scores, 3, tmp_path / "lm_scores_valid.json")
     assert scorer.asked == 3 * len(scores.pairs)
+
+
+def test_scores_asked_without_the_basket_are_not_reused_for_a_list_with_one(tmp_path, load_script):
+    m = load_script("measure_lm_ranking")
+    scores = _lists(m, n_lists=4)  # lists 1 and 3 have a basket
+    old = {str(k): {"items": scores.candidates(k), "lm": [0.0] * len(scores.candidates(k))} for k in range(4)}
+    (tmp_path / "lm_scores_test.json").write_text(json.dumps(old))  # an earlier prompt's cache: no basket in it
+    scorer = CountingScorer()
+    m.fill_lm_cache(scorer, scores, 3, tmp_path / "lm_scores_test.json")
+    assert set(scorer.baskets) == {"q1", "q3"}  # only the lists with a basket are asked again
+    m.attach_lm(scores, 3, m.read_caches([tmp_path / "lm_scores_test.json"]))
+    assert all(lm.any() for lm in scores.lm["eccr"][1::2]) and not any(lm.any() for lm in scores.lm["eccr"][::2])
+    zero_shot = CountingScorer()
+    zero_shot.reads_basket = False  # a scorer that does not read baskets reuses every list
+    m.fill_lm_cache(zero_shot, _lists(m, n_lists=4), 3, tmp_path / "lm_scores_test.json")
+    assert zero_shot.asked == 0
