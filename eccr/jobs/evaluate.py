@@ -141,9 +141,9 @@ def explanation_markdown(report: dict) -> str:
              ("BLEU-4: sacreBLEU corpus BLEU (13a tokenizer, case-sensitive); ROUGE: rouge-score F1 with Porter "
               "stemming, mean over pairs; both 0-100. The grounded reference is the template the LM is trained "
               "on, so scores against it measure how closely the LM copies it. grounded / hallucination: the "
-              "serving filter's own check (eccr.coherence.grounding), which picks what is shown, so for `shown` "
-              "they hold by construction; the raw LM rows are the LM's rate by that check. The independent "
-              "measure is the faithfulness table."), "",
+              "serving filter's own check (eccr.coherence.grounding), which picks the LM sentences that are shown, "
+              "so for those they hold by construction (templates are not put through it); the raw LM rows are "
+              "the LM's rate by that check. The independent measure is the faithfulness table."), "",
              "| output | reference | BLEU-4 | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct | grounded | hallucination |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, part in rows:
