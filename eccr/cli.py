@@ -15,9 +15,8 @@ import sys
 from pathlib import Path
 
 import simple_parsing
-from simple_parsing.wrappers.field_wrapper import ArgumentGenerationMode, NestedMode
 
-from eccr.config import ConfigError, add_config_flags, group_description, load_config
+from eccr.config import ConfigError, add_config_flags, group_description, load_config, simple_parsing_modes
 from eccr.data.load import load_dataset
 from eccr.data.schema import DataError
 from eccr.data.stats import dataset_stats, format_stats
@@ -46,11 +45,6 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-# simple-parsing keeps these as class-level globals of its FieldWrapper, set by the last parser constructed: every
-# simple-parsing parser of this CLI must use the same ones, or building one changes the other's flags
-_SIMPLE_PARSING_MODES = {"argument_generation_mode": ArgumentGenerationMode.NESTED,
-                         "nested_mode": NestedMode.WITHOUT_ROOT,
-                         "add_option_string_dash_variants": simple_parsing.DashVariant.UNDERSCORE}
 
 
 class _RunConfigParser(simple_parsing.ArgumentParser):
@@ -60,7 +54,7 @@ class _RunConfigParser(simple_parsing.ArgumentParser):
     _config = None  # simple-parsing's wrapper of RunConfig, once its flags are added
 
     def __init__(self, **kwargs):
-        super().__init__(**_SIMPLE_PARSING_MODES, **kwargs)
+        super().__init__(**simple_parsing_modes(), **kwargs)
 
     def add_run_config_flags(self) -> None:
         self._config = add_config_flags(self, RunConfig, dest="run_config")
@@ -105,7 +99,7 @@ class _SectionsParser(simple_parsing.ArgumentParser):
     comment)."""
 
     def __init__(self, **kwargs):
-        super().__init__(**_SIMPLE_PARSING_MODES, formatter_class=argparse.HelpFormatter, **kwargs)
+        super().__init__(**simple_parsing_modes(), formatter_class=argparse.HelpFormatter, **kwargs)
 
 
 def _run_config_from_args(args: argparse.Namespace):

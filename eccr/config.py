@@ -214,6 +214,18 @@ def _field_comments(cls) -> dict[str, str]:
     return comments
 
 
+def simple_parsing_modes() -> dict:
+    """The keyword arguments of every simple_parsing.ArgumentParser of eccr's command lines: nested configs give
+    dotted flags without the root (`--ranker.hops`), with underscores as written. simple-parsing keeps these as
+    class-level globals of its FieldWrapper, set by the last parser constructed, so every parser must use the same
+    ones or building one changes the other's flags."""
+    import simple_parsing
+    from simple_parsing.wrappers.field_wrapper import ArgumentGenerationMode, NestedMode
+
+    return {"argument_generation_mode": ArgumentGenerationMode.NESTED, "nested_mode": NestedMode.WITHOUT_ROOT,
+            "add_option_string_dash_variants": simple_parsing.DashVariant.UNDERSCORE}
+
+
 def add_config_flags(parser, cls, dest: str, default=None):
     """Generate the flags of dataclass `cls` on a simple_parsing.ArgumentParser (nested configs give dotted flags
     `--ranker.hops` when the parser uses NestedMode.WITHOUT_ROOT); each flag's help is its field's comment.

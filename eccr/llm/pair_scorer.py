@@ -17,10 +17,10 @@ known complement of q is one, so the LM cannot learn "prefer items nobody bought
 path (eccr/llm/sft.py: TRL SFTTrainer, LoRA, completion-only loss, checkpoints every `save_steps`, resume from
 the newest one), so the loss is the cross-entropy of " yes"/" no" (and the end token) after the prompt.
 
-    python -m eccr.llm.pair_scorer --run runs/electronic --out runs/lm_pair/electronic --max-steps 300
-    # on a GPU, any local HF causal LM, with QLoRA:
+    python -m eccr.llm.pair_scorer --run runs/electronic --out runs/lm_pair/electronic --sft.max_steps 300
+    # on a GPU, any local HF causal LM, with QLoRA (several GPUs: `accelerate launch -m eccr.llm.pair_scorer ...`):
     python -m eccr.llm.pair_scorer --run runs/electronic --out runs/lm_pair/big --model /models/Llama-3.2-1B \
-        --device cuda --quantization 4bit --bf16 --max-steps 3000
+        --device cuda --quantization 4bit --sft.bf16 true --sft.max_steps 3000
 """
 from __future__ import annotations
 
@@ -314,36 +314,45 @@ def load_pair_scorer(adapter_dir: str | Path, run_dir: str | Path | None = None,
     return PairScorer(model, tokenizer, prompts, batch_size or config.batch_size)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train the LM pair scorer on a run's honest train lists.")
+@dataclasses.dataclass
+class PairScorerJob:
+    """`python -m eccr.llm.pair_scorer`: the pair prompts and examples, and their LoRA training."""
+
+    pair: PairScorerConfig = dataclasses.field(default_factory=PairScorerConfig)  # prompts, examples, time cap
+    sft: LoraSftConfig = dataclasses.field(default_factory=lambda: LoraSftConfig(
+        max_steps=300, per_device_batch_size=8, learning_rate=3e-4, max_length=128, save_steps=25,
+        logging_steps=5))  # LoRA training (checkpoints and adapter in --out)
+
+
+def job_parser():
+    """The command line: --run, --out, the model flags, and a flag per PairScorerJob field (`--pair.max_lists`,
+    `--sft.max_steps`), generated from the dataclasses like `eccr train`'s."""
+    import simple_parsing
+
+    from eccr.config import add_config_flags, simple_parsing_modes
+
+    parser = simple_parsing.ArgumentParser(description="Train the LM pair scorer on a run's honest train lists.",
+                                           formatter_class=argparse.HelpFormatter, **simple_parsing_modes())
     parser.add_argument("--run", required=True, help="a trained run directory (its split and semantic IDs)")
     parser.add_argument("--out", required=True, help="checkpoints and adapter go here")
     parser.add_argument("--model", default="smollm2", help="packaged model name or a local HF causal-LM folder")
-    parser.add_argument("--max-steps", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--save-steps", type=int, default=25)
-    parser.add_argument("--max-lists", type=int, default=0)
-    parser.add_argument("--negatives", type=int, default=3)
-    parser.add_argument("--max-seconds", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-resume", action="store_true", help="start again instead of resuming")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--quantization", default="none", help="none or 4bit (QLoRA, CUDA only)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA; slower on this CPU)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--no-resume", action="store_true", help="start again instead of resuming")
+    add_config_flags(parser, PairScorerJob, dest="job")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = job_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    torch.set_num_threads(1)
     from eccr.run import load_run_config
 
-    config = PairScorerConfig(max_lists=args.max_lists, negatives_per_positive=args.negatives, seed=args.seed,
-                              list_seed=load_run_config(args.run).data.seed, max_seconds=args.max_seconds)
-    sft = LoraSftConfig(max_steps=args.max_steps, per_device_batch_size=args.batch_size,
-                        learning_rate=args.learning_rate, max_length=args.max_length, save_steps=args.save_steps,
-                        save_total_limit=2, logging_steps=5, seed=args.seed, bf16=args.bf16)
-    result = train_pair_scorer(args.run, args.out, config, sft, model_spec=args.model, resume=not args.no_resume,
-                               device=args.device, quantization=args.quantization)
+    pair = args.job.pair
+    if pair.list_seed == PairScorerConfig.list_seed:  # not set: the lists eccr evaluate and the blend stage draw
+        pair = dataclasses.replace(pair, list_seed=load_run_config(args.run).data.seed)
+    result = train_pair_scorer(args.run, args.out, pair, args.job.sft, model_spec=args.model,
+                               resume=not args.no_resume, device=args.device, quantization=args.quantization)
     print(json.dumps({"adapter": str(result.adapter_dir), "global_step": result.global_step,
                       "train_loss": result.train_loss, "seconds": round(result.seconds, 1)}))
 

@@ -195,3 +195,14 @@ def test_training_resumes_from_its_checkpoint(tiny_folder, shop, tmp_path):
 
     scorer = load_pair_scorer(second.adapter_dir, device="cpu")
     assert np.isfinite(scorer.score_prompts([prompts.render("cam1", "bat1")])).all()
+
+
+def test_the_command_line_is_generated_from_the_configs():
+    from eccr.llm.pair_scorer import PairScorerJob, job_parser
+
+    args = job_parser().parse_args(["--run", "r", "--out", "o"])
+    assert args.job == PairScorerJob() and (args.job.sft.max_steps, args.job.sft.per_device_batch_size) == (300, 8)
+    args = job_parser().parse_args(["--run", "r", "--out", "o", "--sft.max_steps", "7", "--pair.max_basket_items",
+                                    "0", "--pair.max_seconds", "60", "--sft.bf16", "true", "--no-resume"])
+    assert (args.job.sft.max_steps, args.job.pair.max_basket_items, args.job.pair.max_seconds) == (7, 0, 60.0)
+    assert args.job.sft.bf16 and args.no_resume and args.job.sft.learning_rate == 3e-4
