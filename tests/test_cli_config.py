@@ -157,6 +157,11 @@ def test_every_dotted_flag_the_readme_names_exists(capsys):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
         flags |= set(re.findall(r"--([\w.]+)", capsys.readouterr().out))
+    from eccr.llm.pair_scorer import job_parser  # python -m eccr.llm.pair_scorer: --pair.*, --sft.*
+
+    with pytest.raises(SystemExit):
+        job_parser().parse_args(["--help"])
+    flags |= set(re.findall(r"--([\w.]+)", capsys.readouterr().out))
     named = set(re.findall(r"--([a-z_]+\.[a-z_.0-9]*[a-z_0-9])", README.read_text()))
     assert named and not sorted(named - flags)
 
