@@ -81,3 +81,15 @@ def test_other_stages_are_refused_under_a_launcher(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="only the lm stage trains across processes.*--stages lm"):
         train_run(dataclasses.replace(RunConfig(), stages=["represent", "lm"]), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_the_pair_scorer_trains_across_processes(tiny_run, tmp_path):
+    out = tmp_path / "pair"
+    model = json.loads((tiny_run / "config.json").read_text())["model"]["spec"]
+    done = _torchrun("-m", "eccr.llm.pair_scorer", "--", "--run", str(tiny_run), "--out", str(out), "--model", model,
+                     "--device", "cpu", "--sft.max_steps", "2", "--sft.per_device_batch_size", "2",
+                     "--pair.max_lists", "4", "--sft.max_length", "1024")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+    assert json.loads((out / "adapter" / "pair_scorer.json").read_text())["global_step"] == 2
