@@ -3,6 +3,7 @@ run's honest ECCR lists with their blend features, HR@5 with ties against the sc
 refitted on valid over any columns, and the table they print and save. Not a script of its own."""
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +30,18 @@ class PartLists:
     sizes: list[int]
     seen: np.ndarray
     lists: CandidateLists
+
+
+def probe_arguments(doc: str, stem: str, *flags: tuple[str, dict]) -> tuple[argparse.Namespace, Path]:
+    """A probe's command line: --run, --out (default runs/results/<stem>-<run name>) and `flags` ((name, argparse
+    keywords) pairs); returns the arguments and the output folder."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--out", default=None, help=f"default runs/results/{stem}-<run name>")
+    for name, keywords in flags:
+        parser.add_argument(name, **keywords)
+    args = parser.parse_args()
+    return args, Path(args.out or f"runs/results/{stem}-{Path(args.run).name}")
 
 
 def honest_lists(rec, split, part: str) -> PartLists:

@@ -14,7 +14,6 @@ runs/results/encoder_seeds-<run name>/encoder-seed<k>/ (a second call skips the 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import replace
@@ -28,7 +27,7 @@ from eccr.represent.complement_encoder import INFO_FILE, fit_complement_encoder,
 from eccr.run import split_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blend_probe import honest_lists, refitted_blend, report
+from blend_probe import honest_lists, probe_arguments, refitted_blend, report
 
 
 def pair_cosines(vectors, rec: Recommender, lists) -> np.ndarray:
@@ -39,12 +38,7 @@ def pair_cosines(vectors, rec: Recommender, lists) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    out = Path(args.out or f"runs/results/encoder_seeds-{Path(args.run).name}")
+    args, out = probe_arguments(__doc__, "encoder_seeds", ("--seed", {"type": int, "default": 1}))
     rec = Recommender.from_pretrained(args.run, use_lm=False)
     if rec.candidates.tuned_text is None:
         raise SystemExit(f"{args.run} ranks without a tuned text encoder: nothing to add a second one to")

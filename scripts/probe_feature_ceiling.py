@@ -22,7 +22,6 @@ About 6 minutes per run on 2 cores; table and JSON in runs/results/feature_ceili
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from eccr.rank.blend import Blend
 from eccr.run import split_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blend_probe import PartLists, honest_lists, refitted_blend, report
+from blend_probe import PartLists, honest_lists, probe_arguments, refitted_blend, report
 
 FOLDS = ("list", "bundle", "connected items")
 
@@ -104,12 +103,7 @@ def trees(setting: dict, seed: int = 0):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--folds", type=int, default=2)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    out = Path(args.out or f"runs/results/feature_ceiling-{Path(args.run).name}")
+    args, out = probe_arguments(__doc__, "feature_ceiling", ("--folds", {"type": int, "default": 2}))
     rec = Recommender.from_pretrained(args.run, use_lm=False)
     _, split = split_dataset(rec.run_config)
     data = {part: honest_lists(rec, split, part) for part in ("valid", "test")}

